@@ -1,0 +1,202 @@
+//! Configuration, read from the environment with working defaults.
+//!
+//! Reading goes through a lookup function so tests build configurations
+//! without touching the process environment (tests run in parallel threads).
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{name} is not a valid {expected}: {value:?}")]
+    Invalid { name: &'static str, expected: &'static str, value: String },
+    #[error("cannot read {name} from {path}: {source}")]
+    File { name: &'static str, path: String, source: std::io::Error },
+    #[error("no JWT signing key: set SKYCAST_JWT_PRIVATE_KEY (PKCS#8 PEM, Ed25519) or SKYCAST_JWT_PRIVATE_KEY_FILE")]
+    MissingSigningKey,
+}
+
+/// Physical names of the resources a function uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub users: String,
+    pub refresh_tokens: String,
+    pub streams: String,
+}
+
+impl TableNames {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            users: physical_name(prefix, "users"),
+            refresh_tokens: physical_name(prefix, "refresh-tokens"),
+            streams: physical_name(prefix, "streams"),
+        }
+    }
+}
+
+/// `<prefix>-<logical>`: how a logical resource name from
+/// `infra/resources.json` becomes the name of the table, bucket or queue.
+pub fn physical_name(prefix: &str, logical: &str) -> String {
+    format!("{prefix}-{logical}")
+}
+
+/// Which browser origins may call the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub name_prefix: String,
+    pub tables: TableNames,
+    /// PKCS#8 PEM of the Ed25519 key that signs access tokens.
+    pub jwt_private_key_pem: Option<String>,
+    pub jwt_issuer: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub cors_origins: CorsOrigins,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so the signing key can never end up in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("name_prefix", &self.name_prefix)
+            .field("tables", &self.tables)
+            .field("jwt_private_key_pem", &self.jwt_private_key_pem.as_ref().map(|_| "<redacted>"))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("cors_origins", &self.cors_origins)
+            .finish()
+    }
+}
+
+pub const DEFAULT_PREFIX: &str = "skycast";
+pub const DEFAULT_ACCESS_TOKEN_TTL_S: u64 = 15 * 60;
+pub const DEFAULT_REFRESH_TOKEN_TTL_S: u64 = 30 * 24 * 3600;
+
+impl Config {
+    /// Defaults for a given name prefix; used by tests and as the base of `from_env`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            name_prefix: prefix.to_owned(),
+            tables: TableNames::with_prefix(prefix),
+            jwt_private_key_pem: None,
+            jwt_issuer: "skycast".to_owned(),
+            access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_S),
+            refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
+            cors_origins: CorsOrigins::Any,
+        }
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let prefix = get("SKYCAST_NAME_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        let mut c = Self::with_prefix(&prefix);
+        if let Some(v) = get("SKYCAST_TABLE_USERS") {
+            c.tables.users = v;
+        }
+        if let Some(v) = get("SKYCAST_TABLE_REFRESH_TOKENS") {
+            c.tables.refresh_tokens = v;
+        }
+        if let Some(v) = get("SKYCAST_TABLE_STREAMS") {
+            c.tables.streams = v;
+        }
+        c.jwt_private_key_pem = match (get("SKYCAST_JWT_PRIVATE_KEY"), get("SKYCAST_JWT_PRIVATE_KEY_FILE")) {
+            (Some(pem), _) => Some(pem),
+            (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|source| ConfigError::File {
+                name: "SKYCAST_JWT_PRIVATE_KEY_FILE",
+                path,
+                source,
+            })?),
+            (None, None) => None,
+        };
+        if let Some(v) = get("SKYCAST_JWT_ISSUER") {
+            c.jwt_issuer = v;
+        }
+        if let Some(v) = get("SKYCAST_ACCESS_TOKEN_TTL_S") {
+            c.access_token_ttl = Duration::from_secs(parse_secs("SKYCAST_ACCESS_TOKEN_TTL_S", &v)?);
+        }
+        if let Some(v) = get("SKYCAST_REFRESH_TOKEN_TTL_S") {
+            c.refresh_token_ttl = Duration::from_secs(parse_secs("SKYCAST_REFRESH_TOKEN_TTL_S", &v)?);
+        }
+        if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
+            c.cors_origins = parse_cors(&v);
+        }
+        Ok(c)
+    }
+
+    pub fn signing_key_pem(&self) -> Result<&str, ConfigError> {
+        self.jwt_private_key_pem.as_deref().ok_or(ConfigError::MissingSigningKey)
+    }
+}
+
+fn parse_secs(name: &'static str, v: &str) -> Result<u64, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError::Invalid { name, expected: "positive number of seconds", value: v.to_owned() })
+}
+
+fn parse_cors(v: &str) -> CorsOrigins {
+    let origins: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    if origins.iter().any(|o| o == "*") { CorsOrigins::Any } else { CorsOrigins::List(origins) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_use_the_prefix() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.tables.users, "skycast-users");
+        assert_eq!(c.tables.refresh_tokens, "skycast-refresh-tokens");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.cors_origins, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let c = Config::from_lookup(lookup(&[
+            ("SKYCAST_NAME_PREFIX", "prod"),
+            ("SKYCAST_TABLE_STREAMS", "streams-v2"),
+            ("SKYCAST_ACCESS_TOKEN_TTL_S", "60"),
+            ("SKYCAST_CORS_ORIGINS", "https://a.example, https://b.example"),
+        ]))
+        .unwrap();
+        assert_eq!(c.tables.users, "prod-users");
+        assert_eq!(c.tables.streams, "streams-v2");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(60));
+        assert_eq!(c.cors_origins, CorsOrigins::List(vec!["https://a.example".into(), "https://b.example".into()]));
+    }
+
+    #[test]
+    fn bad_numbers_are_named() {
+        let err = Config::from_lookup(lookup(&[("SKYCAST_ACCESS_TOKEN_TTL_S", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("SKYCAST_ACCESS_TOKEN_TTL_S"), "{err}");
+        assert!(Config::from_lookup(lookup(&[("SKYCAST_ACCESS_TOKEN_TTL_S", "0")])).is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_the_key() {
+        let mut c = Config::with_prefix("t");
+        c.jwt_private_key_pem = Some("-----BEGIN PRIVATE KEY-----secret".into());
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

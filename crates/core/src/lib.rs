@@ -1,0 +1,19 @@
+//! Skycast's core: domain types and rules, configuration, the resource
+//! declaration, DynamoDB stores behind traits, and JWT signing.
+//!
+//! Nothing here knows about HTTP; the API functions adapt these types.
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod ids;
+pub mod page;
+pub mod resources;
+pub mod store;
+pub mod stream;
+pub mod timefmt;
+pub mod user;
+pub mod validation;
+
+pub use config::Config;
+pub use validation::ValidationError;

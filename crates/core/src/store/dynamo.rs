@@ -1,0 +1,72 @@
+//! Helpers shared by the DynamoDB stores.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{
+    Client,
+    error::{DisplayErrorContext, SdkError},
+    types::AttributeValue,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{ReadyCheck, StoreError};
+use crate::config::TableNames;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn backend<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Backend(DisplayErrorContext(e).to_string())
+}
+
+pub(super) fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// Whether an SDK error is a failed condition (the expected outcome of a
+/// conditional write that lost, not a fault).
+pub(super) fn is_condition_failed<R>(e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>) -> bool {
+    matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
+}
+
+pub(super) struct TablesReady {
+    client: Client,
+    tables: Vec<String>,
+}
+
+impl TablesReady {
+    pub(super) fn new(client: Client, t: &TableNames) -> Self {
+        Self { client, tables: vec![t.users.clone(), t.refresh_tokens.clone(), t.streams.clone()] }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadyCheck for TablesReady {
+    async fn check(&self) -> Result<(), String> {
+        for table in &self.tables {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| format!("table {table}: {}", DisplayErrorContext(e)))?;
+            let status = out.table().and_then(|t| t.table_status());
+            if !matches!(status, Some(aws_sdk_dynamodb::types::TableStatus::Active)) {
+                return Err(format!("table {table} is not active"));
+            }
+        }
+        Ok(())
+    }
+}

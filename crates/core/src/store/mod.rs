@@ -1,0 +1,53 @@
+//! Persistence behind small traits, one per aggregate, with DynamoDB
+//! implementations. Handlers take `Arc<dyn …Store>` so their dependencies are
+//! explicit and swappable.
+
+mod dynamo;
+mod streams;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+pub use streams::{DynamoStreamStore, KeyRotation, StreamIndex, StreamStore};
+pub use tokens::{DynamoTokenStore, RefreshFamily, RefreshRecord, Rotation, TokenStore};
+pub use users::{CreateUser, DynamoUserStore, UserStore};
+
+use crate::config::TableNames;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("DynamoDB request failed: {0}")]
+    Backend(String),
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+}
+
+/// Every store, built over one SDK client.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub streams: Arc<dyn StreamStore>,
+    pub ready: Arc<dyn ReadyCheck>,
+}
+
+impl Stores {
+    pub fn dynamo(client: aws_sdk_dynamodb::Client, tables: &TableNames) -> Self {
+        Self {
+            users: Arc::new(DynamoUserStore::new(client.clone(), tables.users.clone())),
+            tokens: Arc::new(DynamoTokenStore::new(client.clone(), tables.refresh_tokens.clone())),
+            streams: Arc::new(DynamoStreamStore::new(client.clone(), tables.streams.clone())),
+            ready: Arc::new(dynamo::TablesReady::new(client, tables)),
+        }
+    }
+}
+
+/// Readiness of a dependency, for `GET /ready`.
+#[async_trait::async_trait]
+pub trait ReadyCheck: Send + Sync {
+    /// `Err` names what is not ready.
+    async fn check(&self) -> Result<(), String>;
+}
