@@ -1,1 +1,34 @@
+//! The streams function: a streamer's streams, their keys, and the public
+//! directory of streams.
 
+mod handlers;
+mod listing;
+mod view;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use skycast_http::ApiContext;
+use utoipa::OpenApi;
+
+pub use handlers::{CreateStreamRequest, ListStreamsQuery, UpdateStreamRequest};
+pub use view::{OwnerView, StreamPage, StreamView};
+
+pub fn routes() -> Router<ApiContext> {
+    Router::new()
+        .route("/streams", post(handlers::create).get(handlers::list))
+        .route("/streams/{id}", get(handlers::get_one).patch(handlers::update).delete(handlers::delete))
+        .route("/streams/{id}/key", post(handlers::rotate_key))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key),
+    components(schemas(
+        CreateStreamRequest, UpdateStreamRequest, StreamView, OwnerView, StreamPage,
+        skycast_core::stream::Protocol, skycast_core::stream::Visibility, skycast_core::stream::StreamStatus,
+    )),
+    tags((name = "streams", description = "Streams, their keys, and the directory of streams"))
+)]
+pub struct StreamsDoc;

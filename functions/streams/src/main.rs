@@ -1,1 +1,8 @@
-fn main(){}
+//! The streams Lambda: build clients once, then serve API Gateway events.
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    skycast_http::telemetry::init();
+    let ctx = skycast_http::ApiContext::from_env().await?;
+    skycast_http::lambda::run(skycast_http::app::finish(skycast_streams::routes(), ctx)).await
+}

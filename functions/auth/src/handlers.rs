@@ -1,0 +1,171 @@
+use axum::{
+    Json as JsonResponse,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use skycast_core::{
+    auth::password,
+    ids,
+    store::CreateUser,
+    timefmt,
+    user::{self, User, UserView},
+};
+use skycast_http::{ApiContext, ApiError, auth::AuthUser, error::ApiResult, extract::Json};
+use utoipa::ToSchema;
+
+use crate::tokens;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–32 of a-z, 0-9, '_' and '-'; case-insensitive.
+    pub username: String,
+    pub email: String,
+    /// 10–256 characters.
+    pub password: String,
+}
+
+/// Log in with the username or the email address, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub user: UserView,
+    /// A JWT (EdDSA); send as `Authorization: Bearer <token>`.
+    pub access_token: String,
+    /// Opaque; single use: each refresh returns a new one.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// Runs a password hash or check off the async executor: it is CPU-bound.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::internal())
+}
+
+/// Create an account and log in.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, body = TokenResponse),
+    (status = 400, description = "a field is invalid (named in `field`)", body = skycast_http::ErrorBody),
+    (status = 409, description = "username_taken or email_taken", body = skycast_http::ErrorBody),
+))]
+pub async fn register(State(ctx): State<ApiContext>, Json(req): Json<RegisterRequest>) -> ApiResult<Response> {
+    let username = user::normalize_username(&req.username)?;
+    let email = user::normalize_email(&req.email)?;
+    user::check_password(&req.password)?;
+    let pw = req.password;
+    let password_hash = blocking(move || password::hash(&pw)).await?.map_err(|e| {
+        tracing::error!(error = %e, "hashing failed");
+        ApiError::internal()
+    })?;
+    let user = User { id: ids::new_id(), username, email, password_hash, created_at: timefmt::now_rfc3339() };
+    match ctx.stores.users.create(&user).await? {
+        CreateUser::Created => {}
+        CreateUser::Taken(field) => {
+            let code = if field == "email" { "email_taken" } else { "username_taken" };
+            return Err(ApiError::conflict(code, format!("that {field} is already registered")).with_field(field));
+        }
+    }
+    tracing::info!(user_id = %user.id, "user registered");
+    let tokens = tokens::issue_for_login(&ctx, &user).await?;
+    Ok((StatusCode::CREATED, JsonResponse(tokens)).into_response())
+}
+
+/// Log in with username or email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 400, body = skycast_http::ErrorBody),
+    (status = 401, description = "unknown user or wrong password (indistinguishable)", body = skycast_http::ErrorBody),
+))]
+pub async fn login(State(ctx): State<ApiContext>, Json(req): Json<LoginRequest>) -> ApiResult<JsonResponse<TokenResponse>> {
+    let found = match (&req.username, &req.email) {
+        (Some(u), None) => match user::normalize_username(u) {
+            Ok(u) => ctx.stores.users.find_by_username(&u).await?,
+            Err(_) => None,
+        },
+        (None, Some(e)) => match user::normalize_email(e) {
+            Ok(e) => ctx.stores.users.find_by_email(&e).await?,
+            Err(_) => None,
+        },
+        _ => {
+            return Err(ApiError::bad_request("validation_failed", "give either username or email").with_field("username"));
+        }
+    };
+    let pw = req.password;
+    // Unknown users cost a hash check too, so timing does not tell which
+    // usernames exist.
+    let user = blocking(move || match found {
+        Some(u) if password::verify(&pw, &u.password_hash) => Some(u),
+        Some(_) => None,
+        None => {
+            password::verify_against_dummy(&pw);
+            None
+        }
+    })
+    .await?
+    .ok_or_else(|| ApiError::unauthorized("invalid username, email or password").with_code("invalid_credentials"))?;
+    Ok(JsonResponse(tokens::issue_for_login(&ctx, &user).await?))
+}
+
+/// Exchange a refresh token for a new pair. The presented token stops working;
+/// presenting it again revokes every token of that login.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "invalid, expired, spent or revoked refresh token", body = skycast_http::ErrorBody),
+))]
+pub async fn refresh(State(ctx): State<ApiContext>, Json(req): Json<RefreshRequest>) -> ApiResult<JsonResponse<TokenResponse>> {
+    Ok(JsonResponse(tokens::rotate(&ctx, &req.refresh_token).await?))
+}
+
+/// End the login the refresh token belongs to.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = LogoutRequest, security(("bearer" = [])), responses(
+    (status = 204, description = "logged out (also when the token was unknown)"),
+    (status = 401, body = skycast_http::ErrorBody),
+))]
+pub async fn logout(State(ctx): State<ApiContext>, caller: AuthUser, Json(req): Json<LogoutRequest>) -> ApiResult<StatusCode> {
+    tokens::revoke(&ctx, &caller.id, &req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = UserView),
+    (status = 401, body = skycast_http::ErrorBody),
+))]
+pub async fn me(State(ctx): State<ApiContext>, caller: AuthUser) -> ApiResult<JsonResponse<UserView>> {
+    let user = ctx.stores.users.get(&caller.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(JsonResponse(UserView::from(&user)))
+}
+
+/// The public keys that verify access tokens (JWKS, RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "JSON Web Key Set")))]
+pub async fn jwks(State(ctx): State<ApiContext>) -> Response {
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        JsonResponse(ctx.jwt.jwks()),
+    )
+        .into_response()
+}

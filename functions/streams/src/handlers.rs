@@ -1,0 +1,226 @@
+use axum::{
+    Json as JsonResponse,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use skycast_core::{
+    ids,
+    page::{check_limit, decode_cursor},
+    store::{KeyRotation, StreamIndex},
+    stream::{self, NewStream, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
+    timefmt,
+};
+use skycast_http::{
+    ApiContext, ApiError, ErrorBody,
+    auth::{AuthUser, MaybeAuthUser},
+    error::ApiResult,
+    extract::{Json, Query},
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    listing,
+    view::{StreamPage, StreamView},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStreamRequest {
+    /// 1–200 characters.
+    pub title: String,
+    /// Up to 5000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// How the encoder publishes; `srt` by default.
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    /// `public` by default.
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// Record each session as a video; on by default.
+    #[serde(default)]
+    pub record: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStreamRequest {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub record: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListStreamsQuery {
+    /// `me` (requires a token), or a user id.
+    pub owner: Option<String>,
+    pub status: Option<StreamStatus>,
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("stream")
+}
+
+/// Create a stream. The response carries its stream key, shown only to the owner.
+#[utoipa::path(post, path = "/streams", tag = "streams", request_body = CreateStreamRequest, security(("bearer" = [])), responses(
+    (status = 201, body = StreamView),
+    (status = 400, body = ErrorBody),
+    (status = 401, body = ErrorBody),
+))]
+pub async fn create(State(ctx): State<ApiContext>, caller: AuthUser, Json(req): Json<CreateStreamRequest>) -> ApiResult<Response> {
+    let new = NewStream {
+        title: stream::check_title(&req.title)?,
+        description: stream::check_description(req.description.as_deref().unwrap_or(""))?,
+        protocol: req.protocol.unwrap_or_default(),
+        visibility: req.visibility.unwrap_or_default(),
+        record: req.record.unwrap_or(true),
+    };
+    let now = timefmt::now_rfc3339();
+    let s = Stream {
+        id: ids::new_id(),
+        owner_id: caller.id,
+        owner_username: caller.username,
+        title: new.title,
+        description: new.description,
+        protocol: new.protocol,
+        visibility: new.visibility,
+        record: new.record,
+        status: StreamStatus::Idle,
+        stream_key: stream::new_stream_key(),
+        created_at: now.clone(),
+        updated_at: now,
+        started_at: None,
+        ended_at: None,
+        session_id: None,
+        hls_url: None,
+        thumbnail_url: None,
+    };
+    ctx.stores.streams.create(&s).await?;
+    tracing::info!(stream_id = %s.id, "stream created");
+    Ok((StatusCode::CREATED, JsonResponse(StreamView::new(s, true))).into_response())
+}
+
+/// List streams, newest first. Others' private streams never appear.
+#[utoipa::path(get, path = "/streams", tag = "streams", params(ListStreamsQuery), responses(
+    (status = 200, body = StreamPage),
+    (status = 400, body = ErrorBody),
+    (status = 401, description = "owner=me without a token, or an invalid token", body = ErrorBody),
+))]
+pub async fn list(State(ctx): State<ApiContext>, caller: MaybeAuthUser, Query(q): Query<ListStreamsQuery>) -> ApiResult<JsonResponse<StreamPage>> {
+    let limit = check_limit(q.limit)?;
+    let caller_id = caller.id().map(str::to_owned);
+    let owner = match q.owner.as_deref() {
+        Some("me") => Some(caller_id.clone().ok_or_else(|| ApiError::unauthorized("owner=me needs an access token"))?),
+        Some(id) if ids::is_id(id) => Some(id.to_owned()),
+        Some(_) => return Err(ApiError::bad_request("validation_failed", "owner must be `me` or a user id").with_field("owner")),
+        None => None,
+    };
+    let index = match (&owner, q.status) {
+        (Some(o), _) => StreamIndex::ByOwner(o.clone()),
+        (None, Some(st)) => StreamIndex::ByStatus(st.as_str().to_owned()),
+        (None, None) => StreamIndex::All,
+    };
+    let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &index.cursor_attributes())).transpose()?;
+    let status = q.status;
+    let who = caller_id.clone();
+    let keep = move |s: &Stream| stream::is_visible_to(s, who.as_deref()) && status.is_none_or(|st| s.status == st);
+    let page = listing::page(ctx.stores.streams.as_ref(), &index, keep, cursor, limit).await?;
+    Ok(JsonResponse(StreamPage {
+        items: page.items.into_iter().map(|s| StreamView::for_caller(s, caller_id.as_deref())).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+async fn visible(ctx: &ApiContext, id: &str, caller: Option<&str>) -> ApiResult<Stream> {
+    if !ids::is_id(id) {
+        return Err(not_found());
+    }
+    match ctx.stores.streams.get(id).await? {
+        Some(s) if stream::is_visible_to(&s, caller) => Ok(s),
+        _ => Err(not_found()),
+    }
+}
+
+/// A stream. Private streams are 404 to everyone but their owner.
+#[utoipa::path(get, path = "/streams/{id}", tag = "streams", params(("id" = String, Path)), responses(
+    (status = 200, body = StreamView),
+    (status = 404, body = ErrorBody),
+))]
+pub async fn get_one(State(ctx): State<ApiContext>, caller: MaybeAuthUser, Path(id): Path<String>) -> ApiResult<JsonResponse<StreamView>> {
+    let s = visible(&ctx, &id, caller.id()).await?;
+    Ok(JsonResponse(StreamView::for_caller(s, caller.id())))
+}
+
+/// Change title, description, visibility or recording.
+#[utoipa::path(patch, path = "/streams/{id}", tag = "streams", params(("id" = String, Path)), request_body = UpdateStreamRequest, security(("bearer" = [])), responses(
+    (status = 200, body = StreamView),
+    (status = 400, body = ErrorBody),
+    (status = 401, body = ErrorBody),
+    (status = 404, description = "no such stream, or not the caller's", body = ErrorBody),
+))]
+pub async fn update(
+    State(ctx): State<ApiContext>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateStreamRequest>,
+) -> ApiResult<JsonResponse<StreamView>> {
+    if !ids::is_id(&id) {
+        return Err(not_found());
+    }
+    let patch = StreamPatch {
+        title: req.title.as_deref().map(stream::check_title).transpose()?,
+        description: req.description.as_deref().map(stream::check_description).transpose()?,
+        visibility: req.visibility,
+        record: req.record,
+    };
+    if patch.is_empty() {
+        return Err(ApiError::bad_request("validation_failed", "nothing to update: give title, description, visibility or record"));
+    }
+    let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
+    Ok(JsonResponse(StreamView::new(s, true)))
+}
+
+/// Delete a stream.
+#[utoipa::path(delete, path = "/streams/{id}", tag = "streams", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 204, description = "deleted"),
+    (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+))]
+pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    if !ids::is_id(&id) || !ctx.stores.streams.delete(&id, &caller.id).await? {
+        return Err(not_found());
+    }
+    tracing::info!(stream_id = %id, "stream deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace the stream key; the old one stops working. Refused while on air.
+#[utoipa::path(post, path = "/streams/{id}/key", tag = "streams", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 200, body = StreamView),
+    (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+    (status = 409, description = "stream_on_air: stop the stream first", body = ErrorBody),
+))]
+pub async fn rotate_key(State(ctx): State<ApiContext>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<JsonResponse<StreamView>> {
+    if !ids::is_id(&id) {
+        return Err(not_found());
+    }
+    let key = stream::new_stream_key();
+    match ctx.stores.streams.rotate_key(&id, &caller.id, &key, &timefmt::now_rfc3339()).await? {
+        KeyRotation::Rotated(s) => {
+            tracing::info!(stream_id = %id, "stream key rotated");
+            Ok(JsonResponse(StreamView::new(s, true)))
+        }
+        KeyRotation::NotFound => Err(not_found()),
+        KeyRotation::OnAir => Err(ApiError::conflict("stream_on_air", "the stream is on air; stop it before rotating its key")),
+    }
+}
