@@ -1,1 +1,9 @@
+//! The local stack: the embedded AWS emulator, the bootstrap of every
+//! declared resource, the JWT key for development, and all HTTP functions
+//! merged on one port. `make dev` runs it; the tests reuse its pieces.
 
+pub mod api;
+pub mod bootstrap;
+pub mod emulator;
+pub mod keys;
+pub mod sdk;

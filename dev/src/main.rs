@@ -1,1 +1,91 @@
-fn main(){}
+//! `skycast-dev`: the whole platform locally, in the foreground.
+//!
+//! `skycast-dev` serves; `skycast-dev openapi` prints the API document.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use skycast_core::{Config, resources::Resources};
+use skycast_dev::{api, bootstrap, emulator::Emulator, keys, sdk};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => serve().await,
+        Some("openapi") => {
+            print!("{}", api::openapi_json());
+            Ok(())
+        }
+        Some(other) => anyhow::bail!("unknown command {other:?}; use `skycast-dev [serve|openapi]`"),
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+async fn serve() -> anyhow::Result<()> {
+    skycast_http::telemetry::init();
+    let root = PathBuf::from(env_or("SKYCAST_ROOT", "."));
+    let mut config = Config::from_env()?;
+
+    // An endpoint from the environment (LocalStack) or real AWS credentials
+    // win; otherwise the embedded emulator.
+    let external = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty());
+    let mut emulator = None;
+    let sdk_config = match &external {
+        Some(endpoint) => {
+            tracing::info!(%endpoint, "using AWS_ENDPOINT_URL");
+            skycast_core::aws::load_sdk_config().await
+        }
+        None => {
+            let port: u16 = env_or("SKYCAST_EMULATOR_PORT", "4566").parse().context("SKYCAST_EMULATOR_PORT")?;
+            let binary = skycast_dev::emulator::default_binary(&root);
+            let started = tokio::task::spawn_blocking(move || Emulator::start(&binary, port)).await??;
+            tracing::info!(endpoint = %started.endpoint(), "embedded AWS emulator (moto) is up");
+            let endpoint = started.endpoint();
+            emulator = Some(started);
+            sdk::for_endpoint(&endpoint).await
+        }
+    };
+
+    bootstrap::all(&sdk_config, &Resources::embedded(), &config.name_prefix).await.context("creating resources")?;
+    tracing::info!(prefix = %config.name_prefix, "tables, buckets and queues are ready");
+
+    if config.jwt_private_key_pem.is_none() {
+        let path = keys::ensure_signing_key(&root.join(".dev"))?;
+        config.jwt_private_key_pem = Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let ctx = skycast_http::ApiContext::new(config, aws_sdk_dynamodb::Client::new(&sdk_config))?;
+
+    let addr: SocketAddr = env_or("SKYCAST_HTTP_ADDR", "127.0.0.1:8080").parse().context("SKYCAST_HTTP_ADDR")?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    tracing::info!("Skycast API on http://{addr}  (Ctrl-C stops everything)");
+    axum::serve(listener, api::router(ctx)).with_graceful_shutdown(shutdown_signal()).await?;
+
+    if let Some(mut e) = emulator.take() {
+        e.stop();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,35 @@
+//! The whole HTTP API as one router and one OpenAPI document.
+
+use axum::Router;
+use skycast_http::ApiContext;
+use utoipa::OpenApi;
+
+/// Every HTTP function's routes, merged, with the common layers.
+pub fn router(ctx: ApiContext) -> Router {
+    let routes = skycast_auth::routes().merge(skycast_streams::routes());
+    skycast_http::app::finish(routes, ctx)
+}
+
+/// The OpenAPI document of the whole API, generated from the code. The
+/// committed `openapi.json` must equal this (a test checks).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = skycast_http::openapi::PlatformDoc::openapi();
+    doc.merge(skycast_auth::AuthDoc::openapi());
+    doc.merge(skycast_streams::StreamsDoc::openapi());
+    doc.info = utoipa::openapi::InfoBuilder::new()
+        .title("Skycast API")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Live streaming backend: accounts, streams and (later) videos. Errors are \
+             {\"error\": {\"code\", \"message\", \"field\"?}}; authenticate with \
+             `Authorization: Bearer <access token>`.",
+        ))
+        .build();
+    doc
+}
+
+pub fn openapi_json() -> String {
+    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
