@@ -1,1 +1,203 @@
+//! The test harness: the embedded emulator, a fresh set of tables per test,
+//! and helpers to call the API as a client would.
+//!
+//! One moto server serves a whole test binary; each test gets its own name
+//! prefix, so its tables are its own and tests run in parallel.
 
+use std::{
+    sync::OnceLock,
+    time::Duration,
+};
+
+use axum::{Router, body::Body};
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use skycast_core::{Config, auth::JwtKeys, resources::Resources};
+use skycast_dev::{bootstrap, emulator::Emulator, sdk};
+use skycast_http::ApiContext;
+use tower::ServiceExt;
+
+pub mod raw_http;
+
+/// Path of the moto server `make deps` installs.
+pub fn moto_binary() -> std::path::PathBuf {
+    skycast_dev::emulator::default_binary(&project_root())
+}
+
+pub fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default()
+}
+
+/// The emulator's endpoint, starting it on first use.
+///
+/// It is spawned from a thread that never exits: the kernel kills the
+/// emulator when the spawning *thread* dies (PR_SET_PDEATHSIG), and test
+/// threads come and go.
+pub fn emulator_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let started = skycast_dev::emulator::free_port()
+                .map_err(|e| e.to_string())
+                .and_then(|port| Emulator::start(&moto_binary(), port).map_err(|e| e.to_string()));
+            match started {
+                Ok(emulator) => {
+                    let _ = tx.send(Ok(emulator.endpoint()));
+                    // Keep the emulator (and this thread) for the life of the process.
+                    loop {
+                        std::thread::park();
+                    }
+                    #[allow(unreachable_code)]
+                    drop(emulator);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        match rx.recv() {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(e)) => panic!("cannot start the emulator: {e}"),
+            Err(_) => panic!("emulator thread died"),
+        }
+    })
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk::for_endpoint(emulator_endpoint()).await
+}
+
+/// A name prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The API over fresh tables, called in-process as API Gateway or the local
+/// server would call it.
+#[derive(Clone)]
+pub struct TestApi {
+    pub router: Router,
+    pub ctx: ApiContext,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+pub async fn api() -> TestApi {
+    api_with(|_| {}).await
+}
+
+pub async fn api_with(tweak: impl FnOnce(&mut Config)) -> TestApi {
+    let prefix = unique_prefix();
+    let sdk = sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    bootstrap::tables(&dynamodb, &Resources::embedded(), &prefix).await.expect("create tables");
+    let mut config = Config::with_prefix(&prefix);
+    config.jwt_private_key_pem = Some(JwtKeys::generate_pkcs8_pem());
+    tweak(&mut config);
+    let ctx = ApiContext::new(config, dynamodb.clone()).expect("context");
+    TestApi { router: skycast_dev::api::router(ctx.clone()), ctx, dynamodb }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+}
+
+/// A registered user with a live token pair.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApi {
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply { status, headers, body }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn register(&self, username: &str) -> Account {
+        let r = self
+            .post(
+                "/auth/register",
+                None,
+                serde_json::json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "register {username}: {:?}", r.body);
+        Account {
+            id: r.body["user"]["id"].as_str().expect("id").to_owned(),
+            username: r.body["user"]["username"].as_str().expect("username").to_owned(),
+            access: r.body["access_token"].as_str().expect("access").to_owned(),
+            refresh: r.body["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    pub async fn create_stream(&self, owner: &Account, body: Value) -> Value {
+        let r = self.post("/streams", Some(&owner.access), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body
+    }
+}
+
+/// Polls `check` until it returns `Some` or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

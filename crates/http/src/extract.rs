@@ -75,7 +75,14 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     for marker in ["missing field `", "unknown field `"] {
         if let Some(rest) = message.split(marker).nth(1) {
             if let Some(name) = rest.split('`').next() {
-                return Some(if path == "." { name.to_owned() } else { format!("{path}.{name}") });
+                // For unknown fields the path already ends at the field;
+                // for missing ones it stops at the parent.
+                let already = path == name || path.ends_with(&format!(".{name}"));
+                return Some(match (path, already) {
+                    (".", _) => name.to_owned(),
+                    (_, true) => path.to_owned(),
+                    _ => format!("{path}.{name}"),
+                });
             }
         }
     }
@@ -135,6 +142,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("title"));
         let e = parse_json::<Body>(br#"{"title":"x","colour":1}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("colour"));
+        assert_eq!(e.message, "unknown field `colour`, expected `title` or `n`");
         let e = parse_json::<Body>(br#"{"title":"x""#).unwrap_err();
         assert_eq!(e.code, "invalid_json");
         let e = parse_json::<Body>(br#"{"title":"x"} trailing"#).unwrap_err();

@@ -1,0 +1,7 @@
+//! Integration tests of the HTTP API against the embedded emulator.
+
+mod auth;
+mod http_behaviour;
+mod lambda;
+mod openapi;
+mod streams;
