@@ -1,5 +1,7 @@
-//! The embedded AWS emulator: moto's server, installed into `.venv/` by the
-//! Makefile, run as a child that cannot outlive us.
+//! The embedded AWS emulator: moto, installed into `.venv/` by the Makefile,
+//! run as a child that cannot outlive us, through a launcher
+//! (`emulator.py`) that serialises requests so conditional writes and
+//! transactions are atomic, as in DynamoDB.
 
 use std::{
     net::TcpListener,
@@ -12,7 +14,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum EmulatorError {
-    #[error("moto_server not found (looked at {0}); run `make deps` to install it into .venv/")]
+    #[error("moto's Python not found (looked at {0}); run `make deps` to install it into .venv/")]
     NotInstalled(String),
     #[error("cannot start moto_server: {0}")]
     Spawn(std::io::Error),
@@ -32,13 +34,14 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Starts moto on 127.0.0.1:`port` and waits until it answers.
-    pub fn start(binary: &Path, port: u16) -> Result<Self, EmulatorError> {
-        if !binary.exists() {
-            return Err(EmulatorError::NotInstalled(binary.display().to_string()));
+    /// Starts moto on 127.0.0.1:`port` with the given Python (the one moto
+    /// is installed in) and waits until it answers.
+    pub fn start(python: &Path, port: u16) -> Result<Self, EmulatorError> {
+        if !python.exists() {
+            return Err(EmulatorError::NotInstalled(python.display().to_string()));
         }
-        let mut cmd = Command::new(binary);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", LAUNCHER, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -103,11 +106,13 @@ fn http_ok(port: u16) -> bool {
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
 
-/// Where `make deps` installs moto; `SKYCAST_MOTO_SERVER` overrides.
-pub fn default_binary(project_root: &Path) -> PathBuf {
-    std::env::var_os("SKYCAST_MOTO_SERVER")
+const LAUNCHER: &str = include_str!("emulator.py");
+
+/// The Python that `make deps` installs moto into; `SKYCAST_MOTO_PYTHON` overrides.
+pub fn default_python(project_root: &Path) -> PathBuf {
+    std::env::var_os("SKYCAST_MOTO_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| project_root.join(".venv/bin/moto_server"))
+        .unwrap_or_else(|| project_root.join(".venv/bin/python"))
 }
 
 /// A port that was free a moment ago, for tests that need their own emulator.

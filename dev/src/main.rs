@@ -40,7 +40,7 @@ async fn serve() -> anyhow::Result<()> {
         }
         None => {
             let port: u16 = env_or("SKYCAST_EMULATOR_PORT", "4566").parse().context("SKYCAST_EMULATOR_PORT")?;
-            let binary = skycast_dev::emulator::default_binary(&root);
+            let binary = skycast_dev::emulator::default_python(&root);
             let started = tokio::task::spawn_blocking(move || Emulator::start(&binary, port)).await??;
             tracing::info!(endpoint = %started.endpoint(), "embedded AWS emulator (moto) is up");
             let endpoint = started.endpoint();

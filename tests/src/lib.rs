@@ -20,9 +20,9 @@ use tower::ServiceExt;
 
 pub mod raw_http;
 
-/// Path of the moto server `make deps` installs.
-pub fn moto_binary() -> std::path::PathBuf {
-    skycast_dev::emulator::default_binary(&project_root())
+/// The Python that `make deps` installs moto into.
+pub fn moto_python() -> std::path::PathBuf {
+    skycast_dev::emulator::default_python(&project_root())
 }
 
 pub fn project_root() -> std::path::PathBuf {
@@ -41,7 +41,7 @@ pub fn emulator_endpoint() -> &'static str {
         std::thread::spawn(move || {
             let started = skycast_dev::emulator::free_port()
                 .map_err(|e| e.to_string())
-                .and_then(|port| Emulator::start(&moto_binary(), port).map_err(|e| e.to_string()));
+                .and_then(|port| Emulator::start(&moto_python(), port).map_err(|e| e.to_string()));
             match started {
                 Ok(emulator) => {
                     let _ = tx.send(Ok(emulator.endpoint()));

@@ -1,0 +1,34 @@
+"""Moto's server, one request at a time.
+
+DynamoDB applies a conditional write or a transaction atomically; moto's
+threaded server checks conditions and writes without a lock, so two racing
+requests can both pass a check that only one should. Serialising requests
+gives the emulator DynamoDB's atomicity (moto is bound by the GIL anyway),
+while threads still keep connections alive.
+"""
+
+import argparse
+import os
+import threading
+
+from werkzeug.serving import run_simple
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+parser = argparse.ArgumentParser()
+parser.add_argument("-H", "--host", default="127.0.0.1")
+parser.add_argument("-p", "--port", type=int, default=4566)
+args = parser.parse_args()
+os.environ.setdefault("MOTO_PORT", str(args.port))
+
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+
+
+def serialised(environ, start_response):
+    with lock:
+        # Drain the response inside the lock: WSGI apps may work lazily.
+        return [b"".join(app(environ, start_response))]
+
+
+run_simple(args.host, args.port, serialised, threaded=True, request_handler=MotoRequestHandler)
