@@ -39,8 +39,8 @@ test: deps
 	$(CARGO) test --workspace
 
 bench: deps
-	$(CARGO) build --release --workspace --bins --benches
-	$(CARGO) run --release -p skycast-tests --bin bench
+	$(CARGO) build --release --workspace --bins
+	./target/release/bench
 
 openapi:
 	$(CARGO) run -q --bin skycast-dev -- openapi > openapi.json
