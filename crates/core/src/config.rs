@@ -13,7 +13,7 @@ pub enum ConfigError {
     Invalid { name: &'static str, expected: &'static str, value: String },
     #[error("cannot read {name} from {path}: {source}")]
     File { name: &'static str, path: String, source: std::io::Error },
-    #[error("no JWT signing key: set SKYCAST_JWT_PRIVATE_KEY (PKCS#8 PEM, Ed25519) or SKYCAST_JWT_PRIVATE_KEY_FILE")]
+    #[error("no JWT key: set SKYCAST_JWT_PRIVATE_KEY (PKCS#8 PEM, Ed25519) or SKYCAST_JWT_PRIVATE_KEY_FILE, or SKYCAST_JWT_PUBLIC_KEY where tokens are only verified")]
     MissingSigningKey,
 }
 
@@ -54,6 +54,8 @@ pub struct Config {
     pub tables: TableNames,
     /// PKCS#8 PEM of the Ed25519 key that signs access tokens.
     pub jwt_private_key_pem: Option<String>,
+    /// The public key alone (JWKS `x`), for functions that only verify tokens.
+    pub jwt_public_key: Option<String>,
     pub jwt_issuer: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Config {
             .field("name_prefix", &self.name_prefix)
             .field("tables", &self.tables)
             .field("jwt_private_key_pem", &self.jwt_private_key_pem.as_ref().map(|_| "<redacted>"))
+            .field("jwt_public_key", &self.jwt_public_key)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
@@ -86,6 +89,7 @@ impl Config {
             name_prefix: prefix.to_owned(),
             tables: TableNames::with_prefix(prefix),
             jwt_private_key_pem: None,
+            jwt_public_key: None,
             jwt_issuer: "skycast".to_owned(),
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_S),
             refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
@@ -119,6 +123,7 @@ impl Config {
             })?),
             (None, None) => None,
         };
+        c.jwt_public_key = get("SKYCAST_JWT_PUBLIC_KEY");
         if let Some(v) = get("SKYCAST_JWT_ISSUER") {
             c.jwt_issuer = v;
         }
@@ -134,8 +139,15 @@ impl Config {
         Ok(c)
     }
 
-    pub fn signing_key_pem(&self) -> Result<&str, ConfigError> {
-        self.jwt_private_key_pem.as_deref().ok_or(ConfigError::MissingSigningKey)
+    /// The token keys this process may hold: the signing key when configured,
+    /// otherwise the public key alone.
+    pub fn jwt_keys(&self) -> Result<crate::auth::JwtKeys, ConfigError> {
+        let keys = match (&self.jwt_private_key_pem, &self.jwt_public_key) {
+            (Some(pem), _) => crate::auth::JwtKeys::from_pkcs8_pem(pem, &self.jwt_issuer, self.access_token_ttl),
+            (None, Some(x)) => crate::auth::JwtKeys::verifier(x, &self.jwt_issuer, self.access_token_ttl),
+            (None, None) => return Err(ConfigError::MissingSigningKey),
+        };
+        keys.map_err(|e| ConfigError::Invalid { name: "SKYCAST_JWT_PRIVATE_KEY / SKYCAST_JWT_PUBLIC_KEY", expected: "Ed25519 key", value: e.to_string() })
     }
 }
 

@@ -3,12 +3,7 @@
 
 use std::sync::Arc;
 
-use skycast_core::{
-    Config,
-    auth::JwtKeys,
-    config::ConfigError,
-    store::Stores,
-};
+use skycast_core::{Config, auth::JwtKeys, config::ConfigError, store::Stores};
 use thiserror::Error;
 
 #[derive(Clone)]
@@ -22,15 +17,21 @@ pub struct ApiContext {
 pub enum ContextError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    Jwt(#[from] skycast_core::auth::JwtError),
+    #[error("this function signs tokens and needs SKYCAST_JWT_PRIVATE_KEY (or _FILE), not only the public key")]
+    CannotSign,
 }
 
 impl ApiContext {
     pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, ContextError> {
-        let jwt = JwtKeys::from_pkcs8_pem(config.signing_key_pem()?, &config.jwt_issuer, config.access_token_ttl)?;
+        let jwt = config.jwt_keys()?;
         let stores = Stores::dynamo(dynamodb, &config.tables);
         Ok(Self { config: Arc::new(config), stores, jwt: Arc::new(jwt) })
+    }
+
+    /// For functions that issue tokens: refuses to start without the signing key,
+    /// rather than failing each login later.
+    pub fn require_signing(self) -> Result<Self, ContextError> {
+        if self.jwt.can_sign() { Ok(self) } else { Err(ContextError::CannotSign) }
     }
 
     /// From the process environment, with SDK clients built once.

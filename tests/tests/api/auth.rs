@@ -259,3 +259,19 @@ async fn jwks_verifies_access_tokens_independently() {
     let exp = data.claims["exp"].as_i64().unwrap() - data.claims["iat"].as_i64().unwrap();
     assert_eq!(exp, 900, "15 minutes by default");
 }
+
+#[tokio::test]
+async fn a_function_with_only_the_public_key_accepts_issued_tokens() {
+    let api = api().await;
+    let a = api.register("verifyonly").await;
+    let mut config = (*api.ctx.config).clone();
+    config.jwt_public_key = Some(api.ctx.jwt.jwks()["keys"][0]["x"].as_str().unwrap().to_owned());
+    config.jwt_private_key_pem = None;
+    let ctx = skycast_http::ApiContext::new(config, api.dynamodb.clone()).unwrap();
+    assert!(!ctx.jwt.can_sign());
+    assert!(ctx.clone().require_signing().is_err(), "auth must not start verify-only");
+    let streams = skycast_tests::TestApi { router: skycast_http::app::finish(skycast_streams::routes(), ctx.clone()), ctx, dynamodb: api.dynamodb.clone() };
+    let r = streams.post("/streams", Some(&a.access), json!({"title": "verified elsewhere"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(streams.get("/streams?owner=me", Some("forged.token.here")).await.status, StatusCode::UNAUTHORIZED);
+}

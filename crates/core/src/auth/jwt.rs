@@ -16,6 +16,8 @@ pub enum JwtError {
     Invalid,
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("this process holds only the public key and cannot sign tokens")]
+    VerifyOnly,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -34,7 +36,8 @@ pub struct AccessClaims {
 const ACCESS_TYP: &str = "access";
 
 pub struct JwtKeys {
-    encoding: EncodingKey,
+    /// `None` in functions that only verify: they never hold the private key.
+    encoding: Option<EncodingKey>,
     decoding: DecodingKey,
     validation: Validation,
     kid: String,
@@ -49,21 +52,29 @@ impl JwtKeys {
         let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&der).map_err(|_| JwtError::BadKey)?;
         use aws_lc_rs::signature::KeyPair;
         let public_x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let mut keys = Self::verifier(&public_x, issuer, ttl)?;
+        keys.encoding = Some(EncodingKey::from_ed_der(&der));
+        Ok(keys)
+    }
+
+    /// Keys that verify but cannot sign, from the public key alone (the `x`
+    /// of the JWKS: base64url of the 32-byte Ed25519 public key).
+    pub fn verifier(public_x: &str, issuer: &str, ttl: Duration) -> Result<Self, JwtError> {
+        let public_x = public_x.trim().to_owned();
+        if URL_SAFE_NO_PAD.decode(&public_x).map(|k| k.len()).ok() != Some(32) {
+            return Err(JwtError::BadKey);
+        }
         let kid = crate::ids::sha256_hex(&public_x)[..16].to_owned();
         let decoding = DecodingKey::from_ed_components(&public_x).map_err(|_| JwtError::BadKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 5;
-        Ok(Self {
-            encoding: EncodingKey::from_ed_der(&der),
-            decoding,
-            validation,
-            kid,
-            public_x,
-            issuer: issuer.to_owned(),
-            ttl,
-        })
+        Ok(Self { encoding: None, decoding, validation, kid, public_x, issuer: issuer.to_owned(), ttl })
+    }
+
+    pub fn can_sign(&self) -> bool {
+        self.encoding.is_some()
     }
 
     /// A fresh Ed25519 key as PKCS#8 PEM: what `make dev` stores on first start.
@@ -97,9 +108,10 @@ impl JwtKeys {
             exp: now + self.ttl.as_secs() as i64,
             typ: ACCESS_TYP.to_owned(),
         };
+        let encoding = self.encoding.as_ref().ok_or(JwtError::VerifyOnly)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| JwtError::Sign(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, encoding).map_err(|e| JwtError::Sign(e.to_string()))
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, JwtError> {
@@ -172,7 +184,7 @@ mod tests {
         let k = keys(900);
         let now = crate::timefmt::unix_now();
         let claims = AccessClaims { sub: "u".into(), name: "n".into(), iss: "skycast".into(), iat: now - 100, exp: now - 60, typ: "access".into() };
-        let t = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &k.encoding).unwrap();
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, k.encoding.as_ref().unwrap()).unwrap();
         assert!(k.verify(&t).is_err());
     }
 
@@ -185,6 +197,17 @@ mod tests {
         let key = DecodingKey::from_ed_components(x).unwrap();
         assert!(jsonwebtoken::decode::<AccessClaims>(&t, &key, &k.validation).is_ok());
         assert_eq!(jwks["keys"][0]["kid"], k.kid);
+    }
+
+    #[test]
+    fn a_verifier_from_the_public_key_verifies_but_cannot_sign() {
+        let k = keys(900);
+        let x = k.jwks()["keys"][0]["x"].as_str().unwrap().to_owned();
+        let v = JwtKeys::verifier(&x, "skycast", Duration::from_secs(900)).unwrap();
+        assert!(!v.can_sign() && k.can_sign());
+        assert_eq!(v.verify(&k.issue("u1", "alice").unwrap()).unwrap().sub, "u1");
+        assert!(matches!(v.issue("u1", "alice"), Err(JwtError::VerifyOnly)));
+        assert!(JwtKeys::verifier("short", "skycast", Duration::from_secs(1)).is_err());
     }
 
     #[test]

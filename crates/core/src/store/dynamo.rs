@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, SdkError},
-    types::AttributeValue,
+    types::{AttributeValue, Put, TransactWriteItem},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -38,6 +38,28 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
 /// conditional write that lost, not a fault).
 pub(super) fn is_condition_failed<R>(e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>) -> bool {
     matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
+}
+
+/// A strongly consistent read of one item by its partition key.
+pub(super) async fn get_consistent<T: DeserializeOwned>(
+    client: &Client,
+    table: &str,
+    key: &str,
+    value: String,
+) -> Result<Option<T>, StoreError> {
+    let out = client.get_item().table_name(table).key(key, s(value)).consistent_read(true).send().await.map_err(backend)?;
+    out.item.map(from_item).transpose()
+}
+
+/// A transaction step that writes `item` only if nothing has its key `pk`.
+pub(super) fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 pub(super) struct TablesReady {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{backend, from_item, s, to_item},
+    dynamo::{backend, get_consistent, put_if_absent, s, to_item},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,16 +83,7 @@ impl DynamoTokenStore {
     }
 
     async fn get_pk<T: serde::de::DeserializeOwned>(&self, pk: String) -> Result<Option<T>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        out.item.map(from_item).transpose()
+        get_consistent(&self.client, &self.table, "pk", pk).await
     }
 }
 
@@ -107,14 +98,7 @@ impl TokenStore for DynamoTokenStore {
         let tok = to_item(&TokenItem { pk: token_pk(&first.hash), record: first.clone() })?;
         let mut tx = self.client.transact_write_items();
         for item in [fam, tok] {
-            let put = built(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            )?;
-            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+            tx = tx.transact_items(put_if_absent(&self.table, item)?);
         }
         tx.send().await.map_err(backend)?;
         Ok(())

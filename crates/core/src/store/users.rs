@@ -1,17 +1,17 @@
 //! Users, with usernames and emails kept unique by uniqueness items written in
 //! the same transaction as the user: `user#<id>`, `username#<name>`, `email#<addr>`.
+//!
+//! The uniqueness items are full copies of the user, so a login reads one item
+//! whether or not the user exists: same cost, nothing learned from timing.
+//! (Users are immutable today; an update must rewrite all three in one transaction.)
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::{
-    Client,
-    operation::transact_write_items::TransactWriteItemsError,
-    types::{Put, TransactWriteItem},
-};
+use aws_sdk_dynamodb::{Client, operation::transact_write_items::TransactWriteItemsError};
 use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{backend, from_item, s, to_item},
+    dynamo::{backend, get_consistent, put_if_absent, to_item},
 };
 use crate::user::User;
 
@@ -43,12 +43,6 @@ struct UserItem {
     user: User,
 }
 
-#[derive(Serialize, Deserialize)]
-struct PointerItem {
-    pk: String,
-    user_id: String,
-}
-
 fn user_pk(id: &str) -> String {
     format!("user#{id}")
 }
@@ -64,38 +58,16 @@ impl DynamoUserStore {
         Self { client, table }
     }
 
-    fn put_new(&self, item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     async fn get_pk<T: serde::de::DeserializeOwned>(&self, pk: String) -> Result<Option<T>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        out.item.map(from_item).transpose()
+        get_consistent(&self.client, &self.table, "pk", pk).await
     }
 
-    async fn find_via(&self, pointer_pk: String) -> Result<Option<User>, StoreError> {
-        match self.get_pk::<PointerItem>(pointer_pk).await? {
-            Some(p) => self.get(&p.user_id).await,
-            None => Ok(None),
-        }
+    async fn find_via(&self, unique_pk: String) -> Result<Option<User>, StoreError> {
+        Ok(self.get_pk::<UserItem>(unique_pk).await?.map(|i| i.user))
     }
 
     async fn exists(&self, pk: String) -> Result<bool, StoreError> {
-        Ok(self.get_pk::<PointerItem>(pk).await?.is_some())
+        Ok(self.get_pk::<UserItem>(pk).await?.is_some())
     }
 }
 
@@ -104,14 +76,14 @@ impl UserStore for DynamoUserStore {
     async fn create(&self, user: &User) -> Result<CreateUser, StoreError> {
         let items = [
             to_item(&UserItem { pk: user_pk(&user.id), user: user.clone() })?,
-            to_item(&PointerItem { pk: username_pk(&user.username), user_id: user.id.clone() })?,
-            to_item(&PointerItem { pk: email_pk(&user.email), user_id: user.id.clone() })?,
+            to_item(&UserItem { pk: username_pk(&user.username), user: user.clone() })?,
+            to_item(&UserItem { pk: email_pk(&user.email), user: user.clone() })?,
         ];
         let mut attempt = 0u64;
         loop {
             let mut tx = self.client.transact_write_items();
             for item in &items {
-                tx = tx.transact_items(self.put_new(item.clone())?);
+                tx = tx.transact_items(put_if_absent(&self.table, item.clone())?);
             }
             let e = match tx.send().await {
                 Ok(_) => return Ok(CreateUser::Created),
