@@ -130,6 +130,9 @@ pub async fn list(State(ctx): State<ApiContext>, caller: MaybeAuthUser, Query(q)
         (None, None) => StreamIndex::All,
     };
     let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &index.cursor_attributes())).transpose()?;
+    if cursor.as_ref().is_some_and(|c| !index.accepts(c)) {
+        return Err(ApiError::bad_request("validation_failed", "cursor is not valid for this listing").with_field("cursor"));
+    }
     let status = q.status;
     let who = caller_id.clone();
     let keep = move |s: &Stream| stream::is_visible_to(s, who.as_deref()) && status.is_none_or(|st| s.status == st);

@@ -181,6 +181,20 @@ async fn listing_filters_and_their_errors() {
     let cursor = page.body["next_cursor"].as_str().unwrap();
     let r = api.get(&format!("/streams?status=idle&cursor={cursor}"), None).await;
     assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, "cursor"));
+
+    // Same shape, another partition: one owner's cursor on another's listing,
+    // or a forged one. DynamoDB would reject the start key; we must say 400.
+    let b = api.register("other-owner").await;
+    api.create_stream(&b, json!({"title": "b1"})).await;
+    api.create_stream(&b, json!({"title": "b2"})).await;
+    let page = api.get(&format!("/streams?owner={}&limit=1", b.id), None).await;
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let r = api.get(&format!("/streams?owner={}&cursor={cursor}", a.id), None).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, "cursor"), "{:?}", r.body);
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"collection":"users","id":"x"}"#);
+    let r = api.get(&format!("/streams?cursor={forged}"), None).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, "cursor"), "{:?}", r.body);
 }
 
 async fn patch(api: &TestApi, who: &Account, id: &str, body: Value) -> skycast_tests::Reply {

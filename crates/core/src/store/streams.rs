@@ -47,6 +47,14 @@ impl StreamIndex {
         ["id", self.hash_key().0]
     }
 
+    /// Whether `cursor` is a position in this very listing. DynamoDB rejects
+    /// a start key from another partition, so a cursor replayed on another
+    /// listing must be refused here, as the client's error it is.
+    pub fn accepts(&self, cursor: &CursorKey) -> bool {
+        let (name, value) = self.hash_key();
+        cursor.get(name) == Some(&value) && cursor.get("id").is_some_and(|id| crate::ids::is_id(id))
+    }
+
     /// The cursor that resumes a listing after `stream`.
     pub fn cursor_after(&self, stream: &Stream) -> CursorKey {
         let (name, value) = self.hash_key();
