@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::{
     error::DisplayErrorContext,
     types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-        ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType, TimeToLiveSpecification,
     },
 };
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -39,9 +39,21 @@ fn scalar(k: &KeySpec) -> ScalarAttributeType {
 }
 
 fn key_schema(hash: &KeySpec, range: Option<&KeySpec>) -> Result<Vec<KeySchemaElement>, BootstrapError> {
-    let mut keys = vec![KeySchemaElement::builder().attribute_name(&hash.name).key_type(KeyType::Hash).build().map_err(aws("key schema"))?];
+    let mut keys = vec![
+        KeySchemaElement::builder()
+            .attribute_name(&hash.name)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(aws("key schema"))?,
+    ];
     if let Some(r) = range {
-        keys.push(KeySchemaElement::builder().attribute_name(&r.name).key_type(KeyType::Range).build().map_err(aws("key schema"))?);
+        keys.push(
+            KeySchemaElement::builder()
+                .attribute_name(&r.name)
+                .key_type(KeyType::Range)
+                .build()
+                .map_err(aws("key schema"))?,
+        );
     }
     Ok(keys)
 }
@@ -56,11 +68,21 @@ fn attribute_definitions(spec: &TableSpec) -> Result<Vec<AttributeDefinition>, B
     let mut seen = std::collections::BTreeSet::new();
     keys.into_iter()
         .filter(|k| seen.insert(k.name.clone()))
-        .map(|k| AttributeDefinition::builder().attribute_name(&k.name).attribute_type(scalar(k)).build().map_err(aws("attribute definition")))
+        .map(|k| {
+            AttributeDefinition::builder()
+                .attribute_name(&k.name)
+                .attribute_type(scalar(k))
+                .build()
+                .map_err(aws("attribute definition"))
+        })
         .collect()
 }
 
-pub async fn tables(client: &aws_sdk_dynamodb::Client, resources: &Resources, prefix: &str) -> Result<(), BootstrapError> {
+pub async fn tables(
+    client: &aws_sdk_dynamodb::Client,
+    resources: &Resources,
+    prefix: &str,
+) -> Result<(), BootstrapError> {
     for (logical, spec) in &resources.tables {
         let name = physical_name(prefix, logical);
         let mut req = client
@@ -85,17 +107,20 @@ pub async fn tables(client: &aws_sdk_dynamodb::Client, resources: &Resources, pr
             Err(e) => return Err(aws(format!("table {name}"))(e)),
         }
         if let Some(attr) = &spec.ttl_attribute {
-            let current = client.describe_time_to_live().table_name(&name).send().await.map_err(aws(format!("TTL of {name}")))?;
-            let enabled = current
-                .time_to_live_description()
-                .and_then(|d| d.attribute_name())
-                .is_some_and(|a| a == attr);
+            let current =
+                client.describe_time_to_live().table_name(&name).send().await.map_err(aws(format!("TTL of {name}")))?;
+            let enabled =
+                current.time_to_live_description().and_then(|d| d.attribute_name()).is_some_and(|a| a == attr);
             if !enabled {
                 client
                     .update_time_to_live()
                     .table_name(&name)
                     .time_to_live_specification(
-                        TimeToLiveSpecification::builder().attribute_name(attr).enabled(true).build().map_err(aws("TTL"))?,
+                        TimeToLiveSpecification::builder()
+                            .attribute_name(attr)
+                            .enabled(true)
+                            .build()
+                            .map_err(aws("TTL"))?,
                     )
                     .send()
                     .await
@@ -154,12 +179,19 @@ pub async fn queues(sqs: &aws_sdk_sqs::Client, resources: &Resources, prefix: &s
     Ok(())
 }
 
-pub async fn buckets(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client, resources: &Resources, prefix: &str) -> Result<(), BootstrapError> {
+pub async fn buckets(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    resources: &Resources,
+    prefix: &str,
+) -> Result<(), BootstrapError> {
     for (logical, spec) in &resources.buckets {
         let name = physical_name(prefix, logical);
         match s3.create_bucket().bucket(&name).send().await {
             Ok(_) => tracing::info!(bucket = %name, "created bucket"),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_bucket_already_owned_by_you() || se.is_bucket_already_exists()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_bucket_already_owned_by_you() || se.is_bucket_already_exists()) => {}
             Err(e) => return Err(aws(format!("bucket {name}"))(e)),
         }
         if spec.versioning {
@@ -176,17 +208,28 @@ pub async fn buckets(s3: &aws_sdk_s3::Client, sqs: &aws_sdk_sqs::Client, resourc
         }
     }
     // Notification rules replace a bucket's whole configuration, so group by bucket.
-    let mut by_bucket: std::collections::BTreeMap<&str, Vec<aws_sdk_s3::types::QueueConfiguration>> = Default::default();
+    let mut by_bucket: std::collections::BTreeMap<&str, Vec<aws_sdk_s3::types::QueueConfiguration>> =
+        Default::default();
     for n in &resources.notifications {
         let queue = physical_name(prefix, &n.queue);
         let url = sqs.get_queue_url().queue_name(&queue).send().await.map_err(aws(format!("queue {queue}")))?;
         let arn = queue_arn(sqs, url.queue_url().unwrap_or_default()).await?;
         let mut rules = Vec::new();
         if let Some(p) = &n.prefix {
-            rules.push(aws_sdk_s3::types::FilterRule::builder().name(aws_sdk_s3::types::FilterRuleName::Prefix).value(p).build());
+            rules.push(
+                aws_sdk_s3::types::FilterRule::builder()
+                    .name(aws_sdk_s3::types::FilterRuleName::Prefix)
+                    .value(p)
+                    .build(),
+            );
         }
         if let Some(s) = &n.suffix {
-            rules.push(aws_sdk_s3::types::FilterRule::builder().name(aws_sdk_s3::types::FilterRuleName::Suffix).value(s).build());
+            rules.push(
+                aws_sdk_s3::types::FilterRule::builder()
+                    .name(aws_sdk_s3::types::FilterRuleName::Suffix)
+                    .value(s)
+                    .build(),
+            );
         }
         let config = aws_sdk_s3::types::QueueConfiguration::builder()
             .queue_arn(arn)

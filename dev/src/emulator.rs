@@ -95,7 +95,8 @@ impl Drop for Emulator {
 /// moto answers `GET /moto-api/` once its server is up.
 fn http_ok(port: u16) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)) else {
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+    else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -110,9 +111,7 @@ const LAUNCHER: &str = include_str!("emulator.py");
 
 /// The Python that `make deps` installs moto into; `SKYCAST_MOTO_PYTHON` overrides.
 pub fn default_python(project_root: &Path) -> PathBuf {
-    std::env::var_os("SKYCAST_MOTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root.join(".venv/bin/python"))
+    std::env::var_os("SKYCAST_MOTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| project_root.join(".venv/bin/python"))
 }
 
 /// A port that was free a moment ago, for tests that need their own emulator.

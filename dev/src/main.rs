@@ -54,7 +54,8 @@ async fn serve() -> anyhow::Result<()> {
 
     if config.jwt_private_key_pem.is_none() {
         let path = keys::ensure_signing_key(&root.join(".dev"))?;
-        config.jwt_private_key_pem = Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+        config.jwt_private_key_pem =
+            Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
     }
     let ctx = skycast_http::ApiContext::new(config, aws_sdk_dynamodb::Client::new(&sdk_config))?;
 

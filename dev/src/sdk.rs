@@ -11,7 +11,13 @@ pub async fn for_endpoint(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(LOCAL_REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("skycast", "skycast", None, None, "skycast-dev"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "skycast",
+            "skycast",
+            None,
+            None,
+            "skycast-dev",
+        ))
         .load()
         .await
 }

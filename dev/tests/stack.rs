@@ -78,7 +78,8 @@ async fn dev_stack_serves_the_api_and_stops_cleanly_on_ctrl_c() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "exit status {status}");
-    let gone = skycast_tests::eventually(Duration::from_secs(5), || async { (!port_open(emulator_port)).then_some(()) }).await;
+    let gone =
+        skycast_tests::eventually(Duration::from_secs(5), || async { (!port_open(emulator_port)).then_some(()) }).await;
     assert!(gone.is_some(), "the emulator outlived the stack");
     assert!(!port_open(http_port));
     let _ = std::fs::remove_dir_all(&root);

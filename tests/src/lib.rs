@@ -4,10 +4,7 @@
 //! One moto server serves a whole test binary; each test gets its own name
 //! prefix, so its tables are its own and tests run in parallel.
 
-use std::{
-    sync::OnceLock,
-    time::Duration,
-};
+use std::{sync::OnceLock, time::Duration};
 
 use axum::{Router, body::Body};
 use http::{HeaderMap, Method, Request, StatusCode, header};

@@ -15,7 +15,13 @@ pub struct RawReply {
     pub body: Value,
 }
 
-pub async fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> std::io::Result<RawReply> {
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<RawReply> {
     let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await??;
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");

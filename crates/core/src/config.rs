@@ -13,7 +13,9 @@ pub enum ConfigError {
     Invalid { name: &'static str, expected: &'static str, value: String },
     #[error("cannot read {name} from {path}: {source}")]
     File { name: &'static str, path: String, source: std::io::Error },
-    #[error("no JWT key: set SKYCAST_JWT_PRIVATE_KEY (PKCS#8 PEM, Ed25519) or SKYCAST_JWT_PRIVATE_KEY_FILE, or SKYCAST_JWT_PUBLIC_KEY where tokens are only verified")]
+    #[error(
+        "no JWT key: set SKYCAST_JWT_PRIVATE_KEY (PKCS#8 PEM, Ed25519) or SKYCAST_JWT_PRIVATE_KEY_FILE, or SKYCAST_JWT_PUBLIC_KEY where tokens are only verified"
+    )]
     MissingSigningKey,
 }
 
@@ -147,16 +149,20 @@ impl Config {
             (None, Some(x)) => crate::auth::JwtKeys::verifier(x, &self.jwt_issuer, self.access_token_ttl),
             (None, None) => return Err(ConfigError::MissingSigningKey),
         };
-        keys.map_err(|e| ConfigError::Invalid { name: "SKYCAST_JWT_PRIVATE_KEY / SKYCAST_JWT_PUBLIC_KEY", expected: "Ed25519 key", value: e.to_string() })
+        keys.map_err(|e| ConfigError::Invalid {
+            name: "SKYCAST_JWT_PRIVATE_KEY / SKYCAST_JWT_PUBLIC_KEY",
+            expected: "Ed25519 key",
+            value: e.to_string(),
+        })
     }
 }
 
 fn parse_secs(name: &'static str, v: &str) -> Result<u64, ConfigError> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ConfigError::Invalid { name, expected: "positive number of seconds", value: v.to_owned() })
+    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+        name,
+        expected: "positive number of seconds",
+        value: v.to_owned(),
+    })
 }
 
 fn parse_cors(v: &str) -> CorsOrigins {

@@ -26,7 +26,12 @@ pub struct UserView {
 
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
-        Self { id: u.id.clone(), username: u.username.clone(), email: u.email.clone(), created_at: u.created_at.clone() }
+        Self {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            created_at: u.created_at.clone(),
+        }
     }
 }
 

@@ -29,7 +29,8 @@ impl MaybeAuthUser {
 fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(|| ApiError::unauthorized("use Authorization: Bearer <token>"))?;
+    let (scheme, token) =
+        value.split_once(' ').ok_or_else(|| ApiError::unauthorized("use Authorization: Bearer <token>"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::unauthorized("use Authorization: Bearer <token>"));
     }

@@ -92,7 +92,11 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: ErrorDetail { code: self.code.to_string(), message: self.message.clone(), field: self.field.clone() },
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
         }
     }
 }

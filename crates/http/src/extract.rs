@@ -58,7 +58,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {inner}"));
         }
         let field = field_of(&path, &inner.to_string());
-        let err = ApiError::bad_request("invalid_body", body_message(&field, &inner.to_string()));
+        let err = ApiError::bad_request("invalid_body", body_message(field.as_deref(), &inner.to_string()));
         match field {
             Some(f) => err.with_field(f),
             None => err,
@@ -73,23 +73,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// the name serde put in a "missing field" / "unknown field" message.
 fn field_of(path: &str, message: &str) -> Option<String> {
     for marker in ["missing field `", "unknown field `"] {
-        if let Some(rest) = message.split(marker).nth(1) {
-            if let Some(name) = rest.split('`').next() {
-                // For unknown fields the path already ends at the field;
-                // for missing ones it stops at the parent.
-                let already = path == name || path.ends_with(&format!(".{name}"));
-                return Some(match (path, already) {
-                    (".", _) => name.to_owned(),
-                    (_, true) => path.to_owned(),
-                    _ => format!("{path}.{name}"),
-                });
-            }
+        if let Some(name) = message.split(marker).nth(1).and_then(|rest| rest.split('`').next()) {
+            // For unknown fields the path already ends at the field;
+            // for missing ones it stops at the parent.
+            let already = path == name || path.ends_with(&format!(".{name}"));
+            return Some(match (path, already) {
+                (".", _) => name.to_owned(),
+                (_, true) => path.to_owned(),
+                _ => format!("{path}.{name}"),
+            });
         }
     }
     (path != ".").then(|| path.to_owned())
 }
 
-fn body_message(field: &Option<String>, message: &str) -> String {
+fn body_message(field: Option<&str>, message: &str) -> String {
     // Drop serde's "at line 1 column 9": the field says where.
     let message = message.split(" at line ").next().unwrap_or(message);
     match field {
@@ -111,7 +109,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             let path = e.path().to_string();
             let message = e.into_inner().to_string();
             let field = field_of(&path, &message);
-            let err = ApiError::bad_request("invalid_query", body_message(&field, &message));
+            let err = ApiError::bad_request("invalid_query", body_message(field.as_deref(), &message));
             match field {
                 Some(f) => err.with_field(f),
                 None => err,
@@ -119,7 +117,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -100,7 +100,10 @@ pub async fn register(State(ctx): State<ApiContext>, Json(req): Json<RegisterReq
     (status = 400, body = skycast_http::ErrorBody),
     (status = 401, description = "unknown user or wrong password (indistinguishable)", body = skycast_http::ErrorBody),
 ))]
-pub async fn login(State(ctx): State<ApiContext>, Json(req): Json<LoginRequest>) -> ApiResult<JsonResponse<TokenResponse>> {
+pub async fn login(
+    State(ctx): State<ApiContext>,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<JsonResponse<TokenResponse>> {
     let found = match (&req.username, &req.email) {
         (Some(u), None) => match user::normalize_username(u) {
             Ok(u) => ctx.stores.users.find_by_username(&u).await?,
@@ -111,7 +114,9 @@ pub async fn login(State(ctx): State<ApiContext>, Json(req): Json<LoginRequest>)
             Err(_) => None,
         },
         _ => {
-            return Err(ApiError::bad_request("validation_failed", "give either username or email").with_field("username"));
+            return Err(
+                ApiError::bad_request("validation_failed", "give either username or email").with_field("username")
+            );
         }
     };
     let pw = req.password;
@@ -136,7 +141,10 @@ pub async fn login(State(ctx): State<ApiContext>, Json(req): Json<LoginRequest>)
     (status = 200, body = TokenResponse),
     (status = 401, description = "invalid, expired, spent or revoked refresh token", body = skycast_http::ErrorBody),
 ))]
-pub async fn refresh(State(ctx): State<ApiContext>, Json(req): Json<RefreshRequest>) -> ApiResult<JsonResponse<TokenResponse>> {
+pub async fn refresh(
+    State(ctx): State<ApiContext>,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<JsonResponse<TokenResponse>> {
     Ok(JsonResponse(tokens::rotate(&ctx, &req.refresh_token).await?))
 }
 
@@ -145,7 +153,11 @@ pub async fn refresh(State(ctx): State<ApiContext>, Json(req): Json<RefreshReque
     (status = 204, description = "logged out (also when the token was unknown)"),
     (status = 401, body = skycast_http::ErrorBody),
 ))]
-pub async fn logout(State(ctx): State<ApiContext>, caller: AuthUser, Json(req): Json<LogoutRequest>) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(ctx): State<ApiContext>,
+    caller: AuthUser,
+    Json(req): Json<LogoutRequest>,
+) -> ApiResult<StatusCode> {
     tokens::revoke(&ctx, &caller.id, &req.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,9 +175,5 @@ pub async fn me(State(ctx): State<ApiContext>, caller: AuthUser) -> ApiResult<Js
 /// The public keys that verify access tokens (JWKS, RFC 7517).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "JSON Web Key Set")))]
 pub async fn jwks(State(ctx): State<ApiContext>) -> Response {
-    (
-        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
-        JsonResponse(ctx.jwt.jwks()),
-    )
-        .into_response()
+    ([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], JsonResponse(ctx.jwt.jwks())).into_response()
 }

@@ -91,10 +91,9 @@ pub async fn rotate(ctx: &ApiContext, presented: &str) -> Result<TokenResponse, 
 /// Ends the login a refresh token belongs to, if it belongs to `user_id`.
 pub async fn revoke(ctx: &ApiContext, user_id: &str, presented: &str) -> Result<(), ApiError> {
     let Some(hash) = refresh::hash_presented(presented) else { return Ok(()) };
-    if let Some(record) = ctx.stores.tokens.get_token(&hash).await? {
-        if ids::secrets_equal(&record.user_id, user_id) {
-            ctx.stores.tokens.revoke_family(&record.family_id).await?;
-        }
+    let record = ctx.stores.tokens.get_token(&hash).await?;
+    if let Some(record) = record.filter(|r| r.user_id == user_id) {
+        ctx.stores.tokens.revoke_family(&record.family_id).await?;
     }
     Ok(())
 }

@@ -76,7 +76,11 @@ fn not_found() -> ApiError {
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
 ))]
-pub async fn create(State(ctx): State<ApiContext>, caller: AuthUser, Json(req): Json<CreateStreamRequest>) -> ApiResult<Response> {
+pub async fn create(
+    State(ctx): State<ApiContext>,
+    caller: AuthUser,
+    Json(req): Json<CreateStreamRequest>,
+) -> ApiResult<Response> {
     let new = NewStream {
         title: stream::check_title(&req.title)?,
         description: stream::check_description(req.description.as_deref().unwrap_or(""))?,
@@ -115,13 +119,21 @@ pub async fn create(State(ctx): State<ApiContext>, caller: AuthUser, Json(req): 
     (status = 400, body = ErrorBody),
     (status = 401, description = "owner=me without a token, or an invalid token", body = ErrorBody),
 ))]
-pub async fn list(State(ctx): State<ApiContext>, caller: MaybeAuthUser, Query(q): Query<ListStreamsQuery>) -> ApiResult<JsonResponse<StreamPage>> {
+pub async fn list(
+    State(ctx): State<ApiContext>,
+    caller: MaybeAuthUser,
+    Query(q): Query<ListStreamsQuery>,
+) -> ApiResult<JsonResponse<StreamPage>> {
     let limit = check_limit(q.limit)?;
     let caller_id = caller.id().map(str::to_owned);
     let owner = match q.owner.as_deref() {
         Some("me") => Some(caller_id.clone().ok_or_else(|| ApiError::unauthorized("owner=me needs an access token"))?),
         Some(id) if ids::is_id(id) => Some(id.to_owned()),
-        Some(_) => return Err(ApiError::bad_request("validation_failed", "owner must be `me` or a user id").with_field("owner")),
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("validation_failed", "owner must be `me` or a user id").with_field("owner")
+            );
+        }
         None => None,
     };
     let index = match (&owner, q.status) {
@@ -131,7 +143,9 @@ pub async fn list(State(ctx): State<ApiContext>, caller: MaybeAuthUser, Query(q)
     };
     let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &index.cursor_attributes())).transpose()?;
     if cursor.as_ref().is_some_and(|c| !index.accepts(c)) {
-        return Err(ApiError::bad_request("validation_failed", "cursor is not valid for this listing").with_field("cursor"));
+        return Err(
+            ApiError::bad_request("validation_failed", "cursor is not valid for this listing").with_field("cursor")
+        );
     }
     let status = q.status;
     let who = caller_id.clone();
@@ -158,7 +172,11 @@ async fn visible(ctx: &ApiContext, id: &str, caller: Option<&str>) -> ApiResult<
     (status = 200, body = StreamView),
     (status = 404, body = ErrorBody),
 ))]
-pub async fn get_one(State(ctx): State<ApiContext>, caller: MaybeAuthUser, Path(id): Path<String>) -> ApiResult<JsonResponse<StreamView>> {
+pub async fn get_one(
+    State(ctx): State<ApiContext>,
+    caller: MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<JsonResponse<StreamView>> {
     let s = visible(&ctx, &id, caller.id()).await?;
     Ok(JsonResponse(StreamView::for_caller(s, caller.id())))
 }
@@ -186,7 +204,10 @@ pub async fn update(
         record: req.record,
     };
     if patch.is_empty() {
-        return Err(ApiError::bad_request("validation_failed", "nothing to update: give title, description, visibility or record"));
+        return Err(ApiError::bad_request(
+            "validation_failed",
+            "nothing to update: give title, description, visibility or record",
+        ));
     }
     let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
     Ok(JsonResponse(StreamView::new(s, true)))
@@ -213,7 +234,11 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, Path(id): P
     (status = 404, body = ErrorBody),
     (status = 409, description = "stream_on_air: stop the stream first", body = ErrorBody),
 ))]
-pub async fn rotate_key(State(ctx): State<ApiContext>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<JsonResponse<StreamView>> {
+pub async fn rotate_key(
+    State(ctx): State<ApiContext>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<JsonResponse<StreamView>> {
     if !ids::is_id(&id) {
         return Err(not_found());
     }
@@ -221,9 +246,11 @@ pub async fn rotate_key(State(ctx): State<ApiContext>, caller: AuthUser, Path(id
     match ctx.stores.streams.rotate_key(&id, &caller.id, &key, &timefmt::now_rfc3339()).await? {
         KeyRotation::Rotated(s) => {
             tracing::info!(stream_id = %id, "stream key rotated");
-            Ok(JsonResponse(StreamView::new(s, true)))
+            Ok(JsonResponse(StreamView::new(*s, true)))
         }
         KeyRotation::NotFound => Err(not_found()),
-        KeyRotation::OnAir => Err(ApiError::conflict("stream_on_air", "the stream is on air; stop it before rotating its key")),
+        KeyRotation::OnAir => {
+            Err(ApiError::conflict("stream_on_air", "the stream is on air; stop it before rotating its key"))
+        }
     }
 }

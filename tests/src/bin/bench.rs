@@ -31,7 +31,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Spawns `binary` as Lambda would and times exec → first `GET …/invocation/next`.
-async fn init_time(binary: &PathBuf, key_pem: &str, endpoint: &str) -> std::io::Result<Duration> {
+async fn init_time(binary: &std::path::Path, key_pem: &str, endpoint: &str) -> std::io::Result<Duration> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let api = listener.local_addr()?.to_string();
     let started = Instant::now();
@@ -57,7 +57,10 @@ async fn init_time(binary: &PathBuf, key_pem: &str, endpoint: &str) -> std::io::
         let mut buf = [0u8; 256];
         let n = sock.read(&mut buf).await?;
         if !buf[..n].windows(15).any(|w| w == b"invocation/next") {
-            return Err(std::io::Error::other(format!("unexpected first call: {}", String::from_utf8_lossy(&buf[..n]))));
+            return Err(std::io::Error::other(format!(
+                "unexpected first call: {}",
+                String::from_utf8_lossy(&buf[..n])
+            )));
         }
         Ok(started.elapsed())
     };
@@ -67,7 +70,7 @@ async fn init_time(binary: &PathBuf, key_pem: &str, endpoint: &str) -> std::io::
     result.map_err(|_| std::io::Error::other("no request for an event within 10 s"))?
 }
 
-async fn bench_init(bin_dir: &PathBuf, endpoint: &str) -> anyhow::Result<()> {
+async fn bench_init(bin_dir: &std::path::Path, endpoint: &str) -> anyhow::Result<()> {
     let key = JwtKeys::generate_pkcs8_pem();
     const RUNS: usize = 30;
     println!("\n## Function init time (exec → first event request), {RUNS} runs each, target ≤ 30 ms");
@@ -83,8 +86,19 @@ async fn bench_init(bin_dir: &PathBuf, endpoint: &str) -> anyhow::Result<()> {
         times.sort();
         let p50 = percentile(&times, 0.5);
         let base = *baseline.get_or_insert(p50);
-        let verdict = if name == "lambda_hello" { "baseline".to_owned() } else { format!("{:.2}×", p50.as_secs_f64() / base.as_secs_f64()) };
-        println!("{:<14} {:>9.2} {:>9.2} {:>9.2} {:>16}", name, ms(p50), ms(percentile(&times, 0.95)), ms(*times.last().unwrap()), verdict);
+        let verdict = if name == "lambda_hello" {
+            "baseline".to_owned()
+        } else {
+            format!("{:.2}×", p50.as_secs_f64() / base.as_secs_f64())
+        };
+        println!(
+            "{:<14} {:>9.2} {:>9.2} {:>9.2} {:>16}",
+            name,
+            ms(p50),
+            ms(percentile(&times, 0.95)),
+            ms(*times.last().unwrap()),
+            verdict
+        );
     }
     Ok(())
 }
@@ -124,14 +138,25 @@ async fn bench_get_stream(endpoint: &str) -> anyhow::Result<()> {
     }
     via_router.sort();
     bare.sort();
-    println!("\n## GET /streams/{{id}}: whole router vs the bare GetItem, {N} interleaved requests on one emulator, target extra p99 ≤ 1 ms");
+    println!(
+        "\n## GET /streams/{{id}}: whole router vs the bare GetItem, {N} interleaved requests on one emulator, target extra p99 ≤ 1 ms"
+    );
     println!("{:<22} {:>9} {:>9} {:>9}", "", "p50 ms", "p99 ms", "max ms");
     for (name, t) in [("router (GET /streams)", &via_router), ("bare GetItem", &bare)] {
-        println!("{:<22} {:>9.3} {:>9.3} {:>9.3}", name, ms(percentile(t, 0.5)), ms(percentile(t, 0.99)), ms(*t.last().unwrap()));
+        println!(
+            "{:<22} {:>9.3} {:>9.3} {:>9.3}",
+            name,
+            ms(percentile(t, 0.5)),
+            ms(percentile(t, 0.99)),
+            ms(*t.last().unwrap())
+        );
     }
     let extra50 = ms(percentile(&via_router, 0.5)) - ms(percentile(&bare, 0.5));
     let extra99 = ms(percentile(&via_router, 0.99)) - ms(percentile(&bare, 0.99));
-    println!("extra: p50 {extra50:+.3} ms, p99 {extra99:+.3} ms (ratio p99 {:.2}×)", percentile(&via_router, 0.99).as_secs_f64() / percentile(&bare, 0.99).as_secs_f64());
+    println!(
+        "extra: p50 {extra50:+.3} ms, p99 {extra99:+.3} ms (ratio p99 {:.2}×)",
+        percentile(&via_router, 0.99).as_secs_f64() / percentile(&bare, 0.99).as_secs_f64()
+    );
     Ok(())
 }
 
@@ -139,7 +164,10 @@ async fn bench_get_stream(endpoint: &str) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let bin_dir = std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default();
     let endpoint = skycast_tests::emulator_endpoint().to_owned();
-    println!("# Skycast benchmarks ({} build, emulator {endpoint})", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "# Skycast benchmarks ({} build, emulator {endpoint})",
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
     bench_init(&bin_dir, &endpoint).await?;
     bench_get_stream(&endpoint).await?;
     Ok(())

@@ -8,7 +8,13 @@ use skycast_tests::{PASSWORD, api};
 #[tokio::test]
 async fn register_returns_the_user_and_a_token_pair() {
     let api = api().await;
-    let r = api.post("/auth/register", None, json!({"username": "Alice_1", "email": "Alice@Example.com", "password": PASSWORD})).await;
+    let r = api
+        .post(
+            "/auth/register",
+            None,
+            json!({"username": "Alice_1", "email": "Alice@Example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["user"]["username"], "alice_1", "usernames are case-insensitive, stored lowercase");
     assert_eq!(r.body["user"]["email"], "alice@example.com");
@@ -53,7 +59,13 @@ async fn registration_rules_name_the_field() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
         assert_eq!(r.field(), field, "{body}: {:?}", r.body);
     }
-    let ok = api.post("/auth/register", None, json!({"username": "okname", "email": "a@example.com", "password": "x".repeat(256)})).await;
+    let ok = api
+        .post(
+            "/auth/register",
+            None,
+            json!({"username": "okname", "email": "a@example.com", "password": "x".repeat(256)}),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::CREATED, "256 characters is allowed");
 }
 
@@ -61,9 +73,13 @@ async fn registration_rules_name_the_field() {
 async fn usernames_and_emails_are_unique_case_insensitively() {
     let api = api().await;
     api.register("taken").await;
-    let r = api.post("/auth/register", None, json!({"username": "TAKEN", "email": "other@example.com", "password": PASSWORD})).await;
+    let r = api
+        .post("/auth/register", None, json!({"username": "TAKEN", "email": "other@example.com", "password": PASSWORD}))
+        .await;
     assert_eq!((r.status, r.code(), r.field()), (StatusCode::CONFLICT, "username_taken", "username"));
-    let r = api.post("/auth/register", None, json!({"username": "other", "email": "Taken@Example.com", "password": PASSWORD})).await;
+    let r = api
+        .post("/auth/register", None, json!({"username": "other", "email": "Taken@Example.com", "password": PASSWORD}))
+        .await;
     assert_eq!((r.status, r.code(), r.field()), (StatusCode::CONFLICT, "email_taken", "email"));
 }
 
@@ -87,14 +103,18 @@ async fn simultaneous_registrations_of_one_name_yield_exactly_one_account() {
     let api = api().await;
     for round in 0..3 {
         let name = format!("racer{round}");
-        let bodies = (0..6).map(|i| json!({"username": name, "email": format!("{name}.{i}@example.com"), "password": PASSWORD})).collect();
+        let bodies = (0..6)
+            .map(|i| json!({"username": name, "email": format!("{name}.{i}@example.com"), "password": PASSWORD}))
+            .collect();
         let statuses = race(&api, bodies).await;
         let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
         let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
         assert_eq!((created, conflicts), (1, 5), "round {round}: {statuses:?}");
     }
     // The same for one email under different names.
-    let bodies = (0..6).map(|i| json!({"username": format!("mail{i}"), "email": "shared@example.com", "password": PASSWORD})).collect();
+    let bodies = (0..6)
+        .map(|i| json!({"username": format!("mail{i}"), "email": "shared@example.com", "password": PASSWORD}))
+        .collect();
     let statuses = race(&api, bodies).await;
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT), "{statuses:?}");
@@ -115,7 +135,13 @@ async fn login_by_username_or_email() {
     }
     let r = api.post("/auth/login", None, json!({"password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = api.post("/auth/login", None, json!({"username": "loginuser", "email": "loginuser@example.com", "password": PASSWORD})).await;
+    let r = api
+        .post(
+            "/auth/login",
+            None,
+            json!({"username": "loginuser", "email": "loginuser@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -249,7 +275,10 @@ async fn jwks_verifies_access_tokens_independently() {
     let r = api.call(Method::GET, "/.well-known/jwks.json", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     let key = &r.body["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
     let decoding = DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_issuer(&["skycast"]);
@@ -270,7 +299,11 @@ async fn a_function_with_only_the_public_key_accepts_issued_tokens() {
     let ctx = skycast_http::ApiContext::new(config, api.dynamodb.clone()).unwrap();
     assert!(!ctx.jwt.can_sign());
     assert!(ctx.clone().require_signing().is_err(), "auth must not start verify-only");
-    let streams = skycast_tests::TestApi { router: skycast_http::app::finish(skycast_streams::routes(), ctx.clone()), ctx, dynamodb: api.dynamodb.clone() };
+    let streams = skycast_tests::TestApi {
+        router: skycast_http::app::finish(skycast_streams::routes(), ctx.clone()),
+        ctx,
+        dynamodb: api.dynamodb.clone(),
+    };
     let r = streams.post("/streams", Some(&a.access), json!({"title": "verified elsewhere"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(streams.get("/streams?owner=me", Some("forged.token.here")).await.status, StatusCode::UNAUTHORIZED);

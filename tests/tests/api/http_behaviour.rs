@@ -38,7 +38,12 @@ async fn malformed_bodies_are_4xx_naming_what_is_wrong() {
         (Some("application/json"), vec![0xff, 0xfe, 0x00], StatusCode::BAD_REQUEST, "invalid_json"),
         (Some("application/json"), b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "invalid_body"),
         (Some("application/json"), b"{\"title\": [1]}".to_vec(), StatusCode::BAD_REQUEST, "invalid_body"),
-        (Some("text/plain"), b"{\"title\":\"x\"}".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (
+            Some("text/plain"),
+            b"{\"title\":\"x\"}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
         (None, b"{\"title\":\"x\"}".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         (Some("application/json"), vec![b' '; 1024 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
     ];
@@ -132,10 +137,14 @@ async fn cors_is_configurable() {
     assert!(r.status.is_success(), "{:?}", r.status);
     assert_eq!(r.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
 
-    let strict = skycast_tests::api_with(|c| c.cors_origins = skycast_core::config::CorsOrigins::List(vec!["https://app.example".into()])).await;
+    let strict = skycast_tests::api_with(|c| {
+        c.cors_origins = skycast_core::config::CorsOrigins::List(vec!["https://app.example".into()])
+    })
+    .await;
     let r = strict.send(preflight()).await;
     assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "foreign origin not allowed");
-    let req = Request::builder().uri("/health").header(header::ORIGIN, "https://app.example").body(Body::empty()).unwrap();
+    let req =
+        Request::builder().uri("/health").header(header::ORIGIN, "https://app.example").body(Body::empty()).unwrap();
     assert_eq!(strict.send(req).await.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
 }
 
@@ -158,6 +167,12 @@ async fn health_and_readiness() {
     assert!(r.body["error"]["message"].as_str().unwrap().contains(&config.tables.users));
     assert_eq!(broken.get("/health", None).await.status, StatusCode::OK, "liveness does not depend on storage");
     // A storage failure surfaces as 503 with the error body, never a panic.
-    let r = broken.post("/auth/register", None, json!({"username": "nobody", "email": "n@example.com", "password": skycast_tests::PASSWORD})).await;
+    let r = broken
+        .post(
+            "/auth/register",
+            None,
+            json!({"username": "nobody", "email": "n@example.com", "password": skycast_tests::PASSWORD}),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
 }

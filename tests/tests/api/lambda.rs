@@ -8,7 +8,15 @@ use serde_json::{Value, json};
 use skycast_tests::{PASSWORD, TestApi, api};
 use tower::ServiceExt;
 
-fn event(method: &str, route_key: &str, raw_path: &str, query: &str, token: Option<&str>, body: Option<(&str, bool)>, path_params: Value) -> String {
+fn event(
+    method: &str,
+    route_key: &str,
+    raw_path: &str,
+    query: &str,
+    token: Option<&str>,
+    body: Option<(&str, bool)>,
+    path_params: Value,
+) -> String {
     let mut headers = json!({"host": "abc123.execute-api.eu-west-1.amazonaws.com", "user-agent": "curl/8", "x-forwarded-proto": "https"});
     if let Some(t) = token {
         headers["authorization"] = json!(format!("Bearer {t}"));
@@ -64,28 +72,40 @@ async fn invoke(api: &TestApi, event: &str) -> (StatusCode, Value) {
 async fn api_gateway_v2_events_reach_the_routers() {
     let api = api().await;
     let body = json!({"username": "lambdauser", "email": "l@example.com", "password": PASSWORD}).to_string();
-    let (status, reg) = invoke(&api, &event("POST", "POST /auth/register", "/auth/register", "", None, Some((&body, true)), Value::Null)).await;
+    let (status, reg) = invoke(
+        &api,
+        &event("POST", "POST /auth/register", "/auth/register", "", None, Some((&body, true)), Value::Null),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "base64 body: {reg:?}");
     let token = reg["access_token"].as_str().unwrap();
 
     let body = json!({"title": "from lambda", "visibility": "private"}).to_string();
-    let (status, stream) = invoke(&api, &event("POST", "POST /streams", "/streams", "", Some(token), Some((&body, false)), Value::Null)).await;
+    let (status, stream) =
+        invoke(&api, &event("POST", "POST /streams", "/streams", "", Some(token), Some((&body, false)), Value::Null))
+            .await;
     assert_eq!(status, StatusCode::CREATED, "{stream:?}");
     let id = stream["id"].as_str().unwrap();
 
     let path = format!("/streams/{id}");
-    let (status, got) = invoke(&api, &event("GET", "GET /streams/{id}", &path, "", Some(token), None, json!({"id": id}))).await;
+    let (status, got) =
+        invoke(&api, &event("GET", "GET /streams/{id}", &path, "", Some(token), None, json!({"id": id}))).await;
     assert_eq!((status, got["title"].as_str()), (StatusCode::OK, Some("from lambda")));
     let (status, _) = invoke(&api, &event("GET", "GET /streams/{id}", &path, "", None, None, json!({"id": id}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "private stream, anonymous caller");
 
-    let (status, page) = invoke(&api, &event("GET", "GET /streams", "/streams", "owner=me&limit=1", Some(token), None, Value::Null)).await;
+    let (status, page) =
+        invoke(&api, &event("GET", "GET /streams", "/streams", "owner=me&limit=1", Some(token), None, Value::Null))
+            .await;
     assert_eq!(status, StatusCode::OK, "{page:?}");
     assert_eq!(page["items"][0]["id"], id);
-    let (status, err) = invoke(&api, &event("GET", "GET /streams", "/streams", "limit=500", None, None, Value::Null)).await;
+    let (status, err) =
+        invoke(&api, &event("GET", "GET /streams", "/streams", "limit=500", None, None, Value::Null)).await;
     assert_eq!((status, err["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")));
 
-    let (status, err) = invoke(&api, &event("POST", "POST /streams", "/streams", "", Some(token), Some(("{oops", false)), Value::Null)).await;
+    let (status, err) =
+        invoke(&api, &event("POST", "POST /streams", "/streams", "", Some(token), Some(("{oops", false)), Value::Null))
+            .await;
     assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")));
     let (status, _) = invoke(&api, &event("GET", "$default", "/unknown", "", None, None, Value::Null)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

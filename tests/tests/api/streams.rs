@@ -51,7 +51,10 @@ async fn create_validates_input() {
         assert_eq!(r.field(), field, "{body}: {:?}", r.body);
     }
     let ok = api.create_stream(&a, json!({"title": "t".repeat(200), "description": "d".repeat(5000), "protocol": "rtmp", "visibility": "private", "record": false})).await;
-    assert_eq!((ok["protocol"].as_str(), ok["visibility"].as_str(), ok["record"].as_bool()), (Some("rtmp"), Some("private"), Some(false)));
+    assert_eq!(
+        (ok["protocol"].as_str(), ok["visibility"].as_str(), ok["record"].as_bool()),
+        (Some("rtmp"), Some("private"), Some(false))
+    );
     assert_eq!(api.post("/streams", None, json!({"title": "x"})).await.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -124,7 +127,10 @@ async fn listings_hide_others_private_streams_across_pages() {
     let mut all = Vec::new();
     for i in 0..9 {
         let visibility = if i % 3 == 0 { "public" } else { "private" };
-        let id = api.create_stream(&a, json!({"title": format!("m{i}"), "visibility": visibility})).await["id"].as_str().unwrap().to_owned();
+        let id = api.create_stream(&a, json!({"title": format!("m{i}"), "visibility": visibility})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         if visibility == "public" {
             public.push(id.clone());
         }
@@ -217,24 +223,40 @@ async fn only_the_owner_updates_or_deletes() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(api.get(&format!("/streams/{id}"), None).await.body["title"], "mine");
 
-    let r = patch(&api, &a, id, json!({"title": "renamed", "visibility": "private", "record": false, "description": "d"})).await;
+    let r =
+        patch(&api, &a, id, json!({"title": "renamed", "visibility": "private", "record": false, "description": "d"}))
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!((r.body["title"].as_str(), r.body["visibility"].as_str(), r.body["record"].as_bool()), (Some("renamed"), Some("private"), Some(false)));
+    assert_eq!(
+        (r.body["title"].as_str(), r.body["visibility"].as_str(), r.body["record"].as_bool()),
+        (Some("renamed"), Some("private"), Some(false))
+    );
     assert_eq!(r.body["stream_key"], s["stream_key"], "owner sees the key in the update");
     assert_ne!(r.body["updated_at"], s["updated_at"]);
-    for (body, field) in [(json!({"title": ""}), "title"), (json!({"description": "d".repeat(5001)}), "description"), (json!({"status": "live"}), "status")] {
+    for (body, field) in [
+        (json!({"title": ""}), "title"),
+        (json!({"description": "d".repeat(5001)}), "description"),
+        (json!({"status": "live"}), "status"),
+    ] {
         let r = patch(&api, &a, id, body).await;
         assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, field), "{:?}", r.body);
     }
     assert_eq!(patch(&api, &a, id, json!({})).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(api.call(Method::PATCH, &format!("/streams/{id}"), None, Some(json!({"title": "x"}))).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.call(Method::PATCH, &format!("/streams/{id}"), None, Some(json!({"title": "x"}))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     let r = api.call(Method::DELETE, &format!("/streams/{id}"), Some(&a.access), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(api.get(&format!("/streams/{id}"), Some(&a.access)).await.status, StatusCode::NOT_FOUND);
     let r = api.call(Method::DELETE, &format!("/streams/{id}"), Some(&a.access), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(patch(&api, &a, id, json!({"title": "ghost"})).await.status, StatusCode::NOT_FOUND, "no resurrection by update");
+    assert_eq!(
+        patch(&api, &a, id, json!({"title": "ghost"})).await.status,
+        StatusCode::NOT_FOUND,
+        "no resurrection by update"
+    );
 }
 
 async fn set_status(api: &TestApi, id: &str, status: &str) {

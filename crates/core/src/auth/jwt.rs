@@ -139,11 +139,7 @@ impl JwtKeys {
 }
 
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("-----")).collect();
     if !pem.contains("-----BEGIN PRIVATE KEY-----") {
         return None;
     }
@@ -174,7 +170,8 @@ mod tests {
         let t = a.issue("u1", "alice").unwrap();
         assert!(b.verify(&t).is_err());
         let mut parts: Vec<String> = t.split('.').map(String::from).collect();
-        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","name":"x","iss":"skycast","iat":0,"exp":9999999999,"typ":"access"}"#);
+        parts[1] = URL_SAFE_NO_PAD
+            .encode(br#"{"sub":"admin","name":"x","iss":"skycast","iat":0,"exp":9999999999,"typ":"access"}"#);
         assert!(a.verify(&parts.join(".")).is_err());
         assert!(a.verify("garbage").is_err());
     }
@@ -183,7 +180,14 @@ mod tests {
     fn expired_tokens_are_rejected() {
         let k = keys(900);
         let now = crate::timefmt::unix_now();
-        let claims = AccessClaims { sub: "u".into(), name: "n".into(), iss: "skycast".into(), iat: now - 100, exp: now - 60, typ: "access".into() };
+        let claims = AccessClaims {
+            sub: "u".into(),
+            name: "n".into(),
+            iss: "skycast".into(),
+            iat: now - 100,
+            exp: now - 60,
+            typ: "access".into(),
+        };
         let t = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, k.encoding.as_ref().unwrap()).unwrap();
         assert!(k.verify(&t).is_err());
     }
@@ -213,6 +217,13 @@ mod tests {
     #[test]
     fn bad_keys_are_refused() {
         assert!(JwtKeys::from_pkcs8_pem("not a key", "i", Duration::from_secs(1)).is_err());
-        assert!(JwtKeys::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "i", Duration::from_secs(1)).is_err());
+        assert!(
+            JwtKeys::from_pkcs8_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+                "i",
+                Duration::from_secs(1)
+            )
+            .is_err()
+        );
     }
 }

@@ -29,8 +29,7 @@ pub fn verify(password: &str, phc: &str) -> bool {
 
 /// A hash of a random password, computed once: verifying against it when the
 /// user does not exist makes "unknown user" cost what "wrong password" costs.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash(&crate::ids::random_token(16)).unwrap_or_default());
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash(&crate::ids::random_token(16)).unwrap_or_default());
 
 pub fn verify_against_dummy(password: &str) {
     let _ = verify(password, &DUMMY_HASH);

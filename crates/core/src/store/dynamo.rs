@@ -36,7 +36,9 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
 
 /// Whether an SDK error is a failed condition (the expected outcome of a
 /// conditional write that lost, not a fault).
-pub(super) fn is_condition_failed<R>(e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>) -> bool {
+pub(super) fn is_condition_failed<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> bool {
     matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
 }
 
@@ -47,7 +49,8 @@ pub(super) async fn get_consistent<T: DeserializeOwned>(
     key: &str,
     value: String,
 ) -> Result<Option<T>, StoreError> {
-    let out = client.get_item().table_name(table).key(key, s(value)).consistent_read(true).send().await.map_err(backend)?;
+    let out =
+        client.get_item().table_name(table).key(key, s(value)).consistent_read(true).send().await.map_err(backend)?;
     out.item.map(from_item).transpose()
 }
 

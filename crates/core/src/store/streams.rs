@@ -66,7 +66,7 @@ const COLLECTION: &str = "streams";
 
 #[derive(Debug)]
 pub enum KeyRotation {
-    Rotated(Stream),
+    Rotated(Box<Stream>),
     NotFound,
     /// A listener holds the current key; it may not change now.
     OnAir,
@@ -77,12 +77,23 @@ pub trait StreamStore: Send + Sync {
     async fn create(&self, stream: &Stream) -> Result<(), StreamStoreError>;
     async fn get(&self, id: &str) -> Result<Option<Stream>, StoreError>;
     /// `None` when the stream does not exist or `owner_id` does not own it.
-    async fn update(&self, id: &str, owner_id: &str, patch: &StreamPatch, now: &str) -> Result<Option<Stream>, StoreError>;
+    async fn update(
+        &self,
+        id: &str,
+        owner_id: &str,
+        patch: &StreamPatch,
+        now: &str,
+    ) -> Result<Option<Stream>, StoreError>;
     async fn rotate_key(&self, id: &str, owner_id: &str, new_key: &str, now: &str) -> Result<KeyRotation, StoreError>;
     /// `false` when the stream does not exist or `owner_id` does not own it.
     async fn delete(&self, id: &str, owner_id: &str) -> Result<bool, StoreError>;
     /// One page of an index, newest first, and where the next page starts.
-    async fn query(&self, index: &StreamIndex, start: Option<CursorKey>, limit: usize) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError>;
+    async fn query(
+        &self,
+        index: &StreamIndex,
+        start: Option<CursorKey>,
+        limit: usize,
+    ) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError>;
 }
 
 pub type StreamStoreError = StoreError;
@@ -135,7 +146,8 @@ impl DynamoStreamStore {
         }
         match req.send().await {
             Ok(out) => {
-                let item = out.attributes.ok_or_else(|| StoreError::Malformed("update returned no attributes".into()))?;
+                let item =
+                    out.attributes.ok_or_else(|| StoreError::Malformed("update returned no attributes".into()))?;
                 Ok(Ok(from_item::<StreamItem>(item)?.stream))
             }
             Err(e) if is_condition_failed(&e) => Ok(Err(())),
@@ -164,7 +176,13 @@ impl StreamStore for DynamoStreamStore {
         Ok(out.item.map(from_item::<StreamItem>).transpose()?.map(|i| i.stream))
     }
 
-    async fn update(&self, id: &str, owner_id: &str, patch: &StreamPatch, now: &str) -> Result<Option<Stream>, StoreError> {
+    async fn update(
+        &self,
+        id: &str,
+        owner_id: &str,
+        patch: &StreamPatch,
+        now: &str,
+    ) -> Result<Option<Stream>, StoreError> {
         let mut sets = vec!["updated_at = :now".to_owned()];
         let mut values: HashMap<String, AttributeValue> = [(":now".to_owned(), s(now))].into();
         let mut names = HashMap::new();
@@ -178,7 +196,10 @@ impl StreamStore for DynamoStreamStore {
         }
         if let Some(v) = patch.visibility {
             sets.push("visibility = :visibility".into());
-            values.insert(":visibility".into(), serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Malformed(e.to_string()))?);
+            values.insert(
+                ":visibility".into(),
+                serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Malformed(e.to_string()))?,
+            );
         }
         if let Some(r) = patch.record {
             // `record` is a DynamoDB reserved word.
@@ -210,7 +231,7 @@ impl StreamStore for DynamoStreamStore {
             )
             .await?;
         match updated {
-            Ok(stream) => Ok(KeyRotation::Rotated(stream)),
+            Ok(stream) => Ok(KeyRotation::Rotated(Box::new(stream))),
             // Which condition failed decides the answer; the item says.
             Err(()) => match self.get(id).await? {
                 Some(s) if s.owner_id == owner_id => Ok(KeyRotation::OnAir),
@@ -231,12 +252,19 @@ impl StreamStore for DynamoStreamStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
             Err(e) => Err(backend(e)),
         }
     }
 
-    async fn query(&self, index: &StreamIndex, start: Option<CursorKey>, limit: usize) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError> {
+    async fn query(
+        &self,
+        index: &StreamIndex,
+        start: Option<CursorKey>,
+        limit: usize,
+    ) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError> {
         let (hash_name, hash_value) = index.hash_key();
         let mut req = self
             .client
