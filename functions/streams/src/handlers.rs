@@ -1,7 +1,7 @@
 use axum::{
     Json as JsonResponse,
-    extract::{Path, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Path, State},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -68,6 +68,22 @@ pub struct ListStreamsQuery {
 
 fn not_found() -> ApiError {
     ApiError::not_found("stream")
+}
+
+/// A `{id}` path segment that can name a stream. Anything else cannot exist,
+/// so it is 404 without a database round trip, the same 404 as a missing or
+/// hidden stream.
+pub struct StreamId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) if ids::is_id(&id) => Ok(StreamId(id)),
+            _ => Err(not_found()),
+        }
+    }
 }
 
 /// Create a stream. The response carries its stream key, shown only to the owner.
@@ -158,9 +174,6 @@ pub async fn list(
 }
 
 async fn visible(ctx: &ApiContext, id: &str, caller: Option<&str>) -> ApiResult<Stream> {
-    if !ids::is_id(id) {
-        return Err(not_found());
-    }
     match ctx.stores.streams.get(id).await? {
         Some(s) if stream::is_visible_to(&s, caller) => Ok(s),
         _ => Err(not_found()),
@@ -175,7 +188,7 @@ async fn visible(ctx: &ApiContext, id: &str, caller: Option<&str>) -> ApiResult<
 pub async fn get_one(
     State(ctx): State<ApiContext>,
     caller: MaybeAuthUser,
-    Path(id): Path<String>,
+    StreamId(id): StreamId,
 ) -> ApiResult<JsonResponse<StreamView>> {
     let s = visible(&ctx, &id, caller.id()).await?;
     Ok(JsonResponse(StreamView::for_caller(s, caller.id())))
@@ -191,12 +204,9 @@ pub async fn get_one(
 pub async fn update(
     State(ctx): State<ApiContext>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    StreamId(id): StreamId,
     Json(req): Json<UpdateStreamRequest>,
 ) -> ApiResult<JsonResponse<StreamView>> {
-    if !ids::is_id(&id) {
-        return Err(not_found());
-    }
     let patch = StreamPatch {
         title: req.title.as_deref().map(stream::check_title).transpose()?,
         description: req.description.as_deref().map(stream::check_description).transpose()?,
@@ -219,8 +229,8 @@ pub async fn update(
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody),
 ))]
-pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    if !ids::is_id(&id) || !ctx.stores.streams.delete(&id, &caller.id).await? {
+pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, StreamId(id): StreamId) -> ApiResult<StatusCode> {
+    if !ctx.stores.streams.delete(&id, &caller.id).await? {
         return Err(not_found());
     }
     tracing::info!(stream_id = %id, "stream deleted");
@@ -237,11 +247,8 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, Path(id): P
 pub async fn rotate_key(
     State(ctx): State<ApiContext>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    StreamId(id): StreamId,
 ) -> ApiResult<JsonResponse<StreamView>> {
-    if !ids::is_id(&id) {
-        return Err(not_found());
-    }
     let key = stream::new_stream_key();
     match ctx.stores.streams.rotate_key(&id, &caller.id, &key, &timefmt::now_rfc3339()).await? {
         KeyRotation::Rotated(s) => {

@@ -74,7 +74,7 @@ pub enum KeyRotation {
 
 #[async_trait]
 pub trait StreamStore: Send + Sync {
-    async fn create(&self, stream: &Stream) -> Result<(), StreamStoreError>;
+    async fn create(&self, stream: &Stream) -> Result<(), StoreError>;
     async fn get(&self, id: &str) -> Result<Option<Stream>, StoreError>;
     /// `None` when the stream does not exist or `owner_id` does not own it.
     async fn update(
@@ -95,8 +95,6 @@ pub trait StreamStore: Send + Sync {
         limit: usize,
     ) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError>;
 }
-
-pub type StreamStoreError = StoreError;
 
 pub struct DynamoStreamStore {
     client: Client,
