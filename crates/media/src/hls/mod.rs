@@ -1,0 +1,9 @@
+//! HLS playlists (RFC 8216).
+
+mod ffmpeg;
+mod master;
+mod media;
+
+pub use ffmpeg::{FfmpegPlaylist, FfmpegSegment};
+pub use master::{Variant, render_master};
+pub use media::{MediaPlaylist, PlaylistSegment};
