@@ -1,0 +1,152 @@
+//! FFmpeg listener command lines (pure) and the process handle.
+//!
+//! One process serves one publisher connection: it listens, transcodes or
+//! copies to CMAF HLS, PUTs every file to the node's origin, and exits when
+//! the publisher leaves. The session decides whether to start another.
+
+use std::{
+    path::Path,
+    process::Stdio,
+};
+
+use crate::profile::{LADDER, Profile};
+
+/// What one listener process needs to know.
+#[derive(Clone)]
+pub struct ListenerSpec {
+    pub listen_host: String,
+    pub port: u16,
+    /// The SRT passphrase: the stream key (10–79 characters).
+    pub passphrase: String,
+    pub profile: Profile,
+    pub segment_seconds: u32,
+    /// `http://127.0.0.1:<origin>/ingest/<token>/<generation>`; renditions go below it.
+    pub origin_base: String,
+}
+
+impl std::fmt::Debug for ListenerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerSpec")
+            .field("port", &self.port)
+            .field("profile", &self.profile)
+            .field("passphrase", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SRT input URL. `pbkeylen=16`: AES-128, what OBS uses by default.
+fn srt_input(spec: &ListenerSpec) -> String {
+    format!(
+        "srt://{}:{}?mode=listener&transtype=live&pbkeylen=16&passphrase={}",
+        spec.listen_host, spec.port, spec.passphrase
+    )
+}
+
+fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
+    let seg = spec.segment_seconds.to_string();
+    args.extend(
+        [
+            "-f", "hls",
+            "-hls_time", &seg,
+            "-hls_segment_type", "fmp4",
+            "-hls_playlist_type", "event",
+            "-hls_fmp4_init_filename", "init.mp4",
+            "-method", "PUT",
+            "-http_persistent", "1",
+        ]
+        .map(String::from),
+    );
+    args.push("-hls_segment_filename".into());
+    args.push(format!("{}/{rendition}/seg_%06d.m4s", spec.origin_base));
+    args.push(format!("{}/{rendition}/index.m3u8", spec.origin_base));
+}
+
+/// The full argument list (without the program name).
+pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
+    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "warning", "-i"].map(String::from).to_vec();
+    a.push(srt_input(spec));
+    match spec.profile {
+        Profile::Source => {
+            a.extend(["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-bsf:a", "aac_adtstoasc"].map(String::from));
+            hls_output(spec, "source", &mut a);
+        }
+        Profile::Ladder => {
+            let n = LADDER.len();
+            let outs: String = (0..n).map(|i| format!("[v{i}]")).collect();
+            let scales: Vec<String> =
+                LADDER.iter().enumerate().map(|(i, r)| format!("[v{i}]scale=w={}:h={}[o{i}]", r.width, r.height)).collect();
+            a.push("-filter_complex".into());
+            a.push(format!("[0:v]split={n}{outs};{}", scales.join(";")));
+            for (i, r) in LADDER.iter().enumerate() {
+                a.extend(["-map".into(), format!("[o{i}]"), "-map".into(), "0:a:0?".into()]);
+                a.extend([format!("-b:v:{i}"), format!("{}k", r.video_kbps)]);
+                a.extend([format!("-maxrate:v:{i}"), format!("{}k", r.video_kbps * 11 / 10)]);
+                a.extend([format!("-bufsize:v:{i}"), format!("{}k", r.video_kbps * 2)]);
+                a.extend([format!("-b:a:{i}"), format!("{}k", r.audio_kbps)]);
+            }
+            // Keyframes every segment boundary in every rung, so players switch cleanly.
+            let kf = format!("expr:gte(t,n_forced*{})", spec.segment_seconds);
+            a.extend(
+                ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", &kf, "-c:a", "aac", "-ac", "2"]
+                    .map(String::from),
+            );
+            let map: Vec<String> = LADDER.iter().enumerate().map(|(i, r)| format!("v:{i},a:{i},name:{}", r.name)).collect();
+            a.extend(["-var_stream_map".into(), map.join(" ")]);
+            hls_output(spec, "%v", &mut a);
+        }
+    }
+    a
+}
+
+/// Spawns a listener that dies with the node, even on SIGKILL (no orphans).
+pub fn spawn(ffmpeg: &Path, spec: &ListenerSpec) -> std::io::Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(ffmpeg);
+    cmd.args(listener_args(spec)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and only sets the parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(profile: Profile) -> ListenerSpec {
+        ListenerSpec {
+            listen_host: "127.0.0.1".into(),
+            port: 6001,
+            passphrase: "k".repeat(32),
+            profile,
+            segment_seconds: 2,
+            origin_base: "http://127.0.0.1:9/ingest/tok/0".into(),
+        }
+    }
+
+    #[test]
+    fn source_copies_and_puts_to_the_origin() {
+        let a = listener_args(&spec(Profile::Source));
+        let joined = a.join(" ");
+        assert!(joined.contains("srt://127.0.0.1:6001?mode=listener"));
+        assert!(joined.contains(&format!("passphrase={}", "k".repeat(32))));
+        assert!(joined.contains("-c copy -bsf:a aac_adtstoasc"));
+        assert!(joined.contains("-hls_segment_type fmp4"));
+        assert_eq!(a.last().unwrap(), "http://127.0.0.1:9/ingest/tok/0/source/index.m3u8");
+        assert!(!format!("{:?}", spec(Profile::Source)).contains(&"k".repeat(32)), "debug output hides the key");
+    }
+
+    #[test]
+    fn the_ladder_aligns_keyframes_and_names_renditions() {
+        let joined = listener_args(&spec(Profile::Ladder)).join(" ");
+        assert!(joined.contains("split=3[v0][v1][v2]"));
+        assert!(joined.contains("-force_key_frames expr:gte(t,n_forced*2)"));
+        assert!(joined.contains("-sc_threshold 0"));
+        assert!(joined.contains("v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"));
+        assert!(joined.ends_with("/%v/index.m3u8"));
+    }
+}
