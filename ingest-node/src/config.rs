@@ -46,7 +46,8 @@ impl NodeConfig {
             c.listen_host = v;
         }
         if let Some(v) = get("SKYCAST_SRT_PORTS") {
-            c.srt_ports = parse_range(&v).ok_or_else(|| anyhow::anyhow!("SKYCAST_SRT_PORTS must be LOW-HIGH with LOW ≤ HIGH, got {v:?}"))?;
+            c.srt_ports = parse_range(&v)
+                .ok_or_else(|| anyhow::anyhow!("SKYCAST_SRT_PORTS must be LOW-HIGH with LOW ≤ HIGH, got {v:?}"))?;
         }
         if let Some(v) = get("SKYCAST_BUCKET_LIVE") {
             c.live_bucket = v;

@@ -4,10 +4,7 @@
 //! copies to CMAF HLS, PUTs every file to the node's origin, and exits when
 //! the publisher leaves. The session decides whether to start another.
 
-use std::{
-    path::Path,
-    process::Stdio,
-};
+use std::{path::Path, process::Stdio};
 
 use crate::profile::{LADDER, Profile};
 
@@ -46,13 +43,20 @@ fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
     let seg = spec.segment_seconds.to_string();
     args.extend(
         [
-            "-f", "hls",
-            "-hls_time", &seg,
-            "-hls_segment_type", "fmp4",
-            "-hls_playlist_type", "event",
-            "-hls_fmp4_init_filename", "init.mp4",
-            "-method", "PUT",
-            "-http_persistent", "1",
+            "-f",
+            "hls",
+            "-hls_time",
+            &seg,
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_playlist_type",
+            "event",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+            "-method",
+            "PUT",
+            "-http_persistent",
+            "1",
         ]
         .map(String::from),
     );
@@ -73,8 +77,11 @@ pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
         Profile::Ladder => {
             let n = LADDER.len();
             let outs: String = (0..n).map(|i| format!("[v{i}]")).collect();
-            let scales: Vec<String> =
-                LADDER.iter().enumerate().map(|(i, r)| format!("[v{i}]scale=w={}:h={}[o{i}]", r.width, r.height)).collect();
+            let scales: Vec<String> = LADDER
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("[v{i}]scale=w={}:h={}[o{i}]", r.width, r.height))
+                .collect();
             a.push("-filter_complex".into());
             a.push(format!("[0:v]split={n}{outs};{}", scales.join(";")));
             for (i, r) in LADDER.iter().enumerate() {
@@ -87,10 +94,28 @@ pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
             // Keyframes every segment boundary in every rung, so players switch cleanly.
             let kf = format!("expr:gte(t,n_forced*{})", spec.segment_seconds);
             a.extend(
-                ["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", &kf, "-c:a", "aac", "-ac", "2"]
-                    .map(String::from),
+                [
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-profile:v",
+                    "main",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-sc_threshold",
+                    "0",
+                    "-force_key_frames",
+                    &kf,
+                    "-c:a",
+                    "aac",
+                    "-ac",
+                    "2",
+                ]
+                .map(String::from),
             );
-            let map: Vec<String> = LADDER.iter().enumerate().map(|(i, r)| format!("v:{i},a:{i},name:{}", r.name)).collect();
+            let map: Vec<String> =
+                LADDER.iter().enumerate().map(|(i, r)| format!("v:{i},a:{i},name:{}", r.name)).collect();
             a.extend(["-var_stream_map".into(), map.join(" ")]);
             hls_output(spec, "%v", &mut a);
         }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod ffmpeg;
+pub mod node;
 pub mod origin;
 pub mod profile;
 pub mod session;

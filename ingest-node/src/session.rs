@@ -25,10 +25,20 @@ use crate::store::{IMMUTABLE, LIVE_PLAYLIST, ObjectStore, put_until_stored};
 /// A file FFmpeg finished, as the origin hands it over.
 #[derive(Debug)]
 pub enum Piece {
-    Init { generation: u32, body: Bytes },
+    Init {
+        generation: u32,
+        body: Bytes,
+    },
     /// Spooled to disk; `name` is FFmpeg's own (per-process) file name.
-    Segment { generation: u32, name: String, path: PathBuf },
-    Playlist { generation: u32, text: String },
+    Segment {
+        generation: u32,
+        name: String,
+        path: PathBuf,
+    },
+    Playlist {
+        generation: u32,
+        text: String,
+    },
 }
 
 /// What a rendition reports to its session.
@@ -200,13 +210,16 @@ impl Rendition {
             self.append(generation, ours, nominal);
         }
         self.playlist.end();
-        self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await;
+        // A session that never produced media leaves nothing behind.
+        if !self.playlist.segments().is_empty() {
+            self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await;
+        }
         self.playlist
     }
 }
 
 /// Runs a rendition's pipeline until its inbox closes, then ends its playlist.
-pub async fn run_rendition(mut rendition: Rendition, mut inbox: mpsc::Receiver<Piece>) -> MediaPlaylist {
+pub async fn run_rendition(mut rendition: Rendition, mut inbox: mpsc::UnboundedReceiver<Piece>) -> MediaPlaylist {
     while let Some(piece) = inbox.recv().await {
         rendition.handle(piece).await;
     }
@@ -285,13 +298,20 @@ mod tests {
             }
         }
         let text = playlist.render();
-        assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init_1.mp4\"\n#EXTINF:1.500000,\nseg_000001.m4s"));
-        assert!(text.ends_with("#EXTINF:2.000000,\nseg_000002.m4s\n#EXT-X-ENDLIST\n"), "unknown duration listed at nominal: {text}");
+        assert!(
+            text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init_1.mp4\"\n#EXTINF:1.500000,\nseg_000001.m4s")
+        );
+        assert!(
+            text.ends_with("#EXTINF:2.000000,\nseg_000002.m4s\n#EXT-X-ENDLIST\n"),
+            "unknown duration listed at nominal: {text}"
+        );
         let mut progress = Vec::new();
         while let Ok(p) = rx.try_recv() {
             progress.push(p);
         }
-        assert!(matches!(&progress[0], Progress::Init { codecs, resolution: Some((640, 360)), .. } if codecs == &["avc1.4d401e", "mp4a.40.2"]));
+        assert!(
+            matches!(&progress[0], Progress::Init { codecs, resolution: Some((640, 360)), .. } if codecs == &["avc1.4d401e", "mp4a.40.2"])
+        );
     }
 
     fn tempdir() -> PathBuf {

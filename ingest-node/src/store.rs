@@ -43,7 +43,10 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| PutError { key: key.to_owned(), message: aws_sdk_s3::error::DisplayErrorContext(e).to_string() })
+            .map_err(|e| PutError {
+                key: key.to_owned(),
+                message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            })
     }
 }
 

@@ -1,0 +1,323 @@
+//! The node: its origin, and the live sessions it runs.
+
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use tokio::{
+    sync::{Mutex, mpsc, watch},
+    task::JoinHandle,
+    time::Instant,
+};
+use tracing::Instrument;
+
+use crate::{
+    config::NodeConfig,
+    ffmpeg::{self, ListenerSpec},
+    origin::{self, Inbox, Registry},
+    profile::Profile,
+    session::{LISTENER_RESTART_DELAY, Progress, Rendition, RenditionStats, master_for, run_rendition},
+    store::{LIVE_PLAYLIST, ObjectStore, put_until_stored},
+};
+
+/// What a session needs to start.
+#[derive(Clone)]
+pub struct SessionSpec {
+    pub stream_id: String,
+    pub session_id: String,
+    pub port: u16,
+    pub stream_key: String,
+    pub profile: Profile,
+}
+
+impl std::fmt::Debug for SessionSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSpec")
+            .field("stream_id", &self.stream_id)
+            .field("session_id", &self.session_id)
+            .field("port", &self.port)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// Asked to stop (API, or node shutdown).
+    Stopped,
+    /// The publisher left and did not return within the reconnect window.
+    PublisherGone,
+    /// No publisher arrived within the waiting timeout.
+    NoPublisher,
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub reason: EndReason,
+    pub renditions: Vec<(String, RenditionStats)>,
+    /// Publisher connections that produced media (1 + reconnects).
+    pub publishes: u32,
+}
+
+impl SessionSummary {
+    pub fn segments(&self) -> u64 {
+        self.renditions.first().map(|(_, s)| s.segments).unwrap_or(0)
+    }
+    pub fn duration(&self) -> f64 {
+        self.renditions.first().map(|(_, s)| s.duration).unwrap_or(0.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SessionEvent {
+    /// The listener is up; no media yet.
+    Waiting,
+    /// Every rendition's first segment and the master playlist are stored.
+    Live,
+    Ended(SessionSummary),
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<SessionSummary>,
+}
+
+pub struct Node {
+    config: NodeConfig,
+    store: Arc<dyn ObjectStore>,
+    origin: SocketAddr,
+    registry: Registry,
+    sessions: Mutex<HashMap<String, Running>>,
+    events: mpsc::UnboundedSender<(String, SessionEvent)>,
+}
+
+impl Node {
+    /// Starts the origin. Session events arrive on `events` as (session id, event).
+    pub async fn start(
+        config: NodeConfig,
+        store: Arc<dyn ObjectStore>,
+        events: mpsc::UnboundedSender<(String, SessionEvent)>,
+    ) -> std::io::Result<Arc<Self>> {
+        let registry = Registry::default();
+        let origin = origin::start(registry.clone()).await?;
+        tokio::fs::create_dir_all(&config.spool_dir).await?;
+        Ok(Arc::new(Self { config, store, origin, registry, sessions: Mutex::new(HashMap::new()), events }))
+    }
+
+    /// Starts a session; a second start of a running session changes nothing.
+    pub async fn start_session(self: &Arc<Self>, spec: SessionSpec) -> std::io::Result<()> {
+        let mut sessions = self.sessions.lock().await;
+        if sessions.get(&spec.session_id).is_some_and(|r| !r.task.is_finished()) {
+            return Ok(());
+        }
+        let spool = self.config.spool_dir.join(&spec.session_id);
+        for r in spec.profile.renditions() {
+            tokio::fs::create_dir_all(spool.join(r)).await?;
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let node = Arc::clone(self);
+        let id = spec.session_id.clone();
+        // One span per session: every log line of it carries its ids.
+        let span = tracing::info_span!("session", stream_id = %spec.stream_id, session_id = %spec.session_id, port = spec.port);
+        let task = tokio::spawn(async move { node.run_session(spec, spool, stop_rx).await }.instrument(span));
+        sessions.insert(id, Running { stop, task });
+        Ok(())
+    }
+
+    /// Stops a session and waits until its playlists are closed.
+    pub async fn stop_session(&self, session_id: &str) -> Option<SessionSummary> {
+        let running = self.sessions.lock().await.remove(session_id)?;
+        let _ = running.stop.send(true);
+        running.task.await.ok()
+    }
+
+    /// Stops every session, finishing their uploads; for SIGTERM.
+    pub async fn shutdown(&self) {
+        let ids: Vec<String> = self.sessions.lock().await.keys().cloned().collect();
+        for id in ids {
+            self.stop_session(&id).await;
+        }
+    }
+
+    fn emit(&self, session_id: &str, event: SessionEvent) {
+        let _ = self.events.send((session_id.to_owned(), event));
+    }
+
+    async fn run_session(
+        self: Arc<Self>,
+        spec: SessionSpec,
+        spool: std::path::PathBuf,
+        mut stop: watch::Receiver<bool>,
+    ) -> SessionSummary {
+        let prefix = format!("live/{}/{}", spec.stream_id, spec.session_id);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let (give_up_tx, give_up) = watch::channel(false);
+        let (progress_tx, mut progress) = mpsc::unbounded_channel();
+        let (activity_tx, mut activity) = mpsc::unbounded_channel();
+        let names = spec.profile.renditions();
+        let mut senders = HashMap::new();
+        let mut pipelines = Vec::new();
+        for name in &names {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let r = Rendition::new(
+                name,
+                format!("{prefix}/{name}"),
+                self.store.clone(),
+                self.config.segment_seconds,
+                progress_tx.clone(),
+                give_up.clone(),
+            );
+            pipelines.push(tokio::spawn(run_rendition(r, rx)));
+            senders.insert((*name).to_owned(), tx);
+        }
+        drop(progress_tx);
+        self.registry.insert(token.clone(), Inbox { spool: spool.clone(), renditions: senders, activity: activity_tx });
+        self.emit(&spec.session_id, SessionEvent::Waiting);
+        tracing::info!("listening for the publisher");
+
+        let mut stats: Vec<(String, RenditionStats)> =
+            names.iter().map(|n| ((*n).to_owned(), RenditionStats::default())).collect();
+        let mut live = false;
+        let mut generation = 0u32;
+        let mut publishes = 0u32;
+        let mut deadline = Instant::now() + self.config.waiting_timeout;
+        let reason = 'session: loop {
+            let listener = ListenerSpec {
+                listen_host: self.config.listen_host.clone(),
+                port: spec.port,
+                passphrase: spec.stream_key.clone(),
+                profile: spec.profile,
+                segment_seconds: self.config.segment_seconds,
+                origin_base: format!("http://{}/ingest/{token}/{generation}", self.origin),
+            };
+            let mut child = match ffmpeg::spawn(&self.config.ffmpeg, &listener) {
+                Ok(c) => c,
+                Err(e) => break EndReason::Failed(format!("cannot start ffmpeg: {e}")),
+            };
+            let stderr = child.stderr.take();
+            tokio::spawn(log_ffmpeg(stderr));
+            let mut active = false;
+            loop {
+                tokio::select! {
+                    _ = child.wait() => break,
+                    _ = stop.changed() => {
+                        interrupt(&mut child).await;
+                        break 'session EndReason::Stopped;
+                    }
+                    Some(g) = activity.recv() => {
+                        if g == generation && !active {
+                            active = true;
+                            publishes += 1;
+                            tracing::info!(generation, "publisher connected");
+                        }
+                    }
+                    Some(p) = progress.recv() => {
+                        self.record(&mut stats, p);
+                        if !live && stats.iter().all(|(_, s)| s.segments > 0) {
+                            live = self.put_master(&prefix, &stats, &give_up).await;
+                            if live {
+                                tracing::info!("live");
+                                self.emit(&spec.session_id, SessionEvent::Live);
+                            }
+                        }
+                    }
+                    _ = tokio::time::sleep_until(deadline), if !active => {
+                        let _ = child.kill().await;
+                        break 'session if publishes > 0 { EndReason::PublisherGone } else { EndReason::NoPublisher };
+                    }
+                }
+            }
+            // The process's last PUTs may still be queued: count them first.
+            while let Ok(g) = activity.try_recv() {
+                if g == generation && !active {
+                    active = true;
+                    publishes += 1;
+                }
+            }
+            if active {
+                tracing::info!(
+                    generation,
+                    window_s = self.config.reconnect_window.as_secs(),
+                    "publisher left; waiting for a reconnect"
+                );
+                deadline = Instant::now() + self.config.reconnect_window;
+            } else {
+                tokio::time::sleep(LISTENER_RESTART_DELAY).await;
+            }
+            generation += 1;
+        };
+
+        // No process writes any more: close the pipelines, which store what
+        // they hold and end every playlist with ENDLIST.
+        self.registry.remove(&token);
+        let _ = give_up_tx.send(matches!(reason, EndReason::Failed(_)));
+        for p in pipelines {
+            let _ = p.await;
+        }
+        while let Ok(p) = progress.try_recv() {
+            self.record(&mut stats, p);
+        }
+        if stats.iter().any(|(_, s)| s.segments > 0) {
+            self.put_master(&prefix, &stats, &give_up).await;
+        }
+        let _ = tokio::fs::remove_dir_all(&spool).await;
+        let summary = SessionSummary { reason, renditions: stats, publishes };
+        tracing::info!(reason = ?summary.reason, segments = summary.segments(), duration_s = summary.duration(), "session ended");
+        self.emit(&spec.session_id, SessionEvent::Ended(summary.clone()));
+        summary
+    }
+
+    fn record(&self, stats: &mut [(String, RenditionStats)], p: Progress) {
+        match p {
+            Progress::Init { rendition, codecs, resolution } => {
+                if let Some((_, s)) = stats.iter_mut().find(|(n, _)| *n == rendition) {
+                    s.codecs = codecs;
+                    s.resolution = resolution;
+                }
+            }
+            Progress::Listed { rendition, bytes, duration } => {
+                if let Some((_, s)) = stats.iter_mut().find(|(n, _)| *n == rendition) {
+                    s.segments += 1;
+                    s.bytes += bytes;
+                    s.duration += duration;
+                    if duration > 0.0 {
+                        s.peak_bps = s.peak_bps.max((bytes as f64 * 8.0 / duration) as u64);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn put_master(
+        &self,
+        prefix: &str,
+        stats: &[(String, RenditionStats)],
+        give_up: &watch::Receiver<bool>,
+    ) -> bool {
+        let key = format!("{prefix}/master.m3u8");
+        put_until_stored(self.store.as_ref(), &key, Bytes::from(master_for(stats)), LIVE_PLAYLIST, give_up)
+            .await
+            .is_ok()
+    }
+}
+
+/// Asks FFmpeg to finish (it writes its last segment and playlist), then
+/// kills it if it has not within a few seconds.
+async fn interrupt(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    }
+    if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+async fn log_ffmpeg(stderr: Option<tokio::process::ChildStderr>) {
+    use tokio::io::AsyncBufReadExt;
+    let Some(stderr) = stderr else { return };
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(target: "ffmpeg", "{line}");
+    }
+}

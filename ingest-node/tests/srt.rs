@@ -1,0 +1,267 @@
+//! The ingest node end to end with real parts: ffmpeg as the encoder ("OBS")
+//! pushing over SRT, the node's own ffmpeg listener, the emulator as S3.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::Arc,
+    time::Duration,
+};
+
+use skycast_ingest::{
+    config::NodeConfig,
+    node::{EndReason, Node, SessionEvent, SessionSpec, SessionSummary},
+    profile::Profile,
+    store::S3Store,
+};
+use tokio::{process::Command, sync::mpsc};
+
+struct Rig {
+    node: Arc<Node>,
+    events: mpsc::UnboundedReceiver<(String, SessionEvent)>,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+async fn rig(reconnect_window: Duration) -> Rig {
+    let prefix = skycast_tests::unique_prefix();
+    let sdk = skycast_tests::sdk_config().await;
+    let s3 = skycast_dev::sdk::s3(&sdk);
+    let mut config = NodeConfig::with_prefix(&prefix);
+    config.spool_dir = std::env::temp_dir().join(format!("skycast-spool-{prefix}"));
+    config.reconnect_window = reconnect_window;
+    s3.create_bucket().bucket(&config.live_bucket).send().await.expect("bucket");
+    let bucket = config.live_bucket.clone();
+    let (tx, events) = mpsc::unbounded_channel();
+    let store = Arc::new(S3Store::new(s3.clone(), bucket.clone()));
+    let node = Node::start(config, store, tx).await.expect("node");
+    Rig { node, events, s3, bucket }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spec(port: u16, key: &str) -> SessionSpec {
+    SessionSpec {
+        stream_id: skycast_core::ids::new_id(),
+        session_id: skycast_core::ids::new_id(),
+        port,
+        stream_key: key.to_owned(),
+        profile: Profile::Source,
+    }
+}
+
+/// An encoder publishing `seconds` of test pattern and tone, in real time.
+/// Retries while the listener is not up yet; returns how ffmpeg exited.
+async fn publish(port: u16, passphrase: &str, seconds: u32) -> bool {
+    let url = format!("srt://127.0.0.1:{port}?passphrase={passphrase}&pbkeylen=16&connect_timeout=2000");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let started = tokio::time::Instant::now();
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+            ])
+            .args(["-t", &seconds.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "60",
+                "-keyint_min",
+                "60",
+                "-sc_threshold",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-b:a", "96k", "-f", "mpegts", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .expect("run ffmpeg");
+        // A quick failure means nobody listened yet: try again.
+        if status.success()
+            || started.elapsed() > Duration::from_secs(seconds as u64 / 2)
+            || tokio::time::Instant::now() > deadline
+        {
+            return status.success();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn next_event(
+    rig: &mut Rig,
+    session: &str,
+    limit: Duration,
+    want: impl Fn(&SessionEvent) -> bool,
+) -> Option<SessionEvent> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, rig.events.recv()).await {
+            Ok(Some((id, e))) if id == session && want(&e) => return Some(e),
+            Ok(Some(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn get_text(rig: &Rig, key: &str) -> Option<String> {
+    let out = rig.s3.get_object().bucket(&rig.bucket).key(key).send().await.ok()?;
+    let bytes = out.body.collect().await.ok()?.into_bytes();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn download_all(rig: &Rig, prefix: &str, dir: &Path) -> Vec<String> {
+    let listed = rig.s3.list_objects_v2().bucket(&rig.bucket).prefix(prefix).send().await.unwrap();
+    let mut keys = Vec::new();
+    for obj in listed.contents() {
+        let key = obj.key().unwrap().to_owned();
+        let out = rig.s3.get_object().bucket(&rig.bucket).key(&key).send().await.unwrap();
+        let path = dir.join(key.trim_start_matches(prefix).trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, out.body.collect().await.unwrap().into_bytes()).unwrap();
+        keys.push(key);
+    }
+    keys
+}
+
+/// Decodes the whole HLS rendition with ffmpeg; returns its complaints.
+async fn decode_errors(playlist: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(playlist)
+        .args(["-f", "null", "-"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg could not decode {}", playlist.display());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ended(e: &SessionEvent) -> Option<&SessionSummary> {
+    match e {
+        SessionEvent::Ended(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("skycast-hls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_publish_goes_live_then_ends_with_a_complete_playlist() {
+    let mut rig = rig(Duration::from_secs(3)).await;
+    let key = skycast_core::stream::new_stream_key();
+    let s = spec(free_udp_port(), &key);
+    rig.node.start_session(s.clone()).await.unwrap();
+    assert!(
+        next_event(&mut rig, &s.session_id, Duration::from_secs(5), |e| matches!(e, SessionEvent::Waiting))
+            .await
+            .is_some()
+    );
+
+    let publisher = {
+        let (port, key) = (s.port, key.clone());
+        tokio::spawn(async move { publish(port, &key, 8).await })
+    };
+    assert!(
+        next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| matches!(e, SessionEvent::Live))
+            .await
+            .is_some(),
+        "never went live"
+    );
+    let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
+    let master = get_text(&rig, &format!("{prefix}/master.m3u8")).await.expect("master playlist stored when live");
+    assert!(
+        master.contains("CODECS=\"avc1.") && master.contains("mp4a.40.2") && master.contains("RESOLUTION=640x360"),
+        "{master}"
+    );
+    let live = get_text(&rig, &format!("{prefix}/source/index.m3u8")).await.expect("media playlist");
+    assert!(live.contains("#EXTINF:") && !live.contains("#EXT-X-ENDLIST"), "{live}");
+
+    assert!(publisher.await.unwrap(), "the publisher's ffmpeg failed");
+    // The publisher left; after the 3 s reconnect window the session ends by itself.
+    let end = next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| ended(e).is_some())
+        .await
+        .expect("session ended");
+    let summary = ended(&end).unwrap().clone();
+    assert_eq!(summary.reason, EndReason::PublisherGone);
+    assert_eq!(summary.publishes, 1);
+    assert!((6.0..=10.0).contains(&summary.duration()), "duration {}", summary.duration());
+
+    let dir = tempdir();
+    let keys = download_all(&rig, &prefix, &dir).await;
+    let playlist = std::fs::read_to_string(dir.join("source/index.m3u8")).unwrap();
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+    assert!(!playlist.contains("#EXT-X-DISCONTINUITY\n"), "{playlist}");
+    for line in playlist.lines().filter(|l| l.ends_with(".m4s")) {
+        assert!(keys.iter().any(|k| k.ends_with(&format!("source/{line}"))), "{line} listed but not stored");
+    }
+    let listed = playlist.lines().filter(|l| l.ends_with(".m4s")).count() as u64;
+    assert_eq!(listed, summary.segments());
+    let errors = decode_errors(&dir.join("source/index.m3u8")).await;
+    assert!(errors.is_empty(), "decode errors: {errors}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_passphrase_never_goes_live() {
+    let mut rig = rig(Duration::from_secs(3)).await;
+    let s = spec(free_udp_port(), &skycast_core::stream::new_stream_key());
+    rig.node.start_session(s.clone()).await.unwrap();
+    let wrong = skycast_core::stream::new_stream_key();
+    let accepted = publish(s.port, &wrong, 4).await;
+    assert!(!accepted, "the listener accepted a publisher without the stream key");
+    let live = next_event(&mut rig, &s.session_id, Duration::from_secs(3), |e| matches!(e, SessionEvent::Live)).await;
+    assert!(live.is_none());
+    let summary = rig.node.stop_session(&s.session_id).await.expect("summary");
+    assert_eq!((summary.reason.clone(), summary.publishes, summary.segments()), (EndReason::Stopped, 0, 0));
+    let listed =
+        rig.s3.list_objects_v2().bucket(&rig.bucket).prefix(format!("live/{}", s.stream_id)).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing stored for a refused publisher");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_within_the_window_continues_the_session() {
+    let rig = rig(Duration::from_secs(30)).await;
+    let key = skycast_core::stream::new_stream_key();
+    let s = spec(free_udp_port(), &key);
+    rig.node.start_session(s.clone()).await.unwrap();
+    assert!(publish(s.port, &key, 5).await);
+    assert!(publish(s.port, &key, 5).await, "the second connection was refused");
+    let summary = rig.node.stop_session(&s.session_id).await.expect("summary");
+    assert_eq!((summary.reason.clone(), summary.publishes), (EndReason::Stopped, 2));
+
+    let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
+    let dir = tempdir();
+    let keys = download_all(&rig, &prefix, &dir).await;
+    assert!(keys.iter().any(|k| k.ends_with("source/init_1.mp4")), "the second process's init segment: {keys:?}");
+    let playlist = std::fs::read_to_string(dir.join("source/index.m3u8")).unwrap();
+    assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{playlist}");
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"));
+    assert!((8.0..=12.0).contains(&summary.duration()), "both parts listed: {}", summary.duration());
+    let errors = decode_errors(&dir.join("source/index.m3u8")).await;
+    assert!(errors.is_empty(), "decode errors: {errors}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
