@@ -72,7 +72,8 @@ async fn receive(
     if !is_plain_name(&file) {
         return StatusCode::BAD_REQUEST;
     }
-    let piece = if file == "init.mp4" {
+    // With several renditions ffmpeg names init segments `init_<n>.mp4`.
+    let piece = if file.starts_with("init") && file.ends_with(".mp4") {
         Piece::Init { generation, body }
     } else if file.ends_with(".m3u8") {
         Piece::Playlist { generation, text: String::from_utf8_lossy(&body).into_owned() }

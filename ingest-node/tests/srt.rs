@@ -265,3 +265,33 @@ async fn a_reconnect_within_the_window_continues_the_session() {
     assert!(errors.is_empty(), "decode errors: {errors}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
+    let mut rig = rig(Duration::from_secs(2)).await;
+    let key = skycast_core::stream::new_stream_key();
+    let mut s = spec(free_udp_port(), &key);
+    s.profile = Profile::Ladder;
+    rig.node.start_session(s.clone()).await.unwrap();
+    assert!(publish(s.port, &key, 6).await);
+    let end = next_event(&mut rig, &s.session_id, Duration::from_secs(30), |e| ended(e).is_some()).await.expect("ended");
+    let summary = ended(&end).unwrap().clone();
+    assert_eq!(summary.renditions.len(), 3);
+
+    let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
+    let master = get_text(&rig, &format!("{prefix}/master.m3u8")).await.unwrap();
+    for (name, res) in [("720p", "1280x720"), ("480p", "854x480"), ("360p", "640x360")] {
+        assert!(master.contains(&format!("RESOLUTION={res},CODECS=\"avc1.4d")), "{master}");
+        assert!(master.contains(&format!("{name}/index.m3u8")), "{master}");
+    }
+    // Keyframes aligned: every rung has the same segment boundaries.
+    let mut durations = Vec::new();
+    for name in ["720p", "480p", "360p"] {
+        let p = get_text(&rig, &format!("{prefix}/{name}/index.m3u8")).await.unwrap();
+        assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+        durations.push(p.lines().filter(|l| l.starts_with("#EXTINF")).map(String::from).collect::<Vec<_>>());
+    }
+    assert!(durations[0].len() >= 2);
+    assert_eq!(durations[0], durations[1]);
+    assert_eq!(durations[1], durations[2]);
+}
