@@ -4,10 +4,14 @@ use axum::Router;
 use skycast_http::ApiContext;
 use utoipa::OpenApi;
 
-/// Every HTTP function's routes, merged, with the common layers.
+/// Every HTTP function's routes, merged.
+pub fn routes() -> Router<ApiContext> {
+    skycast_auth::routes().merge(skycast_streams::routes())
+}
+
+/// Every HTTP function's routes with the common layers.
 pub fn router(ctx: ApiContext) -> Router {
-    let routes = skycast_auth::routes().merge(skycast_streams::routes());
-    skycast_http::app::finish(routes, ctx)
+    skycast_http::app::finish(routes(), ctx)
 }
 
 /// The OpenAPI document of the whole API, generated from the code. The

@@ -1,10 +1,11 @@
-"""Moto's server, one request at a time.
+"""Moto's server, with DynamoDB requests one at a time.
 
 DynamoDB applies a conditional write or a transaction atomically; moto's
 threaded server checks conditions and writes without a lock, so two racing
-requests can both pass a check that only one should. Serialising requests
-gives the emulator DynamoDB's atomicity (moto is bound by the GIL anyway),
-while threads still keep connections alive.
+requests can both pass a check that only one should. Serialising DynamoDB
+requests gives the emulator DynamoDB's atomicity. Only DynamoDB's: moto
+implements SQS long polling by waiting inside the request, and a lock
+around that would stall every other call for up to 20 s.
 """
 
 import argparse
@@ -26,6 +27,8 @@ lock = threading.Lock()
 
 
 def serialised(environ, start_response):
+    if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        return app(environ, start_response)
     with lock:
         # Drain the response inside the lock: WSGI apps may work lazily.
         return [b"".join(app(environ, start_response))]

@@ -36,6 +36,10 @@ impl Emulator {
 
     /// Starts moto on 127.0.0.1:`port` with the given Python (the one moto
     /// is installed in) and waits until it answers.
+    ///
+    /// The emulator is killed when the *thread* that calls this exits, not
+    /// only the process: call it from a thread that lives as long as the
+    /// emulator should (the main thread; never `spawn_blocking`).
     pub fn start(python: &Path, port: u16) -> Result<Self, EmulatorError> {
         if !python.exists() {
             return Err(EmulatorError::NotInstalled(python.display().to_string()));

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod cdn;
 pub mod emulator;
 pub mod keys;
 pub mod sdk;
+pub mod services;

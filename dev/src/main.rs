@@ -41,7 +41,10 @@ async fn serve() -> anyhow::Result<()> {
         None => {
             let port: u16 = env_or("SKYCAST_EMULATOR_PORT", "4566").parse().context("SKYCAST_EMULATOR_PORT")?;
             let binary = skycast_dev::emulator::default_python(&root);
-            let started = tokio::task::spawn_blocking(move || Emulator::start(&binary, port)).await??;
+            // From this thread, not a blocking-pool one: the kernel kills the
+            // emulator when the thread that spawned it exits (PDEATHSIG), and
+            // tokio retires idle blocking threads after 10 s.
+            let started = Emulator::start(&binary, port)?;
             tracing::info!(endpoint = %started.endpoint(), "embedded AWS emulator (moto) is up");
             let endpoint = started.endpoint();
             emulator = Some(started);
@@ -57,12 +60,18 @@ async fn serve() -> anyhow::Result<()> {
         config.jwt_private_key_pem =
             Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
     }
-    let ctx = skycast_http::ApiContext::new(config, aws_sdk_dynamodb::Client::new(&sdk_config))?;
+    let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
+    let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root)
+        .await
+        .context("starting the ingest node")?;
 
     let addr: SocketAddr = env_or("SKYCAST_HTTP_ADDR", "127.0.0.1:8080").parse().context("SKYCAST_HTTP_ADDR")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!("Skycast API on http://{addr}  (Ctrl-C stops everything)");
-    axum::serve(listener, api::router(ctx)).with_graceful_shutdown(shutdown_signal()).await?;
+    let routes = api::routes().merge(skycast_dev::cdn::routes(sdk::s3(&sdk_config), &config.name_prefix));
+    axum::serve(listener, skycast_http::app::finish(routes, ctx)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Sessions end cleanly: playlists closed with ENDLIST, `ended` sent.
+    services.shutdown().await;
 
     if let Some(mut e) = emulator.take() {
         e.stop();

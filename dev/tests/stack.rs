@@ -17,31 +17,47 @@ fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-#[tokio::test]
-async fn dev_stack_serves_the_api_and_stops_cleanly_on_ctrl_c() {
+struct Stack {
+    child: std::process::Child,
+    addr: String,
+    root: std::path::PathBuf,
+    emulator_port: u16,
+    http_port: u16,
+}
+
+/// Starts `skycast-dev` as `make dev` would, on free ports, and waits until it is ready.
+async fn start_stack(extra_env: &[(&str, String)]) -> Stack {
     let (http_port, emulator_port) = (free_port(), free_port());
-    let root = std::env::temp_dir().join(format!("skycast-dev-{}", std::process::id()));
+    let root = std::env::temp_dir().join(format!("skycast-dev-{}-{http_port}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skycast-dev"))
-        .env("SKYCAST_ROOT", &root)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skycast-dev"));
+    cmd.env("SKYCAST_ROOT", &root)
         .env("SKYCAST_MOTO_PYTHON", skycast_tests::moto_python())
         .env("SKYCAST_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("SKYCAST_EMULATOR_PORT", emulator_port.to_string())
+        .env("SKYCAST_CDN_BASE_URL", format!("http://127.0.0.1:{http_port}/cdn"))
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("SKYCAST_JWT_PRIVATE_KEY")
         .env_remove("SKYCAST_JWT_PRIVATE_KEY_FILE")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start skycast-dev");
+        .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start skycast-dev");
     let addr = format!("127.0.0.1:{http_port}");
-
     let ready = skycast_tests::eventually(Duration::from_secs(60), || {
         let addr = addr.clone();
         async move { request(&addr, "GET", "/ready", None, None).await.ok().filter(|r| r.status == 200) }
     })
     .await;
     assert!(ready.is_some(), "the stack did not become ready");
+    Stack { child, addr, root, emulator_port, http_port }
+}
+
+#[tokio::test]
+async fn dev_stack_serves_the_api_and_stops_cleanly_on_ctrl_c() {
+    let Stack { mut child, addr, root, emulator_port, http_port } = start_stack(&[]).await;
 
     let key = root.join(".dev/jwt-ed25519.pem");
     assert!(key.exists(), "a development signing key is generated on first start");
@@ -83,4 +99,179 @@ async fn dev_stack_serves_the_api_and_stops_cleanly_on_ctrl_c() {
     assert!(gone.is_some(), "the emulator outlived the stack");
     assert!(!port_open(http_port));
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The path part of a URL on this stack (`http://host:port/path` → `/path`).
+fn path_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest.find('/').map(|i| rest[i..].to_owned()).unwrap_or_else(|| "/".into())
+}
+
+/// An encoder publishing to exactly the URL the API handed out, as OBS would.
+async fn publish(url: &str, seconds: u32) -> bool {
+    let status = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-f", "mpegts", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .expect("ffmpeg");
+    status.success()
+}
+
+#[tokio::test]
+async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
+    // One SRT port, so capacity is easy to exhaust.
+    let srt_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut stack = start_stack(&[("SKYCAST_SRT_PORTS", format!("{srt_port}-{srt_port}"))]).await;
+    let addr = stack.addr.clone();
+    let body = json!({"username": "caster", "email": "caster@example.com", "password": skycast_tests::PASSWORD});
+    let token = request(&addr, "POST", "/auth/register", None, Some(&body)).await.unwrap().body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = Some(token.as_str());
+    let created = request(&addr, "POST", "/streams", t, Some(&json!({"title": "Live now"}))).await.unwrap();
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    // The node registers itself with a heartbeat; start succeeds once it has.
+    let start = skycast_tests::eventually(Duration::from_secs(15), || {
+        let addr = addr.clone();
+        let id = id.clone();
+        let token = token.clone();
+        async move {
+            request(&addr, "POST", &format!("/streams/{id}/start"), Some(&token), None)
+                .await
+                .ok()
+                .filter(|r| r.status == 200)
+        }
+    })
+    .await
+    .expect("start");
+    let url = start.body["ingest"]["url"].as_str().unwrap().to_owned();
+    assert_eq!(start.body["status"], "waiting");
+    assert!(url.starts_with(&format!("srt://127.0.0.1:{srt_port}?passphrase=")), "{url}");
+    let hls_url = start.body["hls_url"].as_str().unwrap().to_owned();
+    let again = request(&addr, "POST", &format!("/streams/{id}/start"), t, None).await.unwrap();
+    assert_eq!(
+        (again.status, again.body["ingest"]["url"].as_str()),
+        (200, Some(url.as_str())),
+        "a repeated start returns the same URL"
+    );
+    assert_eq!(again.body["session_id"], start.body["session_id"]);
+
+    // The only port is leased: another stream cannot start.
+    let other = request(&addr, "POST", "/streams", t, Some(&json!({"title": "Second"}))).await.unwrap();
+    let busy = request(&addr, "POST", &format!("/streams/{}/start", other.body["id"].as_str().unwrap()), t, None)
+        .await
+        .unwrap();
+    assert_eq!((busy.status, busy.body["error"]["code"].as_str()), (503, Some("no_ingest_capacity")));
+    // The key cannot change while a listener holds it.
+    let rotate = request(&addr, "POST", &format!("/streams/{id}/key"), t, None).await.unwrap();
+    assert_eq!(rotate.status, 409);
+
+    let publisher = tokio::spawn({
+        let url = url.clone();
+        async move { publish(&url, 8).await }
+    });
+    let live = skycast_tests::eventually(Duration::from_secs(25), || {
+        let addr = addr.clone();
+        let id = id.clone();
+        async move {
+            request(&addr, "GET", &format!("/streams/{id}"), None, None)
+                .await
+                .ok()
+                .filter(|r| r.body["status"] == "live")
+        }
+    })
+    .await
+    .expect("the stream went live");
+    assert_eq!(live.body["renditions"], json!(["source"]));
+    assert!(live.body.get("ingest").is_none() && live.body.get("stream_key").is_none(), "viewers see no credentials");
+    let listed = request(&addr, "GET", "/streams?status=live", None, None).await.unwrap();
+    assert_eq!(listed.body["items"][0]["id"], id.as_str());
+
+    // Viewers: the master and media playlists through the local CDN.
+    let master = request(&addr, "GET", &path_of(&hls_url), None, None).await.unwrap();
+    assert_eq!(master.status, 200, "{}", master.head);
+    assert!(
+        master.head.to_ascii_lowercase().contains("content-type: application/vnd.apple.mpegurl"),
+        "{}",
+        master.head
+    );
+    let media_url = hls_url.replace("master.m3u8", "source/index.m3u8");
+
+    assert!(publisher.await.unwrap(), "the encoder's ffmpeg failed");
+    let stop = request(&addr, "POST", &format!("/streams/{id}/stop"), t, None).await.unwrap();
+    assert_eq!((stop.status, stop.body["status"].as_str()), (200, Some("ended")));
+    let ended = skycast_tests::eventually(Duration::from_secs(20), || {
+        let addr = addr.clone();
+        let id = id.clone();
+        async move {
+            request(&addr, "GET", &format!("/streams/{id}"), None, None)
+                .await
+                .ok()
+                .filter(|r| r.body["segments"].as_u64().is_some_and(|n| n > 0))
+        }
+    })
+    .await
+    .expect("the session's figures arrive");
+    assert_eq!(ended.body["status"], "ended");
+    assert!(ended.body["duration_s"].as_f64().unwrap() >= 6.0, "{}", ended.body);
+    let media = raw_get(&addr, &path_of(&media_url)).await;
+    assert!(media.ends_with("#EXT-X-ENDLIST\n"), "{media}");
+    let again = request(&addr, "POST", &format!("/streams/{id}/stop"), t, None).await.unwrap();
+    assert_eq!((again.status, again.body["status"].as_str()), (200, Some("ended")), "stop is idempotent");
+
+    // The port came back: a new session starts.
+    let restart = request(&addr, "POST", &format!("/streams/{id}/start"), t, None).await.unwrap();
+    assert_eq!(restart.status, 200, "{}", restart.body);
+    assert_ne!(restart.body["session_id"], start.body["session_id"]);
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(stack.child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stack.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "skycast-dev did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(&stack.root);
+}
+
+/// The body of a GET as text (playlists are not JSON).
+async fn raw_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }

@@ -124,6 +124,8 @@ pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
 }
 
 /// Spawns a listener that dies with the node, even on SIGKILL (no orphans).
+/// Call it from a runtime worker thread (async code), which lives as long as
+/// the runtime: the parent-death signal follows the spawning thread.
 pub fn spawn(ffmpeg: &Path, spec: &ListenerSpec) -> std::io::Result<tokio::process::Child> {
     let mut cmd = tokio::process::Command::new(ffmpeg);
     cmd.args(listener_args(spec)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);

@@ -9,6 +9,7 @@
 //! a publisher that reconnects continues it after an `EXT-X-DISCONTINUITY`.
 
 pub mod config;
+pub mod control;
 pub mod ffmpeg;
 pub mod node;
 pub mod origin;

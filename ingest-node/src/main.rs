@@ -62,8 +62,8 @@ async fn main() -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
-            Some((_, event)) = events.recv() => {
-                match event {
+            Some(notice) = events.recv() => {
+                match notice.event {
                     SessionEvent::Ended(summary) => {
                         println!("session ended: {:?}, {} segments, {:.1} s", summary.reason, summary.segments(), summary.duration());
                         return Ok(());

@@ -73,8 +73,18 @@ pub enum SessionEvent {
     /// The listener is up; no media yet.
     Waiting,
     /// Every rendition's first segment and the master playlist are stored.
-    Live,
+    Live {
+        renditions: Vec<String>,
+    },
     Ended(SessionSummary),
+}
+
+/// A session event, with the ids of the session it is about.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub stream_id: String,
+    pub session_id: String,
+    pub event: SessionEvent,
 }
 
 struct Running {
@@ -88,15 +98,15 @@ pub struct Node {
     origin: SocketAddr,
     registry: Registry,
     sessions: Mutex<HashMap<String, Running>>,
-    events: mpsc::UnboundedSender<(String, SessionEvent)>,
+    events: mpsc::UnboundedSender<Notice>,
 }
 
 impl Node {
-    /// Starts the origin. Session events arrive on `events` as (session id, event).
+    /// Starts the origin. Session events arrive on `events`.
     pub async fn start(
         config: NodeConfig,
         store: Arc<dyn ObjectStore>,
-        events: mpsc::UnboundedSender<(String, SessionEvent)>,
+        events: mpsc::UnboundedSender<Notice>,
     ) -> std::io::Result<Arc<Self>> {
         let registry = Registry::default();
         let origin = origin::start(registry.clone()).await?;
@@ -139,8 +149,14 @@ impl Node {
         }
     }
 
-    fn emit(&self, session_id: &str, event: SessionEvent) {
-        let _ = self.events.send((session_id.to_owned(), event));
+    fn emit(&self, spec: &SessionSpec, event: SessionEvent) {
+        let _ =
+            self.events.send(Notice { stream_id: spec.stream_id.clone(), session_id: spec.session_id.clone(), event });
+    }
+
+    /// The sessions running now, for the node's own view of its load.
+    pub async fn running(&self) -> usize {
+        self.sessions.lock().await.values().filter(|r| !r.task.is_finished()).count()
     }
 
     async fn run_session(
@@ -172,7 +188,7 @@ impl Node {
         }
         drop(progress_tx);
         self.registry.insert(token.clone(), Inbox { spool: spool.clone(), renditions: senders, activity: activity_tx });
-        self.emit(&spec.session_id, SessionEvent::Waiting);
+        self.emit(&spec, SessionEvent::Waiting);
         tracing::info!("listening for the publisher");
 
         let mut stats: Vec<(String, RenditionStats)> =
@@ -217,7 +233,7 @@ impl Node {
                             live = self.put_master(&prefix, &stats, &give_up).await;
                             if live {
                                 tracing::info!("live");
-                                self.emit(&spec.session_id, SessionEvent::Live);
+                                self.emit(&spec, SessionEvent::Live { renditions: names.iter().map(|n| (*n).to_owned()).collect() });
                             }
                         }
                     }
@@ -263,7 +279,7 @@ impl Node {
         let _ = tokio::fs::remove_dir_all(&spool).await;
         let summary = SessionSummary { reason, renditions: stats, publishes };
         tracing::info!(reason = ?summary.reason, segments = summary.segments(), duration_s = summary.duration(), "session ended");
-        self.emit(&spec.session_id, SessionEvent::Ended(summary.clone()));
+        self.emit(&spec, SessionEvent::Ended(summary.clone()));
         summary
     }
 

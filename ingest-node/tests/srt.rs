@@ -10,7 +10,7 @@ use std::{
 
 use skycast_ingest::{
     config::NodeConfig,
-    node::{EndReason, Node, SessionEvent, SessionSpec, SessionSummary},
+    node::{EndReason, Node, Notice, SessionEvent, SessionSpec, SessionSummary},
     profile::Profile,
     store::S3Store,
 };
@@ -18,7 +18,7 @@ use tokio::{process::Command, sync::mpsc};
 
 struct Rig {
     node: Arc<Node>,
-    events: mpsc::UnboundedReceiver<(String, SessionEvent)>,
+    events: mpsc::UnboundedReceiver<Notice>,
     s3: aws_sdk_s3::Client,
     bucket: String,
 }
@@ -116,7 +116,7 @@ async fn next_event(
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, rig.events.recv()).await {
-            Ok(Some((id, e))) if id == session && want(&e) => return Some(e),
+            Ok(Some(n)) if n.session_id == session && want(&n.event) => return Some(n.event),
             Ok(Some(_)) => continue,
             _ => return None,
         }
@@ -186,7 +186,7 @@ async fn srt_publish_goes_live_then_ends_with_a_complete_playlist() {
         tokio::spawn(async move { publish(port, &key, 8).await })
     };
     assert!(
-        next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| matches!(e, SessionEvent::Live))
+        next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| matches!(e, SessionEvent::Live { .. }))
             .await
             .is_some(),
         "never went live"
@@ -233,7 +233,8 @@ async fn a_wrong_passphrase_never_goes_live() {
     let wrong = skycast_core::stream::new_stream_key();
     let accepted = publish(s.port, &wrong, 4).await;
     assert!(!accepted, "the listener accepted a publisher without the stream key");
-    let live = next_event(&mut rig, &s.session_id, Duration::from_secs(3), |e| matches!(e, SessionEvent::Live)).await;
+    let live =
+        next_event(&mut rig, &s.session_id, Duration::from_secs(3), |e| matches!(e, SessionEvent::Live { .. })).await;
     assert!(live.is_none());
     let summary = rig.node.stop_session(&s.session_id).await.expect("summary");
     assert_eq!((summary.reason.clone(), summary.publishes, summary.segments()), (EndReason::Stopped, 0, 0));
@@ -274,7 +275,8 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
     s.profile = Profile::Ladder;
     rig.node.start_session(s.clone()).await.unwrap();
     assert!(publish(s.port, &key, 6).await);
-    let end = next_event(&mut rig, &s.session_id, Duration::from_secs(30), |e| ended(e).is_some()).await.expect("ended");
+    let end =
+        next_event(&mut rig, &s.session_id, Duration::from_secs(30), |e| ended(e).is_some()).await.expect("ended");
     let summary = ended(&end).unwrap().clone();
     assert_eq!(summary.renditions.len(), 3);
 

@@ -92,7 +92,7 @@ pub async fn api_with(tweak: impl FnOnce(&mut Config)) -> TestApi {
     let mut config = Config::with_prefix(&prefix);
     config.jwt_private_key_pem = Some(JwtKeys::generate_pkcs8_pem());
     tweak(&mut config);
-    let ctx = ApiContext::new(config, dynamodb.clone()).expect("context");
+    let ctx = ApiContext::from_sdk(config, &sdk).expect("context");
     TestApi { router: skycast_dev::api::router(ctx.clone()), ctx, dynamodb }
 }
 

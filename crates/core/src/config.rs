@@ -25,6 +25,8 @@ pub struct TableNames {
     pub users: String,
     pub refresh_tokens: String,
     pub streams: String,
+    pub ingest_nodes: String,
+    pub port_leases: String,
 }
 
 impl TableNames {
@@ -33,6 +35,8 @@ impl TableNames {
             users: physical_name(prefix, "users"),
             refresh_tokens: physical_name(prefix, "refresh-tokens"),
             streams: physical_name(prefix, "streams"),
+            ingest_nodes: physical_name(prefix, "ingest-nodes"),
+            port_leases: physical_name(prefix, "port-leases"),
         }
     }
 }
@@ -62,6 +66,9 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub cors_origins: CorsOrigins,
+    /// Public base of stored media: `<base>/live/...` and `<base>/recordings/...`
+    /// (CloudFront in AWS, `make dev`'s `/cdn` locally).
+    pub cdn_base_url: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -76,11 +83,13 @@ impl std::fmt::Debug for Config {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("cors_origins", &self.cors_origins)
+            .field("cdn_base_url", &self.cdn_base_url)
             .finish()
     }
 }
 
 pub const DEFAULT_PREFIX: &str = "skycast";
+pub const DEFAULT_CDN_BASE_URL: &str = "http://127.0.0.1:8080/cdn";
 pub const DEFAULT_ACCESS_TOKEN_TTL_S: u64 = 15 * 60;
 pub const DEFAULT_REFRESH_TOKEN_TTL_S: u64 = 30 * 24 * 3600;
 
@@ -96,6 +105,7 @@ impl Config {
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_S),
             refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
             cors_origins: CorsOrigins::Any,
+            cdn_base_url: DEFAULT_CDN_BASE_URL.to_owned(),
         }
     }
 
@@ -134,6 +144,15 @@ impl Config {
         }
         if let Some(v) = get("SKYCAST_REFRESH_TOKEN_TTL_S") {
             c.refresh_token_ttl = Duration::from_secs(parse_secs("SKYCAST_REFRESH_TOKEN_TTL_S", &v)?);
+        }
+        if let Some(v) = get("SKYCAST_TABLE_INGEST_NODES") {
+            c.tables.ingest_nodes = v;
+        }
+        if let Some(v) = get("SKYCAST_TABLE_PORT_LEASES") {
+            c.tables.port_leases = v;
+        }
+        if let Some(v) = get("SKYCAST_CDN_BASE_URL") {
+            c.cdn_base_url = v.trim_end_matches('/').to_owned();
         }
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod events;
 pub mod ids;
 pub mod page;
 pub mod resources;

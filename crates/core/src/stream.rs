@@ -21,6 +21,26 @@ pub enum Visibility {
     Private,
 }
 
+/// What the ingest node makes of the publisher's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Passthrough: the encoder's own stream, one rendition. Nearly free.
+    #[default]
+    Source,
+    /// An ABR ladder (720p, 480p, 360p) encoded on the node.
+    Ladder,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Ladder => "ladder",
+        }
+    }
+}
+
 /// `idle` → `waiting` (listener up, no media yet) → `live` → `ended`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
@@ -61,7 +81,7 @@ impl std::str::FromStr for StreamStatus {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stream {
     pub id: String,
     pub owner_id: String,
@@ -72,6 +92,8 @@ pub struct Stream {
     pub protocol: Protocol,
     pub visibility: Visibility,
     pub record: bool,
+    #[serde(default)]
+    pub profile: Profile,
     pub status: StreamStatus,
     pub stream_key: String,
     pub created_at: String,
@@ -86,6 +108,20 @@ pub struct Stream {
     pub hls_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
+    /// The node and port of the current (or last) session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_port: Option<u16>,
+    /// Figures of the current (or last) session, from the ingest node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -140,6 +176,7 @@ pub struct NewStream {
     pub protocol: Protocol,
     pub visibility: Visibility,
     pub record: bool,
+    pub profile: Profile,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -149,6 +186,7 @@ pub struct StreamPatch {
     pub description: Option<String>,
     pub visibility: Option<Visibility>,
     pub record: Option<bool>,
+    pub profile: Option<Profile>,
 }
 
 impl StreamPatch {
@@ -168,6 +206,9 @@ impl StreamPatch {
         }
         if let Some(r) = self.record {
             s.record = r;
+        }
+        if let Some(p) = self.profile {
+            s.profile = p;
         }
     }
 }
@@ -195,6 +236,13 @@ mod tests {
             session_id: None,
             hls_url: None,
             thumbnail_url: None,
+            ingest_node_id: None,
+            ingest_host: None,
+            ingest_port: None,
+            renditions: vec![],
+            segments: None,
+            duration_s: None,
+            profile: Profile::Source,
         }
     }
 

@@ -3,7 +3,15 @@
 
 use std::sync::Arc;
 
-use skycast_core::{Config, auth::JwtKeys, config::ConfigError, store::Stores};
+use skycast_core::{
+    Config,
+    auth::JwtKeys,
+    config::ConfigError,
+    store::{
+        Stores,
+        queue::{MessageSender, SqsSender},
+    },
+};
 use thiserror::Error;
 
 #[derive(Clone)]
@@ -11,6 +19,8 @@ pub struct ApiContext {
     pub config: Arc<Config>,
     pub stores: Stores,
     pub jwt: Arc<JwtKeys>,
+    /// Commands to ingest nodes travel on SQS.
+    pub messages: Arc<dyn MessageSender>,
 }
 
 #[derive(Debug, Error)]
@@ -22,10 +32,19 @@ pub enum ContextError {
 }
 
 impl ApiContext {
-    pub fn new(config: Config, dynamodb: aws_sdk_dynamodb::Client) -> Result<Self, ContextError> {
+    pub fn new(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+    ) -> Result<Self, ContextError> {
         let jwt = config.jwt_keys()?;
         let stores = Stores::dynamo(dynamodb, &config.tables);
-        Ok(Self { config: Arc::new(config), stores, jwt: Arc::new(jwt) })
+        Ok(Self { config: Arc::new(config), stores, jwt: Arc::new(jwt), messages: Arc::new(SqsSender::new(sqs)) })
+    }
+
+    /// From one SDK configuration.
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ContextError> {
+        Self::new(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk))
     }
 
     /// For functions that issue tokens: refuses to start without the signing key,
@@ -38,6 +57,6 @@ impl ApiContext {
     pub async fn from_env() -> Result<Self, ContextError> {
         let config = Config::from_env()?;
         let sdk = skycast_core::aws::load_sdk_config().await;
-        Self::new(config, skycast_core::aws::dynamodb(&sdk))
+        Self::from_sdk(config, &sdk)
     }
 }

@@ -9,7 +9,7 @@ use skycast_core::{
     ids,
     page::{check_limit, decode_cursor},
     store::{KeyRotation, StreamIndex},
-    stream::{self, NewStream, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
+    stream::{self, NewStream, Profile, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
     timefmt,
 };
 use skycast_http::{
@@ -42,6 +42,9 @@ pub struct CreateStreamRequest {
     /// Record each session as a video; on by default.
     #[serde(default)]
     pub record: Option<bool>,
+    /// `source` (passthrough, default) or `ladder` (720p/480p/360p ABR).
+    #[serde(default)]
+    pub profile: Option<Profile>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,6 +54,8 @@ pub struct UpdateStreamRequest {
     pub description: Option<String>,
     pub visibility: Option<Visibility>,
     pub record: Option<bool>,
+    /// Takes effect at the next start.
+    pub profile: Option<Profile>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -73,7 +78,7 @@ fn not_found() -> ApiError {
 /// A `{id}` path segment that can name a stream. Anything else cannot exist,
 /// so it is 404 without a database round trip, the same 404 as a missing or
 /// hidden stream.
-pub struct StreamId(String);
+pub struct StreamId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for StreamId {
     type Rejection = ApiError;
@@ -103,6 +108,7 @@ pub async fn create(
         protocol: req.protocol.unwrap_or_default(),
         visibility: req.visibility.unwrap_or_default(),
         record: req.record.unwrap_or(true),
+        profile: req.profile.unwrap_or_default(),
     };
     let now = timefmt::now_rfc3339();
     let s = Stream {
@@ -114,6 +120,7 @@ pub async fn create(
         protocol: new.protocol,
         visibility: new.visibility,
         record: new.record,
+        profile: new.profile,
         status: StreamStatus::Idle,
         stream_key: stream::new_stream_key(),
         created_at: now.clone(),
@@ -123,6 +130,12 @@ pub async fn create(
         session_id: None,
         hls_url: None,
         thumbnail_url: None,
+        ingest_node_id: None,
+        ingest_host: None,
+        ingest_port: None,
+        renditions: vec![],
+        segments: None,
+        duration_s: None,
     };
     ctx.stores.streams.create(&s).await?;
     tracing::info!(stream_id = %s.id, "stream created");
@@ -212,11 +225,12 @@ pub async fn update(
         description: req.description.as_deref().map(stream::check_description).transpose()?,
         visibility: req.visibility,
         record: req.record,
+        profile: req.profile,
     };
     if patch.is_empty() {
         return Err(ApiError::bad_request(
             "validation_failed",
-            "nothing to update: give title, description, visibility or record",
+            "nothing to update: give title, description, visibility, record or profile",
         ));
     }
     let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;

@@ -3,6 +3,7 @@
 
 mod handlers;
 mod listing;
+mod session;
 mod view;
 
 use axum::{
@@ -13,6 +14,7 @@ use skycast_http::ApiContext;
 use utoipa::OpenApi;
 
 pub use handlers::{CreateStreamRequest, ListStreamsQuery, UpdateStreamRequest};
+pub use session::{IngestView, StartResponse, StopResponse};
 pub use view::{OwnerView, StreamPage, StreamView};
 
 pub fn routes() -> Router<ApiContext> {
@@ -20,14 +22,17 @@ pub fn routes() -> Router<ApiContext> {
         .route("/streams", post(handlers::create).get(handlers::list))
         .route("/streams/{id}", get(handlers::get_one).patch(handlers::update).delete(handlers::delete))
         .route("/streams/{id}/key", post(handlers::rotate_key))
+        .route("/streams/{id}/start", post(session::start))
+        .route("/streams/{id}/stop", post(session::stop))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key),
+    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key, session::start, session::stop),
     components(schemas(
         CreateStreamRequest, UpdateStreamRequest, StreamView, OwnerView, StreamPage,
         skycast_core::stream::Protocol, skycast_core::stream::Visibility, skycast_core::stream::StreamStatus,
+        skycast_core::stream::Profile, session::StartResponse, session::StopResponse, session::IngestView,
     )),
     tags((name = "streams", description = "Streams, their keys, and the directory of streams"))
 )]

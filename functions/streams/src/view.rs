@@ -1,7 +1,9 @@
 //! How a stream looks in responses: owner-only fields appear only for the owner.
 
 use serde::{Deserialize, Serialize};
-use skycast_core::stream::{Protocol, Stream, StreamStatus, Visibility};
+use skycast_core::stream::{Profile, Protocol, Stream, StreamStatus, Visibility};
+
+use crate::session::{IngestView, ingest_view};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -19,22 +21,36 @@ pub struct StreamView {
     pub protocol: Protocol,
     pub visibility: Visibility,
     pub record: bool,
+    pub profile: Profile,
     pub status: StreamStatus,
-    /// Set while the stream is live.
+    /// The current (or last) session's master playlist.
     pub hls_url: Option<String>,
     pub thumbnail_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
+    /// Renditions, segment count and seconds of the current or last session.
+    pub renditions: Vec<String>,
+    pub segments: Option<u64>,
+    pub duration_s: Option<f64>,
     /// Only for the owner. The secret an encoder publishes with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
+    /// Only for the owner, while on air: where the encoder connects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestView>,
 }
 
 impl StreamView {
     pub fn new(s: Stream, owner_sees: bool) -> Self {
+        let ingest = (owner_sees && s.status.is_on_air()).then(|| ingest_view(&s)).flatten();
         Self {
+            ingest,
+            profile: s.profile,
+            renditions: s.renditions,
+            segments: s.segments,
+            duration_s: s.duration_s,
             owner: OwnerView { id: s.owner_id, username: s.owner_username },
             stream_key: owner_sees.then_some(s.stream_key),
             id: s.id,

@@ -111,7 +111,7 @@ async fn bench_get_stream(endpoint: &str) -> anyhow::Result<()> {
     let mut config = skycast_core::Config::with_prefix(&prefix);
     config.jwt_private_key_pem = Some(JwtKeys::generate_pkcs8_pem());
     let table = config.tables.streams.clone();
-    let ctx = skycast_http::ApiContext::new(config, dynamodb.clone())?;
+    let ctx = skycast_http::ApiContext::from_sdk(config, &sdk)?;
     let api = skycast_tests::TestApi { router: skycast_dev::api::router(ctx.clone()), ctx, dynamodb: dynamodb.clone() };
     let owner = api.register("bencher").await;
     let stream = api.create_stream(&owner, json!({"title": "bench", "description": "d".repeat(500)})).await;

@@ -296,7 +296,7 @@ async fn a_function_with_only_the_public_key_accepts_issued_tokens() {
     let mut config = (*api.ctx.config).clone();
     config.jwt_public_key = Some(api.ctx.jwt.jwks()["keys"][0]["x"].as_str().unwrap().to_owned());
     config.jwt_private_key_pem = None;
-    let ctx = skycast_http::ApiContext::new(config, api.dynamodb.clone()).unwrap();
+    let ctx = skycast_http::ApiContext::from_sdk(config, &skycast_tests::sdk_config().await).unwrap();
     assert!(!ctx.jwt.can_sign());
     assert!(ctx.clone().require_signing().is_err(), "auth must not start verify-only");
     let streams = skycast_tests::TestApi {

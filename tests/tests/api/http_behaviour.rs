@@ -159,8 +159,9 @@ async fn health_and_readiness() {
     // Tables missing: not ready, and it says which.
     let mut config = Config::with_prefix(&unique_prefix());
     config.jwt_private_key_pem = Some(JwtKeys::generate_pkcs8_pem());
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let ctx = skycast_http::ApiContext::new(config.clone(), dynamodb.clone()).unwrap();
+    let sdk = sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk).unwrap();
     let broken = TestApi { router: skycast_dev::api::router(ctx.clone()), ctx, dynamodb };
     let r = broken.get("/ready", None).await;
     assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "not_ready"));

@@ -72,7 +72,14 @@ pub(super) struct TablesReady {
 
 impl TablesReady {
     pub(super) fn new(client: Client, t: &TableNames) -> Self {
-        Self { client, tables: vec![t.users.clone(), t.refresh_tokens.clone(), t.streams.clone()] }
+        let tables = vec![
+            t.users.clone(),
+            t.refresh_tokens.clone(),
+            t.streams.clone(),
+            t.ingest_nodes.clone(),
+            t.port_leases.clone(),
+        ];
+        Self { client, tables }
     }
 }
 

@@ -3,15 +3,21 @@
 //! explicit and swappable.
 
 mod dynamo;
+mod ingest;
 mod streams;
 mod tokens;
 mod users;
+
+pub mod queue;
 
 use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use streams::{DynamoStreamStore, KeyRotation, StreamIndex, StreamStore};
+pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
+pub use streams::{
+    BeginSession, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamIndex, StreamStore,
+};
 pub use tokens::{DynamoTokenStore, RefreshFamily, RefreshRecord, Rotation, TokenStore};
 pub use users::{CreateUser, DynamoUserStore, UserStore};
 
@@ -31,6 +37,7 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub streams: Arc<dyn StreamStore>,
+    pub ingest: Arc<dyn IngestStore>,
     pub ready: Arc<dyn ReadyCheck>,
 }
 
@@ -40,6 +47,11 @@ impl Stores {
             users: Arc::new(DynamoUserStore::new(client.clone(), tables.users.clone())),
             tokens: Arc::new(DynamoTokenStore::new(client.clone(), tables.refresh_tokens.clone())),
             streams: Arc::new(DynamoStreamStore::new(client.clone(), tables.streams.clone())),
+            ingest: Arc::new(DynamoIngestStore::new(
+                client.clone(),
+                tables.ingest_nodes.clone(),
+                tables.port_leases.clone(),
+            )),
             ready: Arc::new(dynamo::TablesReady::new(client, tables)),
         }
     }

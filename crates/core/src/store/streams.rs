@@ -64,6 +64,32 @@ impl StreamIndex {
 
 const COLLECTION: &str = "streams";
 
+/// Where a session runs, as recorded when it starts.
+#[derive(Debug, Clone)]
+pub struct SessionStart {
+    pub session_id: String,
+    pub node_id: String,
+    pub host: String,
+    pub port: u16,
+    pub hls_url: String,
+}
+
+#[derive(Debug)]
+pub enum BeginSession {
+    Started(Box<Stream>),
+    /// Already waiting or live: the session that runs.
+    AlreadyOnAir(Box<Stream>),
+    NotFound,
+}
+
+#[derive(Debug)]
+pub enum EndSession {
+    /// The stream as it was before it ended (its node, port and session).
+    Ended(Box<Stream>),
+    NotOnAir(Box<Stream>),
+    NotFound,
+}
+
 #[derive(Debug)]
 pub enum KeyRotation {
     Rotated(Box<Stream>),
@@ -87,6 +113,22 @@ pub trait StreamStore: Send + Sync {
     async fn rotate_key(&self, id: &str, owner_id: &str, new_key: &str, now: &str) -> Result<KeyRotation, StoreError>;
     /// `false` when the stream does not exist or `owner_id` does not own it.
     async fn delete(&self, id: &str, owner_id: &str) -> Result<bool, StoreError>;
+    /// idle/ended → waiting with a new session, if the owner asks.
+    async fn begin_session(
+        &self,
+        id: &str,
+        owner_id: &str,
+        start: &SessionStart,
+        now: &str,
+    ) -> Result<BeginSession, StoreError>;
+    /// waiting/live → ended, if the owner asks.
+    async fn end_session(&self, id: &str, owner_id: &str, now: &str) -> Result<EndSession, StoreError>;
+    /// What the ingest node reports, applied only to the session it is about
+    /// and only forward (a late `waiting` never revives an ended session).
+    /// `false` when it no longer applies: stale or duplicate, not an error.
+    async fn mark_live(&self, id: &str, session_id: &str, renditions: &[String], now: &str)
+    -> Result<bool, StoreError>;
+    async fn mark_ended(&self, id: &str, session_id: &str, report: &EndReport, now: &str) -> Result<bool, StoreError>;
     /// One page of an index, newest first, and where the next page starts.
     async fn query(
         &self,
@@ -94,6 +136,14 @@ pub trait StreamStore: Send + Sync {
         start: Option<CursorKey>,
         limit: usize,
     ) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError>;
+}
+
+/// A session's final figures, from the ingest node.
+#[derive(Debug, Clone)]
+pub struct EndReport {
+    pub renditions: Vec<String>,
+    pub segments: u64,
+    pub duration_s: f64,
 }
 
 pub struct DynamoStreamStore {
@@ -199,6 +249,10 @@ impl StreamStore for DynamoStreamStore {
                 serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Malformed(e.to_string()))?,
             );
         }
+        if let Some(p) = patch.profile {
+            sets.push("profile = :profile".into());
+            values.insert(":profile".into(), s(p.as_str()));
+        }
         if let Some(r) = patch.record {
             // `record` is a DynamoDB reserved word.
             sets.push("#record = :record".into());
@@ -253,6 +307,130 @@ impl StreamStore for DynamoStreamStore {
             Err(e) if matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception()) => {
                 Ok(false)
             }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn begin_session(
+        &self,
+        id: &str,
+        owner_id: &str,
+        start: &SessionStart,
+        now: &str,
+    ) -> Result<BeginSession, StoreError> {
+        let values: HashMap<String, AttributeValue> = [
+            (":waiting".to_owned(), s("waiting")),
+            (":idle".to_owned(), s("idle")),
+            (":ended".to_owned(), s("ended")),
+            (":sid".to_owned(), s(start.session_id.clone())),
+            (":node".to_owned(), s(start.node_id.clone())),
+            (":host".to_owned(), s(start.host.clone())),
+            (":port".to_owned(), AttributeValue::N(start.port.to_string())),
+            (":hls".to_owned(), s(start.hls_url.clone())),
+            (":now".to_owned(), s(now)),
+        ]
+        .into();
+        // `status` and `segments` are DynamoDB reserved words.
+        let names: HashMap<String, String> =
+            [("#status".to_owned(), "status".to_owned()), ("#segments".to_owned(), "segments".to_owned())].into();
+        let set = "SET #status = :waiting, session_id = :sid, ingest_node_id = :node, ingest_host = :host, \
+                   ingest_port = :port, hls_url = :hls, started_at = :now, updated_at = :now \
+                   REMOVE ended_at, renditions, #segments, duration_s";
+        match self.owned_update(id, owner_id, set, Some("#status IN (:idle, :ended)"), values, names).await? {
+            Ok(stream) => Ok(BeginSession::Started(Box::new(stream))),
+            Err(()) => match self.get(id).await? {
+                Some(st) if st.owner_id == owner_id => Ok(BeginSession::AlreadyOnAir(Box::new(st))),
+                _ => Ok(BeginSession::NotFound),
+            },
+        }
+    }
+
+    async fn end_session(&self, id: &str, owner_id: &str, now: &str) -> Result<EndSession, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .update_expression("SET #status = :ended, ended_at = :now, updated_at = :now")
+            .condition_expression("owner_id = :owner AND #status IN (:waiting, :live)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner_id))
+            .expression_attribute_values(":ended", s("ended"))
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":live", s("live"))
+            .expression_attribute_values(":now", s(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item =
+                    out.attributes.ok_or_else(|| StoreError::Malformed("update returned no attributes".into()))?;
+                Ok(EndSession::Ended(Box::new(from_item::<StreamItem>(item)?.stream)))
+            }
+            Err(e) if is_condition_failed(&e) => match self.get(id).await? {
+                Some(st) if st.owner_id == owner_id => Ok(EndSession::NotOnAir(Box::new(st))),
+                _ => Ok(EndSession::NotFound),
+            },
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn mark_live(
+        &self,
+        id: &str,
+        session_id: &str,
+        renditions: &[String],
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .update_expression("SET #status = :live, renditions = :r, updated_at = :now")
+            .condition_expression("session_id = :sid AND #status = :waiting")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":live", s("live"))
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":sid", s(session_id))
+            .expression_attribute_values(":r", AttributeValue::L(renditions.iter().cloned().map(s).collect()))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn mark_ended(&self, id: &str, session_id: &str, report: &EndReport, now: &str) -> Result<bool, StoreError> {
+        // Ended wins from any state of its own session; ended_at keeps the
+        // first value (the owner's stop, when that came first).
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .update_expression(
+                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, \
+                 renditions = :r, #segments = :n, duration_s = :d",
+            )
+            .condition_expression("session_id = :sid")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#segments", "segments")
+            .expression_attribute_values(":ended", s("ended"))
+            .expression_attribute_values(":sid", s(session_id))
+            .expression_attribute_values(":r", AttributeValue::L(report.renditions.iter().cloned().map(s).collect()))
+            .expression_attribute_values(":n", AttributeValue::N(report.segments.to_string()))
+            .expression_attribute_values(":d", AttributeValue::N(format!("{:.3}", report.duration_s)))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(backend(e)),
         }
     }
