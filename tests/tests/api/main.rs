@@ -3,5 +3,6 @@
 mod auth;
 mod http_behaviour;
 mod lambda;
+mod lifecycle;
 mod openapi;
 mod streams;

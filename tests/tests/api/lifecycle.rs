@@ -1,0 +1,221 @@
+//! Start/stop and the lifecycle function against the emulator, with a
+//! registered (stand-in) ingest node whose command queue the test reads.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use skycast_core::{events::StreamEvent, store::IngestNode, timefmt};
+use skycast_tests::{Account, TestApi, api};
+
+struct Rig {
+    api: TestApi,
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+    owner: Account,
+}
+
+/// An API with one registered node offering `ports`.
+async fn rig(ports: (u16, u16)) -> Rig {
+    let api = api().await;
+    let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
+    let name = format!("{}-commands", skycast_tests::unique_prefix());
+    let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let now = timefmt::unix_now();
+    let node = IngestNode {
+        node_id: "node-a".into(),
+        public_host: "ingest.example".into(),
+        srt_port_low: ports.0,
+        srt_port_high: ports.1,
+        command_queue_url: queue.clone(),
+        heartbeat_at: now,
+        expires_at: now + 120,
+    };
+    api.ctx.stores.ingest.register(&node).await.unwrap();
+    let owner = api.register("caster").await;
+    Rig { api, sqs, queue, owner }
+}
+
+async fn commands(rig: &Rig) -> Vec<Value> {
+    let out = rig.sqs.receive_message().queue_url(&rig.queue).max_number_of_messages(10).send().await.unwrap();
+    out.messages().iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect()
+}
+
+async fn start(rig: &Rig, id: &str) -> skycast_tests::Reply {
+    rig.api.call(Method::POST, &format!("/streams/{id}/start"), Some(&rig.owner.access), None).await
+}
+
+#[tokio::test]
+async fn start_leases_a_port_sends_the_command_and_is_idempotent() {
+    let rig = rig((7000, 7009)).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "show", "profile": "ladder"})).await;
+    let id = s["id"].as_str().unwrap();
+    let r = start(&rig, id).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let url = r.body["ingest"]["url"].as_str().unwrap();
+    let port: u16 = url.split(':').nth(2).unwrap().split('?').next().unwrap().parse().unwrap();
+    assert!((7000..=7009).contains(&port));
+    assert_eq!(
+        url,
+        format!("srt://ingest.example:{port}?passphrase={}&pbkeylen=16", s["stream_key"].as_str().unwrap())
+    );
+    let session = r.body["session_id"].as_str().unwrap();
+    assert!(r.body["hls_url"].as_str().unwrap().ends_with(&format!("/live/{id}/{session}/master.m3u8")));
+
+    let sent = commands(&rig).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0]["type"].as_str(), sent[0]["port"].as_u64(), sent[0]["profile"].as_str()),
+        (Some("start"), Some(port as u64), Some("ladder"))
+    );
+    assert_eq!(sent[0]["session_id"], session);
+
+    let again = start(&rig, id).await;
+    assert_eq!(again.body["session_id"], session, "same session, same URL");
+    assert!(commands(&rig).await.is_empty(), "no second start command");
+    let owner_view = rig.api.get(&format!("/streams/{id}"), Some(&rig.owner.access)).await;
+    assert_eq!(owner_view.body["ingest"]["url"], url);
+    assert_eq!(owner_view.body["status"], "waiting");
+
+    let other = rig.api.register("other").await;
+    let r = rig.api.call(Method::POST, &format!("/streams/{id}/start"), Some(&other.access), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "only the owner starts");
+    let r = rig.api.call(Method::POST, &format!("/streams/{id}/stop"), Some(&other.access), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "only the owner stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_share_nothing() {
+    // One stream started 5 times at once: one session.
+    let rig = rig((7100, 7109)).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "race"})).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (api, token, id) = (rig.api.clone(), rig.owner.access.clone(), id.clone());
+            tokio::spawn(
+                async move { api.call(Method::POST, &format!("/streams/{id}/start"), Some(&token), None).await },
+            )
+        })
+        .collect();
+    let mut sessions = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        sessions.insert(r.body["session_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+
+    // Four streams racing for two ports: two start, two get 503.
+    let tight = self::rig((7200, 7201)).await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let s = tight.api.create_stream(&tight.owner, json!({"title": format!("s{i}")})).await;
+        let (api, token, id) = (tight.api.clone(), tight.owner.access.clone(), s["id"].as_str().unwrap().to_owned());
+        tasks.push(tokio::spawn(async move {
+            api.call(Method::POST, &format!("/streams/{id}/start"), Some(&token), None).await
+        }));
+    }
+    let mut ports = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::OK => ports.push(r.body["ingest"]["url"].as_str().unwrap().to_owned()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(r.code(), "no_ingest_capacity");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {:?}", r.body),
+        }
+    }
+    ports.sort();
+    ports.dedup();
+    assert_eq!((ports.len(), refused), (2, 2), "{ports:?}");
+}
+
+#[tokio::test]
+async fn no_live_node_means_503_and_rtmp_is_refused_clearly() {
+    let api = api().await;
+    let a = api.register("nonode").await;
+    let s = api.create_stream(&a, json!({"title": "x"})).await;
+    let r =
+        api.call(Method::POST, &format!("/streams/{}/start", s["id"].as_str().unwrap()), Some(&a.access), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "no_ingest_capacity"));
+    let rtmp = api.create_stream(&a, json!({"title": "r", "protocol": "rtmp"})).await;
+    let r = api
+        .call(Method::POST, &format!("/streams/{}/start", rtmp["id"].as_str().unwrap()), Some(&a.access), None)
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "protocol_unavailable"));
+    let r =
+        api.call(Method::POST, &format!("/streams/{}/stop", s["id"].as_str().unwrap()), Some(&a.access), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "stream_not_started"));
+}
+
+fn batch(bodies: &[String]) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    for (i, b) in bodies.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(b.clone());
+        e.records.push(m);
+    }
+    e
+}
+
+fn event(kind: &str, id: &str, session: &str) -> String {
+    let mut v = json!({"type": kind, "stream_id": id, "session_id": session, "at": timefmt::now_rfc3339()});
+    match kind {
+        "live" => v["renditions"] = json!(["source"]),
+        "ended" => {
+            v["renditions"] = json!(["source"]);
+            v["segments"] = json!(5);
+            v["duration_s"] = json!(10.0);
+            v["reason"] = json!("publisher_gone");
+        }
+        _ => {}
+    }
+    v.to_string()
+}
+
+#[tokio::test]
+async fn lifecycle_events_apply_forward_only_and_once() {
+    let rig = rig((7300, 7300)).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "life"})).await;
+    let id = s["id"].as_str().unwrap();
+    let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
+    let stores = &rig.api.ctx.stores;
+    let status = || async { rig.api.get(&format!("/streams/{id}"), None).await.body };
+
+    // A bad message fails alone; its batch-mates are applied.
+    let response = skycast_lifecycle::handle(stores, batch(&["{not json".into(), event("live", id, &session)])).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m0"]);
+    assert_eq!(status().await["status"], "live");
+
+    // Events of another session never touch this one.
+    let stranger = skycast_core::ids::new_id();
+    let response = skycast_lifecycle::handle(stores, batch(&[event("ended", id, &stranger)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(status().await["status"], "live");
+
+    // Ended, delivered twice, then a late `waiting` and `live`: stays ended.
+    let end = event("ended", id, &session);
+    let response = skycast_lifecycle::handle(
+        stores,
+        batch(&[end.clone(), end, event("waiting", id, &session), event("live", id, &session)]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let body = status().await;
+    assert_eq!(
+        (body["status"].as_str(), body["segments"].as_u64(), body["duration_s"].as_f64()),
+        (Some("ended"), Some(5), Some(10.0))
+    );
+
+    // The port came back with the ended event: the stream starts again on it.
+    let r = start(&rig, id).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_ne!(r.body["session_id"].as_str(), Some(session.as_str()));
+    let parsed: Result<StreamEvent, _> = serde_json::from_str(&event("live", id, &session));
+    assert!(parsed.is_ok());
+}
