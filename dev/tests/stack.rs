@@ -17,8 +17,33 @@ fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
+/// The stack process; killed on drop, so a failing test leaves nothing running.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Guard {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
 struct Stack {
-    child: std::process::Child,
+    child: Guard,
     addr: String,
     root: std::path::PathBuf,
     emulator_port: u16,
@@ -44,7 +69,7 @@ async fn start_stack(extra_env: &[(&str, String)]) -> Stack {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().expect("start skycast-dev");
+    let child = Guard(cmd.spawn().expect("start skycast-dev"));
     let addr = format!("127.0.0.1:{http_port}");
     let ready = skycast_tests::eventually(Duration::from_secs(60), || {
         let addr = addr.clone();

@@ -140,6 +140,20 @@ pub fn spawn(ffmpeg: &Path, spec: &ListenerSpec) -> std::io::Result<tokio::proce
     cmd.spawn()
 }
 
+/// `line` with the stream key, and any `passphrase=` value, replaced.
+pub fn redact(line: &str, key: &str) -> String {
+    let mut out = if key.is_empty() { line.to_owned() } else { line.replace(key, "<redacted>") };
+    let mut from = 0;
+    while let Some(i) = out[from..].find("passphrase=") {
+        let start = from + i + "passphrase=".len();
+        let end =
+            out[start..].find(|c: char| c == '&' || c == ':' || c.is_whitespace()).map_or(out.len(), |j| start + j);
+        out.replace_range(start..end, "<redacted>");
+        from = start + "<redacted>".len();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +179,20 @@ mod tests {
         assert!(joined.contains("-hls_segment_type fmp4"));
         assert_eq!(a.last().unwrap(), "http://127.0.0.1:9/ingest/tok/0/source/index.m3u8");
         assert!(!format!("{:?}", spec(Profile::Source)).contains(&"k".repeat(32)), "debug output hides the key");
+    }
+
+    #[test]
+    fn ffmpeg_lines_never_carry_the_key() {
+        let key = "k".repeat(32);
+        let line = format!("srt://127.0.0.1:6001?mode=listener&passphrase={key}: Input/output error");
+        let clean = redact(&line, &key);
+        assert!(!clean.contains(&key), "{clean}");
+        assert_eq!(clean, "srt://127.0.0.1:6001?mode=listener&passphrase=<redacted>: Input/output error");
+        assert_eq!(
+            redact("passphrase=other&x=1 and passphrase=more", ""),
+            "passphrase=<redacted>&x=1 and passphrase=<redacted>"
+        );
+        assert_eq!(redact("no secrets here", &key), "no secrets here");
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! `ingest-node`: the long-running ingest process.
 //!
-//! Until the start/stop API drives it over SQS (issue 3, next step), it runs
-//! one session from the command line:
-//!
 //! ```text
+//! ingest-node serve      # register, take start/stop commands from SQS, report on stream-events
 //! ingest-node session --port 6000 --key <stream key> [--profile source|ladder] [--stream-id ID]
 //! ```
 //!
-//! SIGTERM or Ctrl-C stops taking publishers, finishes uploads, and closes
-//! every playlist with ENDLIST before exiting.
+//! `session` runs one session by hand, without the API (for trying an encoder).
+//! SIGTERM or Ctrl-C stops taking publishers, finishes uploads, closes every
+//! playlist with ENDLIST and reports `ended` before exiting.
 
 use std::sync::Arc;
 
@@ -30,8 +29,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) != Some("session") {
-        bail!("usage: ingest-node session --port PORT --key STREAM_KEY [--profile source|ladder] [--stream-id ID]");
+    match args.get(1).map(String::as_str) {
+        Some("serve") => return serve().await,
+        Some("session") => {}
+        _ => bail!(
+            "usage: ingest-node serve | ingest-node session --port PORT --key STREAM_KEY [--profile source|ladder]"
+        ),
     }
     let port: u16 = arg(&args, "--port").context("--port is required")?.parse().context("--port")?;
     let key = arg(&args, "--key").context("--key is required (10–79 characters: it is the SRT passphrase)")?;
@@ -76,5 +79,56 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     node.shutdown().await;
+    Ok(())
+}
+
+async fn queue_url(sqs: &aws_sdk_sqs::Client, env: &str, prefix: &str, logical: &str) -> anyhow::Result<String> {
+    if let Ok(url) = std::env::var(env) {
+        return Ok(url);
+    }
+    let name = skycast_core::config::physical_name(prefix, logical);
+    sqs.get_queue_url().queue_name(&name).send().await?.queue_url.with_context(|| format!("queue {name} has no URL"))
+}
+
+/// The node as a service: registered, driven by the API over SQS.
+async fn serve() -> anyhow::Result<()> {
+    let core = skycast_core::Config::from_env()?;
+    let config = NodeConfig::from_env()?;
+    let sdk = skycast_core::aws::load_sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let commands = queue_url(&sqs, "SKYCAST_COMMAND_QUEUE_URL", &core.name_prefix, "ingest-commands").await?;
+    let events = queue_url(&sqs, "SKYCAST_EVENTS_QUEUE_URL", &core.name_prefix, "stream-events").await?;
+    let stores = skycast_core::store::Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &core.tables);
+    let registration = skycast_core::store::IngestNode {
+        node_id: std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| skycast_core::ids::new_id()),
+        public_host: config.public_host.clone(),
+        srt_port_low: config.srt_ports.0,
+        srt_port_high: config.srt_ports.1,
+        command_queue_url: commands.clone(),
+        heartbeat_at: 0,
+        expires_at: 0,
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let store = Arc::new(S3Store::new(s3, config.live_bucket.clone()));
+    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+    let node = Node::start(config, store, tx).await?;
+    let sender = Arc::new(skycast_core::store::queue::SqsSender::new(sqs.clone()));
+    let publisher = tokio::spawn(skycast_ingest::control::publish_events(notices, sender, events));
+    let heartbeat = tokio::spawn(skycast_ingest::control::heartbeat(stores.ingest.clone(), registration.clone()));
+    let taker = tokio::spawn(skycast_ingest::control::take_commands(node.clone(), sqs, commands));
+    tracing::info!(node_id = %registration.node_id, "ingest node serving");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("draining: no new commands, finishing sessions");
+    taker.abort();
+    heartbeat.abort();
+    node.shutdown().await;
+    // The node's last reference goes, closing its event channel: the
+    // publisher sends what is left (the `ended` events) and returns.
+    drop(node);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), publisher).await;
     Ok(())
 }

@@ -211,7 +211,7 @@ impl Node {
                 Err(e) => break EndReason::Failed(format!("cannot start ffmpeg: {e}")),
             };
             let stderr = child.stderr.take();
-            tokio::spawn(log_ffmpeg(stderr));
+            tokio::spawn(log_ffmpeg(stderr, spec.stream_key.clone()));
             let mut active = false;
             loop {
                 tokio::select! {
@@ -329,11 +329,14 @@ async fn interrupt(child: &mut tokio::process::Child) {
     }
 }
 
-async fn log_ffmpeg(stderr: Option<tokio::process::ChildStderr>) {
+/// Logs ffmpeg's stderr with the stream key taken out: ffmpeg echoes its
+/// input URL, passphrase included, in its error lines.
+async fn log_ffmpeg(stderr: Option<tokio::process::ChildStderr>, key: String) {
     use tokio::io::AsyncBufReadExt;
     let Some(stderr) = stderr else { return };
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        let line = crate::ffmpeg::redact(&line, &key);
         tracing::debug!(target: "ffmpeg", "{line}");
     }
 }

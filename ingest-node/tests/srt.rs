@@ -24,6 +24,10 @@ struct Rig {
 }
 
 async fn rig(reconnect_window: Duration) -> Rig {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let prefix = skycast_tests::unique_prefix();
     let sdk = skycast_tests::sdk_config().await;
     let s3 = skycast_dev::sdk::s3(&sdk);
