@@ -16,7 +16,7 @@ use std::{
 use bytes::Bytes;
 use skycast_media::{
     hls::{FfmpegPlaylist, MediaPlaylist, PlaylistSegment, Variant, render_master},
-    mp4::{TrackKind, tracks},
+    mp4::{TrackKind, TrackTiming, fragment_duration, track_timings, tracks},
 };
 use tokio::sync::{mpsc, watch};
 
@@ -89,6 +89,8 @@ pub struct Rendition {
     nominal_seconds: u32,
     next_number: u64,
     init_names: HashMap<u32, String>,
+    /// Per generation: the track timings that give a segment its duration.
+    timings: HashMap<u32, Vec<TrackTiming>>,
     /// Stored, not yet listed: (generation, ffmpeg name, our name, bytes).
     stored: VecDeque<(u32, String, String, u64)>,
     durations: HashMap<(u32, String), f64>,
@@ -114,6 +116,7 @@ impl Rendition {
             nominal_seconds,
             next_number: 0,
             init_names: HashMap::new(),
+            timings: HashMap::new(),
             stored: VecDeque::new(),
             durations: HashMap::new(),
             last_listed_generation: None,
@@ -141,6 +144,12 @@ impl Rendition {
                     k => format!("init_{k}.mp4"),
                 };
                 let info = tracks(&body).unwrap_or_default();
+                match track_timings(&body) {
+                    Ok(t) => {
+                        self.timings.insert(generation, t);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "init segment unreadable; waiting for ffmpeg's durations"),
+                }
                 self.put(&name, body, IMMUTABLE).await;
                 self.init_names.insert(generation, name);
                 let codecs = info.iter().filter_map(|t| t.codec.clone()).collect();
@@ -158,6 +167,11 @@ impl Rendition {
                         return;
                     }
                 };
+                // The segment says how long it is: it can be listed as soon as
+                // it is stored. ffmpeg's playlist is the fallback.
+                if let Some(d) = self.timings.get(&generation).and_then(|t| fragment_duration(t, &body).ok()) {
+                    self.durations.insert((generation, name.clone()), d);
+                }
                 let ours = format!("seg_{:06}.m4s", self.next_number);
                 self.next_number += 1;
                 let bytes = body.len() as u64;
@@ -169,7 +183,11 @@ impl Rendition {
             }
             Piece::Playlist { generation, text } => {
                 for s in FfmpegPlaylist::parse(&text).segments {
-                    self.durations.insert((generation, s.uri), s.duration);
+                    // Only for segments the bytes did not already time.
+                    let known = self.stored.iter().any(|(g, n, _, _)| *g == generation && *n == s.uri);
+                    if known {
+                        self.durations.entry((generation, s.uri)).or_insert(s.duration);
+                    }
                 }
                 self.list_ready().await;
             }
