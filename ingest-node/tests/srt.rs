@@ -301,3 +301,60 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
     assert_eq!(durations[0], durations[1]);
     assert_eq!(durations[1], durations[2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_outage_mid_stream_loses_nothing() {
+    // The node reaches S3 only through a proxy the test can pause.
+    let proxy = skycast_tests::proxy::PausableProxy::start(
+        skycast_tests::emulator_endpoint().trim_start_matches("http://").to_owned(),
+    )
+    .await
+    .unwrap();
+    let prefix = skycast_tests::unique_prefix();
+    let direct = skycast_dev::sdk::s3(&skycast_tests::sdk_config().await);
+    let through_proxy = skycast_dev::sdk::s3(&skycast_dev::sdk::for_endpoint(&proxy.url()).await);
+    let mut config = NodeConfig::with_prefix(&prefix);
+    config.spool_dir = std::env::temp_dir().join(format!("skycast-spool-{prefix}"));
+    config.reconnect_window = Duration::from_secs(2);
+    direct.create_bucket().bucket(&config.live_bucket).send().await.unwrap();
+    let bucket = config.live_bucket.clone();
+    let (tx, events) = mpsc::unbounded_channel();
+    let node = Node::start(config, Arc::new(S3Store::new(through_proxy, bucket.clone())), tx).await.unwrap();
+    let mut rig = Rig { node, events, s3: direct, bucket };
+
+    let key = skycast_core::stream::new_stream_key();
+    let s = spec(free_udp_port(), &key);
+    rig.node.start_session(s.clone()).await.unwrap();
+    let publisher = {
+        let (port, key) = (s.port, key.clone());
+        tokio::spawn(async move { publish(port, &key, 28).await })
+    };
+    assert!(
+        next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| matches!(e, SessionEvent::Live { .. }))
+            .await
+            .is_some()
+    );
+    proxy.pause();
+    tokio::time::sleep(Duration::from_secs(20)).await; // the outage itself, not a wait for a result
+    proxy.resume();
+    assert!(publisher.await.unwrap(), "the encoder noticed the outage");
+    let end =
+        next_event(&mut rig, &s.session_id, Duration::from_secs(60), |e| ended(e).is_some()).await.expect("ended");
+    let summary = ended(&end).unwrap().clone();
+
+    let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
+    let dir = tempdir();
+    let keys = download_all(&rig, &prefix, &dir).await;
+    let playlist = std::fs::read_to_string(dir.join("source/index.m3u8")).unwrap();
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+    let listed: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
+    let expected: Vec<String> = (0..listed.len()).map(|n| format!("seg_{n:06}.m4s")).collect();
+    assert_eq!(listed, expected, "every segment listed once, in order, none missing");
+    for l in &listed {
+        assert!(keys.iter().any(|k| k.ends_with(&format!("source/{l}"))), "{l} listed but not stored");
+    }
+    assert!((24.0..=31.0).contains(&summary.duration()), "all 28 s are there: {}", summary.duration());
+    let errors = decode_errors(&dir.join("source/index.m3u8")).await;
+    assert!(errors.is_empty(), "decode errors: {errors}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
