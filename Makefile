@@ -41,6 +41,7 @@ test: deps
 bench: deps
 	$(CARGO) build --release --workspace --bins
 	./target/release/bench
+	./target/release/bench_ingest
 
 openapi:
 	$(CARGO) run -q --bin skycast-dev -- openapi > openapi.json

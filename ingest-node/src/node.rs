@@ -291,8 +291,12 @@ impl Node {
                     s.resolution = resolution;
                 }
             }
-            Progress::Listed { rendition, bytes, duration } => {
+            Progress::Listed { rendition, bytes, duration, stored_after, listed_after } => {
                 if let Some((_, s)) = stats.iter_mut().find(|(n, _)| *n == rendition) {
+                    if s.stored_ms.len() < crate::session::MAX_TIMINGS {
+                        s.stored_ms.push(stored_after.as_secs_f32() * 1000.0);
+                        s.listed_ms.push(listed_after.as_secs_f32() * 1000.0);
+                    }
                     s.segments += 1;
                     s.bytes += bytes;
                     s.duration += duration;

@@ -83,7 +83,7 @@ async fn receive(
             tracing::error!(path = %path.display(), error = %e, "cannot spool segment");
             return StatusCode::INSUFFICIENT_STORAGE;
         }
-        Piece::Segment { generation, name: file, path }
+        Piece::Segment { generation, name: file, path, received: tokio::time::Instant::now() }
     } else {
         return StatusCode::NOT_FOUND;
     };

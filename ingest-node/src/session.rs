@@ -18,7 +18,10 @@ use skycast_media::{
     hls::{FfmpegPlaylist, MediaPlaylist, PlaylistSegment, Variant, render_master},
     mp4::{TrackKind, TrackTiming, fragment_duration, track_timings, tracks},
 };
-use tokio::sync::{mpsc, watch};
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 
 use crate::store::{IMMUTABLE, LIVE_PLAYLIST, ObjectStore, put_until_stored};
 
@@ -34,6 +37,7 @@ pub enum Piece {
         generation: u32,
         name: String,
         path: PathBuf,
+        received: Instant,
     },
     Playlist {
         generation: u32,
@@ -45,8 +49,11 @@ pub enum Piece {
 #[derive(Debug)]
 pub enum Progress {
     Init { rendition: String, codecs: Vec<String>, resolution: Option<(u32, u32)> },
-    Listed { rendition: String, bytes: u64, duration: f64 },
+    Listed { rendition: String, bytes: u64, duration: f64, stored_after: Duration, listed_after: Duration },
 }
+
+/// Timings kept per rendition, for the benchmarks and the logs (bounded).
+pub const MAX_TIMINGS: usize = 10_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct RenditionStats {
@@ -56,6 +63,10 @@ pub struct RenditionStats {
     pub peak_bps: u64,
     pub codecs: Vec<String>,
     pub resolution: Option<(u32, u32)>,
+    /// Per segment: finished by ffmpeg (received) → stored in S3, in ms.
+    pub stored_ms: Vec<f32>,
+    /// Per segment: received → named by a stored playlist, in ms.
+    pub listed_ms: Vec<f32>,
 }
 
 impl RenditionStats {
@@ -92,7 +103,7 @@ pub struct Rendition {
     /// Per generation: the track timings that give a segment its duration.
     timings: HashMap<u32, Vec<TrackTiming>>,
     /// Stored, not yet listed: (generation, ffmpeg name, our name, bytes).
-    stored: VecDeque<(u32, String, String, u64)>,
+    stored: VecDeque<(u32, String, String, u64, Instant, Duration)>,
     durations: HashMap<(u32, String), f64>,
     last_listed_generation: Option<u32>,
     progress: mpsc::UnboundedSender<Progress>,
@@ -159,7 +170,7 @@ impl Rendition {
                 });
                 let _ = self.progress.send(Progress::Init { rendition: self.name.clone(), codecs, resolution });
             }
-            Piece::Segment { generation, name, path } => {
+            Piece::Segment { generation, name, path, received } => {
                 let body = match tokio::fs::read(&path).await {
                     Ok(b) => Bytes::from(b),
                     Err(e) => {
@@ -177,14 +188,14 @@ impl Rendition {
                 let bytes = body.len() as u64;
                 if self.put(&ours, body, IMMUTABLE).await {
                     let _ = tokio::fs::remove_file(&path).await;
-                    self.stored.push_back((generation, name, ours, bytes));
+                    self.stored.push_back((generation, name, ours, bytes, received, received.elapsed()));
                 }
                 self.list_ready().await;
             }
             Piece::Playlist { generation, text } => {
                 for s in FfmpegPlaylist::parse(&text).segments {
                     // Only for segments the bytes did not already time.
-                    let known = self.stored.iter().any(|(g, n, _, _)| *g == generation && *n == s.uri);
+                    let known = self.stored.iter().any(|(g, n, ..)| *g == generation && *n == s.uri);
                     if known {
                         self.durations.entry((generation, s.uri)).or_insert(s.duration);
                     }
@@ -198,16 +209,19 @@ impl Rendition {
     /// stores the playlist: it names nothing that is not already stored.
     async fn list_ready(&mut self) {
         let mut listed = Vec::new();
-        while let Some((generation, name, ours, bytes)) = self.stored.front().cloned() {
+        while let Some((generation, name, ours, bytes, received, stored_after)) = self.stored.front().cloned() {
             let Some(duration) = self.durations.remove(&(generation, name)) else { break };
             self.stored.pop_front();
             self.append(generation, ours, duration);
-            listed.push((bytes, duration));
+            listed.push((bytes, duration, received, stored_after));
         }
         if !listed.is_empty() {
             self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await;
-            for (bytes, duration) in listed {
-                let _ = self.progress.send(Progress::Listed { rendition: self.name.clone(), bytes, duration });
+            for (bytes, duration, received, stored_after) in listed {
+                let listed_after = received.elapsed();
+                let progress =
+                    Progress::Listed { rendition: self.name.clone(), bytes, duration, stored_after, listed_after };
+                let _ = self.progress.send(progress);
             }
         }
     }
@@ -222,7 +236,7 @@ impl Rendition {
     /// Closes the playlist with ENDLIST. Segments whose process died before
     /// saying their duration are listed at the nominal duration rather than lost.
     pub async fn finish(mut self) -> MediaPlaylist {
-        while let Some((generation, _name, ours, _)) = self.stored.pop_front() {
+        while let Some((generation, _name, ours, ..)) = self.stored.pop_front() {
             tracing::warn!(rendition = %self.name, segment = %ours, "duration unknown; listing at nominal");
             let nominal = f64::from(self.nominal_seconds);
             self.append(generation, ours, nominal);
@@ -281,15 +295,33 @@ mod tests {
         let dir = tempdir();
         let init = include_bytes!("../../crates/media/tests/fixtures/init_h264_main_aac.mp4");
         r.handle(Piece::Init { generation: 0, body: Bytes::from_static(init) }).await;
-        r.handle(Piece::Segment { generation: 0, name: "seg_000000.m4s".into(), path: spool(&dir, "a") }).await;
+        r.handle(Piece::Segment {
+            generation: 0,
+            name: "seg_000000.m4s".into(),
+            path: spool(&dir, "a"),
+            received: Instant::now(),
+        })
+        .await;
         // Stored but its duration unknown until ffmpeg's playlist says: not listed yet.
         assert!(!store.puts.lock().unwrap().iter().any(|(k, _)| k.ends_with("index.m3u8")));
         r.handle(Piece::Playlist { generation: 0, text: "#EXTINF:2.0,\nseg_000000.m4s\n".into() }).await;
         // A new process (reconnect) numbers from 0 again; we continue at 1.
         r.handle(Piece::Init { generation: 1, body: Bytes::from_static(init) }).await;
-        r.handle(Piece::Segment { generation: 1, name: "seg_000000.m4s".into(), path: spool(&dir, "b") }).await;
+        r.handle(Piece::Segment {
+            generation: 1,
+            name: "seg_000000.m4s".into(),
+            path: spool(&dir, "b"),
+            received: Instant::now(),
+        })
+        .await;
         r.handle(Piece::Playlist { generation: 1, text: "#EXTINF:1.5,\nseg_000000.m4s\n".into() }).await;
-        r.handle(Piece::Segment { generation: 1, name: "seg_000001.m4s".into(), path: spool(&dir, "c") }).await;
+        r.handle(Piece::Segment {
+            generation: 1,
+            name: "seg_000001.m4s".into(),
+            path: spool(&dir, "c"),
+            received: Instant::now(),
+        })
+        .await;
         let playlist = r.finish().await;
 
         let puts = store.puts.lock().unwrap().clone();
