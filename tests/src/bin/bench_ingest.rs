@@ -172,10 +172,10 @@ async fn run(streams: usize, source: &PathBuf, seconds: u32) -> anyhow::Result<(
     let mut summaries = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while summaries.len() < streams && Instant::now() < deadline {
-        if let Ok(Some(n)) = tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
-            if let SessionEvent::Ended(s) = n.event {
-                summaries.push(s);
-            }
+        if let Ok(Some(skycast_ingest::node::Notice { event: SessionEvent::Ended(s), .. })) =
+            tokio::time::timeout(Duration::from_secs(1), events.recv()).await
+        {
+            summaries.push(s);
         }
     }
     let mut stored: Vec<f32> =
