@@ -1,0 +1,192 @@
+//! `ingest-node serve` as a process: SQS commands in, events out, and a
+//! SIGTERM drain that closes every playlist and reports `ended` in ≤ 10 s.
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
+    let prefix = skycast_tests::unique_prefix();
+    let sdk = skycast_tests::sdk_config().await;
+    skycast_dev::bootstrap::all(&sdk, &skycast_core::resources::Resources::embedded(), &prefix).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = |name: &str| {
+        let (sqs, name) = (sqs.clone(), skycast_core::config::physical_name(&prefix, name));
+        async move { sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url.unwrap() }
+    };
+    let (commands, events) = (url("ingest-commands").await, url("stream-events").await);
+    let spool = std::env::temp_dir().join(format!("skycast-serve-{prefix}"));
+    let node = Guard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ingest-node"))
+            .arg("serve")
+            .env("AWS_ENDPOINT_URL", skycast_tests::emulator_endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("SKYCAST_NAME_PREFIX", &prefix)
+            .env("SKYCAST_SPOOL_DIR", &spool)
+            .env("SKYCAST_NODE_ID", "drain-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ingest-node"),
+    );
+
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let key = skycast_core::stream::new_stream_key();
+    let (stream_id, session_id) = (skycast_core::ids::new_id(), skycast_core::ids::new_id());
+    let start = json!({"type": "start", "stream_id": stream_id, "session_id": session_id, "at": "now",
+                       "protocol": "srt", "port": port, "stream_key": key, "profile": "source"});
+    sqs.send_message().queue_url(&commands).message_body(start.to_string()).send().await.unwrap();
+
+    // An encoder that would go on for a minute: the drain must not wait for it.
+    let publish_url = format!("srt://127.0.0.1:{port}?passphrase={key}&pbkeylen=16");
+    let mut publisher = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+        ])
+        .args([
+            "-t",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mpegts",
+        ])
+        .arg(&publish_url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A caller that started before the listener was up gives up: retry it.
+    let mut seen = Vec::<Value>::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|e| e["type"] == "live") {
+        assert!(Instant::now() < deadline, "never went live: {seen:?}");
+        if let Ok(Some(_)) = publisher.try_wait() {
+            publisher = tokio::process::Command::new("ffmpeg")
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-nostdin",
+                    "-re",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=640x360:rate=30",
+                ])
+                .args([
+                    "-t",
+                    "60",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "ultrafast",
+                    "-g",
+                    "60",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-f",
+                    "mpegts",
+                ])
+                .arg(&publish_url)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+        }
+        let out = sqs
+            .receive_message()
+            .queue_url(&events)
+            .wait_time_seconds(1)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            seen.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message().queue_url(&events).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+
+    let pid = node.0.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let signalled = Instant::now();
+    let mut node = node;
+    let status = loop {
+        if let Some(status) = node.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    println!("drained in {:?}", signalled.elapsed());
+
+    // The session ended properly: `ended` reported, playlist closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|e| e["type"] == "ended") {
+        assert!(Instant::now() < deadline, "no ended event: {seen:?}");
+        let out = sqs
+            .receive_message()
+            .queue_url(&events)
+            .wait_time_seconds(1)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        seen.extend(out.messages().iter().map(|m| serde_json::from_str::<Value>(m.body().unwrap()).unwrap()));
+    }
+    let ended = seen.iter().find(|e| e["type"] == "ended").unwrap();
+    assert_eq!((ended["reason"].as_str(), ended["session_id"].as_str()), (Some("stopped"), Some(session_id.as_str())));
+    let s3 = skycast_dev::sdk::s3(&sdk);
+    let key = format!("live/{stream_id}/{session_id}/source/index.m3u8");
+    let out =
+        s3.get_object().bucket(skycast_core::config::physical_name(&prefix, "live")).key(key).send().await.unwrap();
+    let playlist = String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+
+    // No listener outlived the node.
+    let listeners = std::process::Command::new("pgrep")
+        .args(["-f", &format!("srt://127.0.0.1:{port}?mode=listener")])
+        .output()
+        .unwrap();
+    assert!(listeners.stdout.is_empty(), "an ffmpeg listener survived: {}", String::from_utf8_lossy(&listeners.stdout));
+    let _ = publisher.kill().await;
+    let _ = std::fs::remove_dir_all(&spool);
+}
