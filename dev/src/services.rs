@@ -5,28 +5,20 @@
 use std::{path::Path, sync::Arc};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use skycast_core::{
-    Config,
-    config::physical_name,
-    store::{IngestNode, Stores, queue::SqsSender},
-};
-use skycast_ingest::{config::NodeConfig, control, node::Node, store::S3Store};
+use skycast_core::{Config, config::physical_name, store::Stores};
+use skycast_ingest::{config::NodeConfig, control, store::S3Store};
 use tokio::task::JoinHandle;
 
 pub struct Services {
-    node: Arc<Node>,
-    tasks: Vec<JoinHandle<()>>,
+    ingest: control::Service,
+    lifecycle: JoinHandle<()>,
 }
 
 impl Services {
-    /// Ends every session (closing playlists, sending `ended`), then stops.
+    /// Ends every session (playlists closed, `ended` sent), then stops.
     pub async fn shutdown(self) {
-        self.node.shutdown().await;
-        // Give the last events a moment to reach the queue and be applied.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        for t in self.tasks {
-            t.abort();
-        }
+        self.ingest.shutdown().await;
+        self.lifecycle.abort();
     }
 }
 
@@ -49,29 +41,12 @@ pub async fn start(
     if std::env::var_os("SKYCAST_SPOOL_DIR").is_none() {
         node_config.spool_dir = root.join(".dev/spool");
     }
-    let registration = IngestNode {
-        node_id: std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| "local".into()),
-        public_host: node_config.public_host.clone(),
-        srt_port_low: node_config.srt_ports.0,
-        srt_port_high: node_config.srt_ports.1,
-        command_queue_url: commands.clone(),
-        heartbeat_at: 0,
-        expires_at: 0,
-    };
-    let (registration_host, registration_ports) =
-        (registration.public_host.clone(), format!("{}-{}", registration.srt_port_low, registration.srt_port_high));
+    let node_id = std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| "local".into());
     let store = Arc::new(S3Store::new(crate::sdk::s3(sdk), node_config.live_bucket.clone()));
-    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
-    let node = Node::start(node_config, store, tx).await?;
-    let sender = Arc::new(SqsSender::new(sqs.clone()));
-    let tasks = vec![
-        tokio::spawn(control::publish_events(notices, sender, events.clone())),
-        tokio::spawn(control::heartbeat(stores.ingest.clone(), registration)),
-        tokio::spawn(control::take_commands(node.clone(), sqs.clone(), commands)),
-        tokio::spawn(lifecycle_trigger(stores.clone(), sqs, events)),
-    ];
-    tracing::info!(host = %registration_host, ports = %registration_ports, "ingest node up (SRT)");
-    Ok(Services { node, tasks })
+    let queues = control::Queues { commands, events: events.clone() };
+    let ingest = control::serve(node_config, node_id, queues, store, stores.ingest.clone(), sqs.clone()).await?;
+    let lifecycle = tokio::spawn(lifecycle_trigger(stores.clone(), sqs, events));
+    Ok(Services { ingest, lifecycle })
 }
 
 /// What Lambda's SQS event source mapping does: batches to the handler,

@@ -17,33 +17,8 @@ fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-/// The stack process; killed on drop, so a failing test leaves nothing running.
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl std::ops::Deref for Guard {
-    type Target = std::process::Child;
-    fn deref(&self) -> &std::process::Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Guard {
-    fn deref_mut(&mut self) -> &mut std::process::Child {
-        &mut self.0
-    }
-}
-
 struct Stack {
-    child: Guard,
+    child: skycast_tests::encoder::ChildGuard,
     addr: String,
     root: std::path::PathBuf,
     emulator_port: u16,
@@ -69,7 +44,7 @@ async fn start_stack(extra_env: &[(&str, String)]) -> Stack {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let child = Guard(cmd.spawn().expect("start skycast-dev"));
+    let child = skycast_tests::encoder::ChildGuard(cmd.spawn().expect("start skycast-dev"));
     let addr = format!("127.0.0.1:{http_port}");
     let ready = skycast_tests::eventually(Duration::from_secs(60), || {
         let addr = addr.clone();
@@ -134,41 +109,7 @@ fn path_of(url: &str) -> String {
 
 /// An encoder publishing to exactly the URL the API handed out, as OBS would.
 async fn publish(url: &str, seconds: u32) -> bool {
-    let status = tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-        ])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-f", "mpegts", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .expect("ffmpeg");
-    status.success()
+    skycast_tests::encoder::obs(url, seconds).status().await.is_ok_and(|s| s.success())
 }
 
 #[tokio::test]

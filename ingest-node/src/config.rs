@@ -9,6 +9,8 @@ pub struct NodeConfig {
     /// Address FFmpeg listeners bind to.
     pub listen_host: String,
     pub srt_ports: (u16, u16),
+    /// TCP ports for RTMP publishers, one per session.
+    pub rtmp_ports: (u16, u16),
     pub live_bucket: String,
     pub ffmpeg: PathBuf,
     /// Where files wait until they are in S3.
@@ -26,6 +28,7 @@ impl NodeConfig {
             public_host: "127.0.0.1".into(),
             listen_host: "127.0.0.1".into(),
             srt_ports: (6000, 6099),
+            rtmp_ports: (1935, 2034),
             live_bucket: skycast_core::config::physical_name(prefix, "live"),
             ffmpeg: PathBuf::from("ffmpeg"),
             spool_dir: std::env::temp_dir().join("skycast-spool"),
@@ -48,6 +51,10 @@ impl NodeConfig {
         if let Some(v) = get("SKYCAST_SRT_PORTS") {
             c.srt_ports = parse_range(&v)
                 .ok_or_else(|| anyhow::anyhow!("SKYCAST_SRT_PORTS must be LOW-HIGH with LOW ≤ HIGH, got {v:?}"))?;
+        }
+        if let Some(v) = get("SKYCAST_RTMP_PORTS") {
+            c.rtmp_ports = parse_range(&v)
+                .ok_or_else(|| anyhow::anyhow!("SKYCAST_RTMP_PORTS must be LOW-HIGH with LOW ≤ HIGH, got {v:?}"))?;
         }
         if let Some(v) = get("SKYCAST_BUCKET_LIVE") {
             c.live_bucket = v;

@@ -83,16 +83,17 @@ pub async fn apply(node: &Arc<Node>, body: &str) -> Result<(), String> {
     let command: IngestCommand = serde_json::from_str(body).map_err(|e| format!("not an ingest command: {e}"))?;
     tracing::info!(?command, "command");
     match command {
-        IngestCommand::Start { stream_id, session_id, port, stream_key, profile, .. } => {
+        IngestCommand::Start { stream_id, session_id, port, protocol, stream_key, profile, .. } => {
             let profile = match profile.as_str() {
                 "source" => Profile::Source,
                 "ladder" => Profile::Ladder,
                 other => return Err(format!("unknown profile {other:?}")),
             };
             if !(10..=79).contains(&stream_key.len()) {
-                return Err("stream key is not a valid SRT passphrase (10–79 characters)".into());
+                // SRT's passphrase rule; every key the API makes is 32 characters.
+                return Err("stream key is not 10–79 characters".into());
             }
-            node.start_session(SessionSpec { stream_id, session_id, port, stream_key, profile })
+            node.start_session(SessionSpec { stream_id, session_id, port, protocol, stream_key, profile })
                 .await
                 .map_err(|e| format!("cannot start the session: {e}"))
         }
@@ -131,5 +132,67 @@ pub async fn take_commands(node: Arc<Node>, sqs: aws_sdk_sqs::Client, queue_url:
                 }
             }
         }
+    }
+}
+
+/// A node serving the platform: registered with a heartbeat, taking commands
+/// from its queue, reporting its sessions.
+pub struct Service {
+    pub node: Arc<Node>,
+    heartbeat: tokio::task::JoinHandle<()>,
+    commands: tokio::task::JoinHandle<()>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+/// Where a serving node takes commands and reports events.
+pub struct Queues {
+    pub commands: String,
+    pub events: String,
+}
+
+pub async fn serve(
+    config: crate::config::NodeConfig,
+    node_id: String,
+    queues: Queues,
+    store: Arc<dyn crate::store::ObjectStore>,
+    registry: Arc<dyn IngestStore>,
+    sqs: aws_sdk_sqs::Client,
+) -> std::io::Result<Service> {
+    let registration = IngestNode {
+        node_id,
+        public_host: config.public_host.clone(),
+        srt_port_low: config.srt_ports.0,
+        srt_port_high: config.srt_ports.1,
+        rtmp_port_low: config.rtmp_ports.0,
+        rtmp_port_high: config.rtmp_ports.1,
+        command_queue_url: queues.commands.clone(),
+        heartbeat_at: 0,
+        expires_at: 0,
+    };
+    tracing::info!(node_id = %registration.node_id, host = %registration.public_host,
+        srt_ports = %format!("{}-{}", registration.srt_port_low, registration.srt_port_high),
+        rtmp_ports = %format!("{}-{}", registration.rtmp_port_low, registration.rtmp_port_high), "ingest node serving");
+    let (tx, notices) = mpsc::unbounded_channel();
+    let node = Node::start(config, store, tx).await?;
+    let sender = Arc::new(skycast_core::store::queue::SqsSender::new(sqs.clone()));
+    Ok(Service {
+        events: tokio::spawn(publish_events(notices, sender, queues.events)),
+        heartbeat: tokio::spawn(heartbeat(registry, registration)),
+        commands: tokio::spawn(take_commands(node.clone(), sqs, queues.commands)),
+        node,
+    })
+}
+
+impl Service {
+    /// Stops taking commands, ends every session (playlists closed with
+    /// ENDLIST), and returns once their `ended` events are sent.
+    pub async fn shutdown(self) {
+        self.commands.abort();
+        self.heartbeat.abort();
+        self.node.shutdown().await;
+        // The node's last reference goes, closing its event channel: the
+        // publisher sends what is left and returns.
+        drop(self.node);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.events).await;
     }
 }

@@ -8,13 +8,20 @@ use std::{path::Path, process::Stdio};
 
 use crate::profile::{LADDER, Profile};
 
+/// Where a listener takes its publisher from.
+#[derive(Clone)]
+pub enum Input {
+    /// Public: the SRT passphrase is the stream key (10–79 characters), and
+    /// SRT refuses a publisher without it at the handshake.
+    Srt { host: String, port: u16, passphrase: String },
+    /// Loopback only: the node's RTMP gate checks the key and relays here.
+    Rtmp { port: u16 },
+}
+
 /// What one listener process needs to know.
 #[derive(Clone)]
 pub struct ListenerSpec {
-    pub listen_host: String,
-    pub port: u16,
-    /// The SRT passphrase: the stream key (10–79 characters).
-    pub passphrase: String,
+    pub input: Input,
     pub profile: Profile,
     pub segment_seconds: u32,
     /// `http://127.0.0.1:<origin>/ingest/<token>/<generation>`; renditions go below it.
@@ -23,20 +30,34 @@ pub struct ListenerSpec {
 
 impl std::fmt::Debug for ListenerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (protocol, port) = match &self.input {
+            Input::Srt { port, .. } => ("srt", port),
+            Input::Rtmp { port } => ("rtmp", port),
+        };
         f.debug_struct("ListenerSpec")
-            .field("port", &self.port)
+            .field("protocol", &protocol)
+            .field("port", port)
             .field("profile", &self.profile)
-            .field("passphrase", &"<redacted>")
             .finish_non_exhaustive()
     }
 }
 
-/// The SRT input URL. `pbkeylen=16`: AES-128, what OBS uses by default.
-fn srt_input(spec: &ListenerSpec) -> String {
-    format!(
-        "srt://{}:{}?mode=listener&transtype=live&pbkeylen=16&passphrase={}",
-        spec.listen_host, spec.port, spec.passphrase
-    )
+/// The input options and URL.
+fn input_args(input: &Input, args: &mut Vec<String>) {
+    match input {
+        // `pbkeylen=16`: AES-128, what OBS uses by default.
+        Input::Srt { host, port, passphrase } => {
+            args.push("-i".into());
+            args.push(format!("srt://{host}:{port}?mode=listener&transtype=live&pbkeylen=16&passphrase={passphrase}"));
+        }
+        // The app and stream names are not checked by FFmpeg (the gate does
+        // that); `rw_timeout` notices a publisher that vanished without
+        // closing, as SRT's own peer timeout does.
+        Input::Rtmp { port } => {
+            args.extend(["-listen", "1", "-rw_timeout", "10000000", "-i"].map(String::from));
+            args.push(format!("rtmp://127.0.0.1:{port}/live/publisher"));
+        }
+    }
 }
 
 fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
@@ -67,8 +88,8 @@ fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
 
 /// The full argument list (without the program name).
 pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "warning", "-i"].map(String::from).to_vec();
-    a.push(srt_input(spec));
+    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "warning"].map(String::from).to_vec();
+    input_args(&spec.input, &mut a);
     match spec.profile {
         Profile::Source => {
             a.extend(["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-bsf:a", "aac_adtstoasc"].map(String::from));
@@ -160,9 +181,7 @@ mod tests {
 
     fn spec(profile: Profile) -> ListenerSpec {
         ListenerSpec {
-            listen_host: "127.0.0.1".into(),
-            port: 6001,
-            passphrase: "k".repeat(32),
+            input: Input::Srt { host: "127.0.0.1".into(), port: 6001, passphrase: "k".repeat(32) },
             profile,
             segment_seconds: 2,
             origin_base: "http://127.0.0.1:9/ingest/tok/0".into(),
@@ -179,6 +198,15 @@ mod tests {
         assert!(joined.contains("-hls_segment_type fmp4"));
         assert_eq!(a.last().unwrap(), "http://127.0.0.1:9/ingest/tok/0/source/index.m3u8");
         assert!(!format!("{:?}", spec(Profile::Source)).contains(&"k".repeat(32)), "debug output hides the key");
+    }
+
+    #[test]
+    fn rtmp_listens_on_loopback_behind_the_gate() {
+        let mut s = spec(Profile::Source);
+        s.input = Input::Rtmp { port: 41000 };
+        let joined = listener_args(&s).join(" ");
+        assert!(joined.contains("-listen 1 -rw_timeout 10000000 -i rtmp://127.0.0.1:41000/live/publisher"), "{joined}");
+        assert!(!joined.contains(&"k".repeat(32)), "ffmpeg is never given the RTMP key");
     }
 
     #[test]

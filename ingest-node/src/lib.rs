@@ -1,7 +1,7 @@
 //! The ingest node: the one long-running process of Skycast.
 //!
 //! Per live session it runs one FFmpeg listener (SRT: the stream key is the
-//! passphrase). FFmpeg PUTs its CMAF HLS output to an origin inside this
+//! passphrase; RTMP: the node's own gate checks the key, see [`rtmp`]). FFmpeg PUTs its CMAF HLS output to an origin inside this
 //! process ([`origin`]), which spools each file to disk and hands it to the
 //! session's per-rendition pipeline ([`session`]): segments are uploaded to
 //! S3 under session-wide numbers, and the node writes every playlist itself,
@@ -14,5 +14,6 @@ pub mod ffmpeg;
 pub mod node;
 pub mod origin;
 pub mod profile;
+pub mod rtmp;
 pub mod session;
 pub mod store;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ingest-node serve      # register, take start/stop commands from SQS, report on stream-events
-//! ingest-node session --port 6000 --key <stream key> [--profile source|ladder] [--stream-id ID]
+//! ingest-node session --port 6000 --key <stream key> [--protocol srt|rtmp] [--profile source|ladder] [--stream-id ID]
 //! ```
 //!
 //! `session` runs one session by hand, without the API (for trying an encoder).
@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use skycast_core::stream::Protocol;
 use skycast_ingest::{
     config::NodeConfig,
     node::{Node, SessionEvent, SessionSpec},
@@ -33,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
         Some("serve") => return serve().await,
         Some("session") => {}
         _ => bail!(
-            "usage: ingest-node serve | ingest-node session --port PORT --key STREAM_KEY [--profile source|ladder]"
+            "usage: ingest-node serve | ingest-node session --port PORT --key STREAM_KEY [--protocol srt|rtmp] [--profile source|ladder]"
         ),
     }
     let port: u16 = arg(&args, "--port").context("--port is required")?.parse().context("--port")?;
@@ -46,6 +47,11 @@ async fn main() -> anyhow::Result<()> {
         Some("ladder") => Profile::Ladder,
         Some(other) => bail!("unknown profile {other:?}: use source or ladder"),
     };
+    let protocol = match arg(&args, "--protocol").as_deref() {
+        None | Some("srt") => Protocol::Srt,
+        Some("rtmp") => Protocol::Rtmp,
+        Some(other) => bail!("unknown protocol {other:?}: use srt or rtmp"),
+    };
     let config = NodeConfig::from_env()?;
     let sdk = skycast_core::aws::load_sdk_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
@@ -57,10 +63,16 @@ async fn main() -> anyhow::Result<()> {
         stream_id: arg(&args, "--stream-id").unwrap_or_else(skycast_core::ids::new_id),
         session_id: skycast_core::ids::new_id(),
         port,
+        protocol,
         stream_key: key,
         profile,
     };
-    println!("OBS → Server: srt://{host}:{port}?passphrase=<your key>&pbkeylen=16  (Stream Key: leave empty)");
+    match protocol {
+        Protocol::Srt => {
+            println!("OBS → Server: srt://{host}:{port}?passphrase=<your key>&pbkeylen=16  (Stream Key: leave empty)")
+        }
+        Protocol::Rtmp => println!("OBS → Server: rtmp://{host}:{port}/live  Stream Key: <your key>"),
+    }
     node.start_session(spec.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -99,36 +111,17 @@ async fn serve() -> anyhow::Result<()> {
     let commands = queue_url(&sqs, "SKYCAST_COMMAND_QUEUE_URL", &core.name_prefix, "ingest-commands").await?;
     let events = queue_url(&sqs, "SKYCAST_EVENTS_QUEUE_URL", &core.name_prefix, "stream-events").await?;
     let stores = skycast_core::store::Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &core.tables);
-    let registration = skycast_core::store::IngestNode {
-        node_id: std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| skycast_core::ids::new_id()),
-        public_host: config.public_host.clone(),
-        srt_port_low: config.srt_ports.0,
-        srt_port_high: config.srt_ports.1,
-        command_queue_url: commands.clone(),
-        heartbeat_at: 0,
-        expires_at: 0,
-    };
+    let node_id = std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| skycast_core::ids::new_id());
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let store = Arc::new(S3Store::new(s3, config.live_bucket.clone()));
-    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
-    let node = Node::start(config, store, tx).await?;
-    let sender = Arc::new(skycast_core::store::queue::SqsSender::new(sqs.clone()));
-    let publisher = tokio::spawn(skycast_ingest::control::publish_events(notices, sender, events));
-    let heartbeat = tokio::spawn(skycast_ingest::control::heartbeat(stores.ingest.clone(), registration.clone()));
-    let taker = tokio::spawn(skycast_ingest::control::take_commands(node.clone(), sqs, commands));
-    tracing::info!(node_id = %registration.node_id, "ingest node serving");
+    let queues = skycast_ingest::control::Queues { commands, events };
+    let service = skycast_ingest::control::serve(config, node_id, queues, store, stores.ingest.clone(), sqs).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
     tracing::info!("draining: no new commands, finishing sessions");
-    taker.abort();
-    heartbeat.abort();
-    node.shutdown().await;
-    // The node's last reference goes, closing its event channel: the
-    // publisher sends what is left (the `ended` events) and returns.
-    drop(node);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), publisher).await;
+    service.shutdown().await;
     Ok(())
 }

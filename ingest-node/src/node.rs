@@ -10,9 +10,11 @@ use tokio::{
 };
 use tracing::Instrument;
 
+use skycast_core::stream::Protocol;
+
 use crate::{
     config::NodeConfig,
-    ffmpeg::{self, ListenerSpec},
+    ffmpeg::{self, Input, ListenerSpec},
     origin::{self, Inbox, Registry},
     profile::Profile,
     session::{LISTENER_RESTART_DELAY, Progress, Rendition, RenditionStats, master_for, run_rendition},
@@ -24,7 +26,9 @@ use crate::{
 pub struct SessionSpec {
     pub stream_id: String,
     pub session_id: String,
+    /// The public port: UDP for SRT, TCP for RTMP.
     pub port: u16,
+    pub protocol: Protocol,
     pub stream_key: String,
     pub profile: Profile,
 }
@@ -35,6 +39,7 @@ impl std::fmt::Debug for SessionSpec {
             .field("stream_id", &self.stream_id)
             .field("session_id", &self.session_id)
             .field("port", &self.port)
+            .field("protocol", &self.protocol)
             .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
@@ -165,6 +170,17 @@ impl Node {
         spool: std::path::PathBuf,
         mut stop: watch::Receiver<bool>,
     ) -> SessionSummary {
+        let (input, gate) = match self.listen(&spec).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for the publisher");
+                let reason = EndReason::Failed(format!("cannot listen on port {}: {e}", spec.port));
+                let summary = SessionSummary { reason, renditions: Vec::new(), publishes: 0 };
+                let _ = tokio::fs::remove_dir_all(&spool).await;
+                self.emit(&spec, SessionEvent::Ended(summary.clone()));
+                return summary;
+            }
+        };
         let prefix = format!("live/{}/{}", spec.stream_id, spec.session_id);
         let token = uuid::Uuid::new_v4().simple().to_string();
         let (give_up_tx, give_up) = watch::channel(false);
@@ -199,9 +215,7 @@ impl Node {
         let mut deadline = Instant::now() + self.config.waiting_timeout;
         let reason = 'session: loop {
             let listener = ListenerSpec {
-                listen_host: self.config.listen_host.clone(),
-                port: spec.port,
-                passphrase: spec.stream_key.clone(),
+                input: input.clone(),
                 profile: spec.profile,
                 segment_seconds: self.config.segment_seconds,
                 origin_base: format!("http://{}/ingest/{token}/{generation}", self.origin),
@@ -265,6 +279,7 @@ impl Node {
 
         // No process writes any more: close the pipelines, which store what
         // they hold and end every playlist with ENDLIST.
+        drop(gate);
         self.registry.remove(&token);
         let _ = give_up_tx.send(matches!(reason, EndReason::Failed(_)));
         for p in pipelines {
@@ -281,6 +296,30 @@ impl Node {
         tracing::info!(reason = ?summary.reason, segments = summary.segments(), duration_s = summary.duration(), "session ended");
         self.emit(&spec, SessionEvent::Ended(summary.clone()));
         summary
+    }
+
+    /// Where the session's FFmpeg takes its publisher from. SRT: FFmpeg
+    /// listens on the public port itself. RTMP: the node's gate holds the
+    /// public port and relays publishers with the key to FFmpeg on loopback.
+    async fn listen(&self, spec: &SessionSpec) -> std::io::Result<(Input, Option<crate::rtmp::gate::Gate>)> {
+        match spec.protocol {
+            Protocol::Srt => Ok((
+                Input::Srt {
+                    host: self.config.listen_host.clone(),
+                    port: spec.port,
+                    passphrase: spec.stream_key.clone(),
+                },
+                None,
+            )),
+            Protocol::Rtmp => {
+                let public: std::net::IpAddr = self.config.listen_host.parse().map_err(std::io::Error::other)?;
+                // A port the kernel just handed out, for every FFmpeg of this session.
+                let upstream = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+                let gate =
+                    crate::rtmp::gate::open((public, spec.port).into(), upstream, spec.stream_key.clone()).await?;
+                Ok((Input::Rtmp { port: upstream.port() }, Some(gate)))
+            }
+        }
     }
 
     fn record(&self, stats: &mut [(String, RenditionStats)], p: Progress) {

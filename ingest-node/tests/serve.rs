@@ -8,17 +8,6 @@ use std::{
 
 use serde_json::{Value, json};
 
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
     let prefix = skycast_tests::unique_prefix();
@@ -31,7 +20,7 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
     };
     let (commands, events) = (url("ingest-commands").await, url("stream-events").await);
     let spool = std::env::temp_dir().join(format!("skycast-serve-{prefix}"));
-    let node = Guard(
+    let node = skycast_tests::encoder::ChildGuard(
         std::process::Command::new(env!("CARGO_BIN_EXE_ingest-node"))
             .arg("serve")
             .env("AWS_ENDPOINT_URL", skycast_tests::emulator_endpoint())
@@ -56,78 +45,14 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
 
     // An encoder that would go on for a minute: the drain must not wait for it.
     let publish_url = format!("srt://127.0.0.1:{port}?passphrase={key}&pbkeylen=16");
-    let mut publisher = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-        ])
-        .args([
-            "-t",
-            "60",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "mpegts",
-        ])
-        .arg(&publish_url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut publisher = skycast_tests::encoder::obs(&publish_url, 60).spawn().unwrap();
     // A caller that started before the listener was up gives up: retry it.
     let mut seen = Vec::<Value>::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !seen.iter().any(|e| e["type"] == "live") {
         assert!(Instant::now() < deadline, "never went live: {seen:?}");
         if let Ok(Some(_)) = publisher.try_wait() {
-            publisher = tokio::process::Command::new("ffmpeg")
-                .args([
-                    "-hide_banner",
-                    "-loglevel",
-                    "error",
-                    "-nostdin",
-                    "-re",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc2=size=640x360:rate=30",
-                ])
-                .args([
-                    "-t",
-                    "60",
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "ultrafast",
-                    "-g",
-                    "60",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-f",
-                    "mpegts",
-                ])
-                .arg(&publish_url)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap();
+            publisher = skycast_tests::encoder::obs(&publish_url, 60).spawn().unwrap();
         }
         let out = sqs
             .receive_message()
@@ -143,13 +68,13 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
         }
     }
 
-    let pid = node.0.id() as i32;
+    let pid = node.id() as i32;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let signalled = Instant::now();
     let mut node = node;
     let status = loop {
-        if let Some(status) = node.0.try_wait().unwrap() {
+        if let Some(status) = node.try_wait().unwrap() {
             break status;
         }
         assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");

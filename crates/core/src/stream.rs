@@ -13,6 +13,15 @@ pub enum Protocol {
     Rtmp,
 }
 
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Srt => "srt",
+            Self::Rtmp => "rtmp",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {

@@ -38,8 +38,10 @@ pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Fail
             // The node is done with the port whoever ended the session.
             let stream = stores.streams.get(stream_id).await.map_err(fail)?;
             let held = stream.filter(|s| s.session_id.as_deref() == Some(session_id.as_str()));
-            if let Some((Some(node), Some(port))) = held.map(|s| (s.ingest_node_id, s.ingest_port)) {
-                stores.ingest.release(&lease_id(&node, port), session_id).await.map_err(fail)?;
+            if let Some((Some(node), Some(port), protocol)) =
+                held.map(|s| (s.ingest_node_id, s.ingest_port, s.protocol))
+            {
+                stores.ingest.release(&lease_id(&node, protocol, port), session_id).await.map_err(fail)?;
             }
             tracing::info!(%stream_id, %session_id, %reason, segments, duration_s, applied, "session ended");
             applied

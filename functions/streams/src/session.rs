@@ -20,11 +20,16 @@ use utoipa::ToSchema;
 use crate::handlers::StreamId;
 
 /// What an encoder needs. For OBS: Settings → Stream → Service "Custom",
-/// Server = `url`, Stream Key empty (SRT carries the key as its passphrase).
+/// Server = `url`, Stream Key = `stream_key` (RTMP) or empty (SRT carries the
+/// key in `url`, as its passphrase).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IngestView {
     pub protocol: Protocol,
     pub url: String,
+    /// RTMP only: what OBS's Stream Key field takes. For ffmpeg, publish to
+    /// `url` + "/" + `stream_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_key: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -46,11 +51,18 @@ const LEASE_TTL_S: i64 = 7 * 24 * 3600;
 
 pub fn ingest_view(s: &Stream) -> Option<IngestView> {
     let (host, port) = (s.ingest_host.as_ref()?, s.ingest_port?);
-    let url = match s.protocol {
-        Protocol::Srt => format!("srt://{host}:{port}?passphrase={}&pbkeylen=16", s.stream_key),
-        Protocol::Rtmp => format!("rtmp://{host}:{port}/live"),
-    };
-    Some(IngestView { protocol: s.protocol, url })
+    Some(match s.protocol {
+        Protocol::Srt => IngestView {
+            protocol: s.protocol,
+            url: format!("srt://{host}:{port}?passphrase={}&pbkeylen=16", s.stream_key),
+            stream_key: None,
+        },
+        Protocol::Rtmp => IngestView {
+            protocol: s.protocol,
+            url: format!("rtmp://{host}:{port}/live"),
+            stream_key: Some(s.stream_key.clone()),
+        },
+    })
 }
 
 fn started(s: &Stream) -> ApiResult<StartResponse> {
@@ -71,16 +83,22 @@ fn no_capacity() -> ApiError {
     )
 }
 
-/// Leases a free port on `node`, trying them from a random offset.
-async fn lease_port(ctx: &ApiContext, node: &IngestNode, stream_id: &str, session_id: &str) -> ApiResult<Option<u16>> {
+/// Leases a free port for `protocol` on `node`, trying them from a random offset.
+async fn lease_port(
+    ctx: &ApiContext,
+    node: &IngestNode,
+    protocol: Protocol,
+    stream_id: &str,
+    session_id: &str,
+) -> ApiResult<Option<u16>> {
     let now = timefmt::unix_now();
-    let (low, high) = (node.srt_port_low, node.srt_port_high);
+    let Some((low, high)) = node.ports(protocol) else { return Ok(None) };
     let span = u32::from(high - low) + 1;
     let offset = u32::from_str_radix(&ids::sha256_hex(session_id)[..8], 16).unwrap_or(0) % span;
     for i in 0..span {
         let port = low + ((offset + i) % span) as u16;
         let lease = PortLease {
-            lease_id: lease_id(&node.node_id, port),
+            lease_id: lease_id(&node.node_id, protocol, port),
             stream_id: stream_id.to_owned(),
             session_id: session_id.to_owned(),
             expires_at: now + LEASE_TTL_S,
@@ -97,7 +115,6 @@ async fn lease_port(ctx: &ApiContext, node: &IngestNode, stream_id: &str, sessio
     (status = 200, body = StartResponse),
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody),
-    (status = 409, description = "protocol_unavailable: RTMP ingest is not available yet", body = ErrorBody),
     (status = 503, description = "no_ingest_capacity", body = ErrorBody),
 ))]
 pub async fn start(
@@ -112,12 +129,6 @@ pub async fn start(
     if stream.status.is_on_air() {
         return Ok(JsonResponse(started(&stream)?));
     }
-    if stream.protocol == Protocol::Rtmp {
-        return Err(ApiError::conflict(
-            "protocol_unavailable",
-            "RTMP ingest is not available yet; use SRT (PATCH is coming for protocol)",
-        ));
-    }
     let nodes = ctx.stores.ingest.live_nodes(timefmt::unix_now()).await?;
     let session_id = ids::new_id();
     // Spread sessions over nodes; each node's ports are tried in turn.
@@ -125,13 +136,13 @@ pub async fn start(
     let mut chosen = None;
     for i in 0..nodes.len() {
         let node = &nodes[(first + i) % nodes.len()];
-        if let Some(port) = lease_port(&ctx, node, &id, &session_id).await? {
+        if let Some(port) = lease_port(&ctx, node, stream.protocol, &id, &session_id).await? {
             chosen = Some((node.clone(), port));
             break;
         }
     }
     let Some((node, port)) = chosen else { return Err(no_capacity()) };
-    let lease = lease_id(&node.node_id, port);
+    let lease = lease_id(&node.node_id, stream.protocol, port);
     let start = SessionStart {
         session_id: session_id.clone(),
         node_id: node.node_id.clone(),
@@ -214,7 +225,7 @@ pub async fn stop_on_node(ctx: &ApiContext, old: &Stream, now: &str) {
         Ok(None) => tracing::warn!(%node_id, "the session's node is gone"),
         Err(e) => tracing::error!(error = %e, "cannot look up the session's node"),
     }
-    if let Err(e) = ctx.stores.ingest.release(&lease_id(node_id, port), session_id).await {
+    if let Err(e) = ctx.stores.ingest.release(&lease_id(node_id, old.protocol, port), session_id).await {
         tracing::error!(error = %e, "port lease not released; it expires on its own");
     }
 }

@@ -12,7 +12,6 @@
 
 use std::{
     path::PathBuf,
-    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -121,7 +120,7 @@ async fn baseline_put(
     Ok(times)
 }
 
-async fn run(streams: usize, source: &PathBuf, seconds: u32) -> anyhow::Result<()> {
+async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::Result<()> {
     let prefix = skycast_tests::unique_prefix();
     let sdk = skycast_tests::sdk_config().await;
     let s3 = skycast_dev::sdk::s3(&sdk);
@@ -139,6 +138,7 @@ async fn run(streams: usize, source: &PathBuf, seconds: u32) -> anyhow::Result<(
             stream_id: skycast_core::ids::new_id(),
             session_id: skycast_core::ids::new_id(),
             port: free_udp_port(),
+            protocol: skycast_core::stream::Protocol::Srt,
             stream_key: key.clone(),
             profile: Profile::Source,
         };
@@ -151,16 +151,7 @@ async fn run(streams: usize, source: &PathBuf, seconds: u32) -> anyhow::Result<(
     let mut publishers = Vec::new();
     for (spec, key) in &keys {
         let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16", spec.port);
-        publishers.push(
-            tokio::process::Command::new("ffmpeg")
-                .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i"])
-                .arg(source)
-                .args(["-c", "copy", "-f", "mpegts", &url])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-        );
+        publishers.push(skycast_tests::encoder::obs_from_file(&url, source).spawn()?);
     }
     let mut failed = 0;
     for mut p in publishers {

@@ -14,8 +14,13 @@ struct Rig {
     owner: Account,
 }
 
-/// An API with one registered node offering `ports`.
+/// An API with one registered node offering SRT `ports` and no RTMP.
 async fn rig(ports: (u16, u16)) -> Rig {
+    rig_with(ports, (0, 0)).await
+}
+
+/// An API with one registered node offering these SRT and RTMP ports.
+async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
     let api = api().await;
     let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
     let name = format!("{}-commands", skycast_tests::unique_prefix());
@@ -26,6 +31,8 @@ async fn rig(ports: (u16, u16)) -> Rig {
         public_host: "ingest.example".into(),
         srt_port_low: ports.0,
         srt_port_high: ports.1,
+        rtmp_port_low: rtmp.0,
+        rtmp_port_high: rtmp.1,
         command_queue_url: queue.clone(),
         heartbeat_at: now,
         expires_at: now + 120,
@@ -134,21 +141,53 @@ async fn concurrent_starts_share_nothing() {
 }
 
 #[tokio::test]
-async fn no_live_node_means_503_and_rtmp_is_refused_clearly() {
+async fn no_live_node_means_503() {
     let api = api().await;
     let a = api.register("nonode").await;
-    let s = api.create_stream(&a, json!({"title": "x"})).await;
-    let r =
-        api.call(Method::POST, &format!("/streams/{}/start", s["id"].as_str().unwrap()), Some(&a.access), None).await;
+    for protocol in ["srt", "rtmp"] {
+        let s = api.create_stream(&a, json!({"title": "x", "protocol": protocol})).await;
+        let id = s["id"].as_str().unwrap();
+        let r = api.call(Method::POST, &format!("/streams/{id}/start"), Some(&a.access), None).await;
+        assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "no_ingest_capacity"), "{protocol}");
+        let r = api.call(Method::POST, &format!("/streams/{id}/stop"), Some(&a.access), None).await;
+        assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "stream_not_started"));
+    }
+}
+
+#[tokio::test]
+async fn rtmp_leases_from_its_own_pool_and_hands_out_server_and_key() {
+    // The same port number in both pools: UDP and TCP, two leases.
+    let rig = rig_with((7400, 7400), (7400, 7400)).await;
+    let srt = rig.api.create_stream(&rig.owner, json!({"title": "srt"})).await;
+    let rtmp = rig.api.create_stream(&rig.owner, json!({"title": "rtmp", "protocol": "rtmp"})).await;
+    let r = start(&rig, srt["id"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = start(&rig, rtmp["id"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // What OBS takes: Server, and the key in its own field.
+    assert_eq!(r.body["ingest"]["url"], "rtmp://ingest.example:7400/live");
+    assert_eq!(r.body["ingest"]["protocol"], "rtmp");
+    assert_eq!(r.body["ingest"]["stream_key"], rtmp["stream_key"]);
+    let sent = commands(&rig).await;
+    let to_node: Vec<(&str, u64)> =
+        sent.iter().map(|c| (c["protocol"].as_str().unwrap(), c["port"].as_u64().unwrap())).collect();
+    assert_eq!(to_node, [("srt", 7400), ("rtmp", 7400)]);
+
+    // The RTMP pool is full; stopping frees its port for the next stream.
+    let second = rig.api.create_stream(&rig.owner, json!({"title": "second", "protocol": "rtmp"})).await;
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(start(&rig, second_id).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let stop_path = format!("/streams/{}/stop", rtmp["id"].as_str().unwrap());
+    let r = rig.api.call(Method::POST, &stop_path, Some(&rig.owner.access), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = start(&rig, second_id).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // A node without an RTMP pool takes no RTMP streams.
+    let srt_only = rig_with((7410, 7419), (0, 0)).await;
+    let s = srt_only.api.create_stream(&srt_only.owner, json!({"title": "r", "protocol": "rtmp"})).await;
+    let r = start(&srt_only, s["id"].as_str().unwrap()).await;
     assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "no_ingest_capacity"));
-    let rtmp = api.create_stream(&a, json!({"title": "r", "protocol": "rtmp"})).await;
-    let r = api
-        .call(Method::POST, &format!("/streams/{}/start", rtmp["id"].as_str().unwrap()), Some(&a.access), None)
-        .await;
-    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "protocol_unavailable"));
-    let r =
-        api.call(Method::POST, &format!("/streams/{}/stop", s["id"].as_str().unwrap()), Some(&a.access), None).await;
-    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "stream_not_started"));
 }
 
 fn batch(bodies: &[String]) -> SqsEvent {

@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::{Client, types::AttributeValue};
 use serde::{Deserialize, Serialize};
 
+use crate::stream::Protocol;
+
 use super::{
     StoreError,
     dynamo::{backend, from_item, s, to_item},
@@ -17,6 +19,11 @@ pub struct IngestNode {
     pub public_host: String,
     pub srt_port_low: u16,
     pub srt_port_high: u16,
+    /// TCP ports for RTMP publishers; `0-0` for a node that takes no RTMP.
+    #[serde(default)]
+    pub rtmp_port_low: u16,
+    #[serde(default)]
+    pub rtmp_port_high: u16,
     /// Where this node takes its commands.
     pub command_queue_url: String,
     /// Unix seconds of the last heartbeat.
@@ -25,20 +32,32 @@ pub struct IngestNode {
     pub expires_at: i64,
 }
 
+impl IngestNode {
+    /// The node's public ports for `protocol`, inclusive; `None` if it has none.
+    pub fn ports(&self, protocol: Protocol) -> Option<(u16, u16)> {
+        let (low, high) = match protocol {
+            Protocol::Srt => (self.srt_port_low, self.srt_port_high),
+            Protocol::Rtmp => (self.rtmp_port_low, self.rtmp_port_high),
+        };
+        (low > 0 && low <= high).then_some((low, high))
+    }
+}
+
 /// A node counts as up while its last heartbeat is this recent.
 pub const NODE_FRESH_S: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortLease {
-    /// `<node_id>#<port>`
+    /// `<node_id>#<protocol>#<port>`
     pub lease_id: String,
     pub stream_id: String,
     pub session_id: String,
     pub expires_at: i64,
 }
 
-pub fn lease_id(node_id: &str, port: u16) -> String {
-    format!("{node_id}#{port}")
+/// SRT ports are UDP and RTMP ports TCP: the same number is two leases.
+pub fn lease_id(node_id: &str, protocol: Protocol, port: u16) -> String {
+    format!("{node_id}#{}#{port}", protocol.as_str())
 }
 
 #[async_trait]

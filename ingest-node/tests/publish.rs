@@ -1,13 +1,14 @@
 //! The ingest node end to end with real parts: ffmpeg as the encoder ("OBS")
-//! pushing over SRT, the node's own ffmpeg listener, the emulator as S3.
+//! pushing over SRT or RTMP, the node's own ffmpeg listener (behind its RTMP
+//! gate for RTMP), the emulator as S3.
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     sync::Arc,
     time::Duration,
 };
 
+use skycast_core::stream::Protocol;
 use skycast_ingest::{
     config::NodeConfig,
     node::{EndReason, Node, Notice, SessionEvent, SessionSpec, SessionSummary},
@@ -46,59 +47,43 @@ fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 fn spec(port: u16, key: &str) -> SessionSpec {
     SessionSpec {
         stream_id: skycast_core::ids::new_id(),
         session_id: skycast_core::ids::new_id(),
         port,
+        protocol: Protocol::Srt,
         stream_key: key.to_owned(),
         profile: Profile::Source,
     }
 }
 
-/// An encoder publishing `seconds` of test pattern and tone, in real time.
-/// Retries while the listener is not up yet; returns how ffmpeg exited.
+fn rtmp_spec(key: &str) -> SessionSpec {
+    SessionSpec { protocol: Protocol::Rtmp, ..spec(free_tcp_port(), key) }
+}
+
+/// An encoder publishing `seconds` of test pattern and tone over SRT.
 async fn publish(port: u16, passphrase: &str, seconds: u32) -> bool {
-    let url = format!("srt://127.0.0.1:{port}?passphrase={passphrase}&pbkeylen=16&connect_timeout=2000");
+    publish_to(&format!("srt://127.0.0.1:{port}?passphrase={passphrase}&pbkeylen=16&connect_timeout=2000"), seconds)
+        .await
+}
+
+/// The same over RTMP, as OBS sends it: server `rtmp://host:port/live`, then the key.
+async fn publish_rtmp(port: u16, key: &str, seconds: u32) -> bool {
+    publish_to(&format!("rtmp://127.0.0.1:{port}/live/{key}"), seconds).await
+}
+
+/// Publishes in real time, retrying while the listener is not up yet;
+/// returns how ffmpeg exited.
+async fn publish_to(url: &str, seconds: u32) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let started = tokio::time::Instant::now();
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=30",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=48000",
-            ])
-            .args(["-t", &seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-                "-g",
-                "60",
-                "-keyint_min",
-                "60",
-                "-sc_threshold",
-                "0",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-b:a", "96k", "-f", "mpegts", &url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .expect("run ffmpeg");
+        let status = skycast_tests::encoder::obs(url, seconds).status().await.expect("run ffmpeg");
         // A quick failure means nobody listened yet: try again.
         if status.success()
             || started.elapsed() > Duration::from_secs(seconds as u64 / 2)
@@ -357,4 +342,64 @@ async fn an_s3_outage_mid_stream_loses_nothing() {
     let errors = decode_errors(&dir.join("source/index.m3u8")).await;
     assert!(errors.is_empty(), "decode errors: {errors}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmp_with_the_key_goes_live_and_ends_with_a_complete_playlist() {
+    let mut rig = rig(Duration::from_secs(3)).await;
+    let key = skycast_core::stream::new_stream_key();
+    let s = rtmp_spec(&key);
+    rig.node.start_session(s.clone()).await.unwrap();
+    let publisher = {
+        let (port, key) = (s.port, key.clone());
+        tokio::spawn(async move { publish_rtmp(port, &key, 8).await })
+    };
+    assert!(
+        next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| matches!(e, SessionEvent::Live { .. }))
+            .await
+            .is_some(),
+        "never went live over RTMP"
+    );
+    let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
+    let master = get_text(&rig, &format!("{prefix}/master.m3u8")).await.expect("master playlist");
+    assert!(master.contains("CODECS=\"avc1.") && master.contains("mp4a.40.2"), "{master}");
+    assert!(publisher.await.unwrap(), "the RTMP publisher's ffmpeg failed");
+    let end = next_event(&mut rig, &s.session_id, Duration::from_secs(20), |e| ended(e).is_some())
+        .await
+        .expect("session ended");
+    let summary = ended(&end).unwrap().clone();
+    assert_eq!((summary.reason.clone(), summary.publishes), (EndReason::PublisherGone, 1));
+    assert!((6.0..=10.0).contains(&summary.duration()), "duration {}", summary.duration());
+
+    let dir = tempdir();
+    download_all(&rig, &prefix, &dir).await;
+    let playlist = std::fs::read_to_string(dir.join("source/index.m3u8")).unwrap();
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+    let errors = decode_errors(&dir.join("source/index.m3u8")).await;
+    assert!(errors.is_empty(), "decode errors: {errors}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmp_with_a_wrong_key_is_refused_and_the_right_one_still_gets_in() {
+    let mut rig = rig(Duration::from_secs(30)).await;
+    let key = skycast_core::stream::new_stream_key();
+    let s = rtmp_spec(&key);
+    rig.node.start_session(s.clone()).await.unwrap();
+    let wrong = skycast_core::stream::new_stream_key();
+    assert!(!publish_rtmp(s.port, &wrong, 4).await, "the gate let a wrong stream key publish");
+    // FFmpeg alone would have taken it: nothing may have been made of it.
+    let listed =
+        rig.s3.list_objects_v2().bucket(&rig.bucket).prefix(format!("live/{}", s.stream_id)).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing stored for a refused publisher");
+    assert!(
+        next_event(&mut rig, &s.session_id, Duration::from_secs(1), |e| matches!(e, SessionEvent::Live { .. }))
+            .await
+            .is_none()
+    );
+    // The session still waits for its streamer, who has the key.
+    assert!(publish_rtmp(s.port, &key, 4).await, "the right key was refused after a wrong one");
+    let summary = rig.node.stop_session(&s.session_id).await.expect("summary");
+    assert_eq!((summary.reason.clone(), summary.publishes), (EndReason::Stopped, 1));
+    assert!(summary.segments() >= 1, "{summary:?}");
 }
