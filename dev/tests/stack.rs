@@ -116,7 +116,12 @@ async fn publish(url: &str, seconds: u32) -> bool {
 async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     // One SRT port, so capacity is easy to exhaust.
     let srt_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut stack = start_stack(&[("SKYCAST_SRT_PORTS", format!("{srt_port}-{srt_port}"))]).await;
+    let rtmp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut stack = start_stack(&[
+        ("SKYCAST_SRT_PORTS", format!("{srt_port}-{srt_port}")),
+        ("SKYCAST_RTMP_PORTS", format!("{rtmp_port}-{rtmp_port}")),
+    ])
+    .await;
     let addr = stack.addr.clone();
     let body = json!({"username": "caster", "email": "caster@example.com", "password": skycast_tests::PASSWORD});
     let token = request(&addr, "POST", "/auth/register", None, Some(&body)).await.unwrap().body["access_token"]
@@ -193,6 +198,25 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
         master.head
     );
     let media_url = hls_url.replace("master.m3u8", "source/index.m3u8");
+    // Listings get a still of the stream within seconds, served by the CDN.
+    let with_thumbnail = skycast_tests::eventually(Duration::from_secs(10), || {
+        let addr = addr.clone();
+        let id = id.clone();
+        async move {
+            request(&addr, "GET", &format!("/streams/{id}"), None, None)
+                .await
+                .ok()
+                .filter(|r| r.body["thumbnail_url"].is_string())
+        }
+    })
+    .await
+    .expect("a thumbnail while live");
+    assert!(with_thumbnail.body["bitrate_bps"].as_u64().is_some_and(|b| b > 0), "{}", with_thumbnail.body);
+    let thumbnail = request(&addr, "GET", &path_of(with_thumbnail.body["thumbnail_url"].as_str().unwrap()), None, None)
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.status, 200, "{}", thumbnail.head);
+    assert!(thumbnail.head.to_ascii_lowercase().contains("content-type: image/jpeg"), "{}", thumbnail.head);
 
     assert!(publisher.await.unwrap(), "the encoder's ffmpeg failed");
     let stop = request(&addr, "POST", &format!("/streams/{id}/stop"), t, None).await.unwrap();
@@ -220,6 +244,30 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     let restart = request(&addr, "POST", &format!("/streams/{id}/start"), t, None).await.unwrap();
     assert_eq!(restart.status, 200, "{}", restart.body);
     assert_ne!(restart.body["session_id"], start.body["session_id"]);
+
+    // RTMP, as OBS takes it: the Server URL and the key in its own field.
+    let rtmp =
+        request(&addr, "POST", "/streams", t, Some(&json!({"title": "Over RTMP", "protocol": "rtmp"}))).await.unwrap();
+    let rtmp_id = rtmp.body["id"].as_str().unwrap().to_owned();
+    let rtmp_start = request(&addr, "POST", &format!("/streams/{rtmp_id}/start"), t, None).await.unwrap();
+    assert_eq!(rtmp_start.status, 200, "{}", rtmp_start.body);
+    let server = rtmp_start.body["ingest"]["url"].as_str().unwrap().to_owned();
+    assert_eq!(server, format!("rtmp://127.0.0.1:{rtmp_port}/live"));
+    let key = rtmp_start.body["ingest"]["stream_key"].as_str().unwrap().to_owned();
+    let rtmp_publisher = tokio::spawn(async move { publish(&format!("{server}/{key}"), 6).await });
+    skycast_tests::eventually(Duration::from_secs(25), || {
+        let addr = addr.clone();
+        let id = rtmp_id.clone();
+        async move {
+            request(&addr, "GET", &format!("/streams/{id}"), None, None)
+                .await
+                .ok()
+                .filter(|r| r.body["status"] == "live")
+        }
+    })
+    .await
+    .expect("the RTMP stream went live");
+    assert!(rtmp_publisher.await.unwrap(), "the RTMP encoder's ffmpeg failed");
 
     // SAFETY: signalling our own child.
     unsafe { libc::kill(stack.child.id() as i32, libc::SIGINT) };

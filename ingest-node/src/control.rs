@@ -48,13 +48,13 @@ pub fn stream_event(n: &Notice) -> StreamEvent {
         SessionEvent::Live { renditions } => {
             StreamEvent::Live { stream_id, session_id, at, renditions: renditions.clone() }
         }
+        SessionEvent::Stats(figures) => StreamEvent::Stats { stream_id, session_id, at, figures: figures.clone() },
         SessionEvent::Ended(s) => StreamEvent::Ended {
             stream_id,
             session_id,
             at,
             renditions: s.renditions.iter().map(|(n, _)| n.clone()).collect(),
-            segments: s.segments(),
-            duration_s: s.duration(),
+            figures: s.figures(),
             reason: end_reason(&s.reason),
         },
     }

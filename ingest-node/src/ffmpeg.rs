@@ -42,6 +42,10 @@ impl std::fmt::Debug for ListenerSpec {
     }
 }
 
+/// A still every this many seconds: `thumb.jpg`, overwritten.
+pub const THUMBNAIL_SECONDS: u32 = 10;
+const THUMBNAIL_FILTER: &str = "fps=1/10,scale=-2:360";
+
 /// The input options and URL.
 fn input_args(input: &Input, args: &mut Vec<String>) {
     match input {
@@ -58,6 +62,16 @@ fn input_args(input: &Input, args: &mut Vec<String>) {
             args.push(format!("rtmp://127.0.0.1:{port}/live/publisher"));
         }
     }
+}
+
+/// `thumb.jpg` from `video` (a stream or a filter label), POSTed to the origin.
+fn thumbnail_output(spec: &ListenerSpec, video: &str, filter: Option<&str>, args: &mut Vec<String>) {
+    args.extend(["-map".into(), video.to_owned()]);
+    if let Some(f) = filter {
+        args.extend(["-vf".into(), f.to_owned()]);
+    }
+    args.extend(["-c:v", "mjpeg", "-q:v", "5", "-f", "image2", "-update", "1"].map(String::from));
+    args.push(format!("{}/thumb.jpg", spec.origin_base));
 }
 
 fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
@@ -89,11 +103,16 @@ fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
 /// The full argument list (without the program name).
 pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
     let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "warning"].map(String::from).to_vec();
+    if spec.profile == Profile::Source {
+        // Copy mode decodes nothing but the keyframes the thumbnail is made of.
+        a.extend(["-skip_frame", "nokey"].map(String::from));
+    }
     input_args(&spec.input, &mut a);
     match spec.profile {
         Profile::Source => {
             a.extend(["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-bsf:a", "aac_adtstoasc"].map(String::from));
             hls_output(spec, "source", &mut a);
+            thumbnail_output(spec, "0:v:0", Some(THUMBNAIL_FILTER), &mut a);
         }
         Profile::Ladder => {
             let n = LADDER.len();
@@ -104,7 +123,7 @@ pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
                 .map(|(i, r)| format!("[v{i}]scale=w={}:h={}[o{i}]", r.width, r.height))
                 .collect();
             a.push("-filter_complex".into());
-            a.push(format!("[0:v]split={n}{outs};{}", scales.join(";")));
+            a.push(format!("[0:v]split={}{outs}[vt];{};[vt]{THUMBNAIL_FILTER}[thumb]", n + 1, scales.join(";")));
             for (i, r) in LADDER.iter().enumerate() {
                 a.extend(["-map".into(), format!("[o{i}]"), "-map".into(), "0:a:0?".into()]);
                 a.extend([format!("-b:v:{i}"), format!("{}k", r.video_kbps)]);
@@ -139,6 +158,7 @@ pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
                 LADDER.iter().enumerate().map(|(i, r)| format!("v:{i},a:{i},name:{}", r.name)).collect();
             a.extend(["-var_stream_map".into(), map.join(" ")]);
             hls_output(spec, "%v", &mut a);
+            thumbnail_output(spec, "[thumb]", None, &mut a);
         }
     }
     a
@@ -196,7 +216,9 @@ mod tests {
         assert!(joined.contains(&format!("passphrase={}", "k".repeat(32))));
         assert!(joined.contains("-c copy -bsf:a aac_adtstoasc"));
         assert!(joined.contains("-hls_segment_type fmp4"));
-        assert_eq!(a.last().unwrap(), "http://127.0.0.1:9/ingest/tok/0/source/index.m3u8");
+        assert!(joined.contains("/source/seg_%06d.m4s http://127.0.0.1:9/ingest/tok/0/source/index.m3u8"));
+        assert!(joined.starts_with("-hide_banner -nostdin -loglevel warning -skip_frame nokey -i srt://"));
+        assert!(joined.ends_with("-map 0:v:0 -vf fps=1/10,scale=-2:360 -c:v mjpeg -q:v 5 -f image2 -update 1 http://127.0.0.1:9/ingest/tok/0/thumb.jpg"), "{joined}");
         assert!(!format!("{:?}", spec(Profile::Source)).contains(&"k".repeat(32)), "debug output hides the key");
     }
 
@@ -226,10 +248,12 @@ mod tests {
     #[test]
     fn the_ladder_aligns_keyframes_and_names_renditions() {
         let joined = listener_args(&spec(Profile::Ladder)).join(" ");
-        assert!(joined.contains("split=3[v0][v1][v2]"));
+        assert!(joined.contains("split=4[v0][v1][v2][vt]"));
+        assert!(joined.contains("[vt]fps=1/10,scale=-2:360[thumb]"));
+        assert!(!joined.contains("skip_frame"), "the ladder decodes every frame");
         assert!(joined.contains("-force_key_frames expr:gte(t,n_forced*2)"));
         assert!(joined.contains("-sc_threshold 0"));
         assert!(joined.contains("v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"));
-        assert!(joined.ends_with("/%v/index.m3u8"));
+        assert!(joined.contains("/%v/index.m3u8 -map [thumb]"));
     }
 }

@@ -1,16 +1,24 @@
 //! The node: its origin, and the live sessions it runs.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use tokio::{
-    sync::{Mutex, mpsc, watch},
+    sync::{Mutex, Notify, mpsc, watch},
     task::JoinHandle,
     time::Instant,
 };
 use tracing::Instrument;
 
-use skycast_core::stream::Protocol;
+use skycast_core::{events::SessionFigures, stream::Protocol};
 
 use crate::{
     config::NodeConfig,
@@ -62,9 +70,26 @@ pub struct SessionSummary {
     pub renditions: Vec<(String, RenditionStats)>,
     /// Publisher connections that produced media (1 + reconnects).
     pub publishes: u32,
+    /// A thumbnail was stored.
+    pub thumbnail: bool,
+}
+
+/// The figures events report: the top rendition's (listed first).
+fn figures(renditions: &[(String, RenditionStats)], thumbnail: bool) -> SessionFigures {
+    let top = renditions.first().map(|(_, s)| s);
+    SessionFigures {
+        segments: top.map_or(0, |s| s.segments),
+        duration_s: top.map_or(0.0, |s| s.duration),
+        bitrate_bps: top.map_or(0, |s| s.average_bps()),
+        thumbnail,
+    }
 }
 
 impl SessionSummary {
+    pub fn figures(&self) -> SessionFigures {
+        figures(&self.renditions, self.thumbnail)
+    }
+
     pub fn segments(&self) -> u64 {
         self.renditions.first().map(|(_, s)| s.segments).unwrap_or(0)
     }
@@ -81,6 +106,8 @@ pub enum SessionEvent {
     Live {
         renditions: Vec<String>,
     },
+    /// Every [`STATS_EVERY`] while live.
+    Stats(SessionFigures),
     Ended(SessionSummary),
 }
 
@@ -91,6 +118,11 @@ pub struct Notice {
     pub session_id: String,
     pub event: SessionEvent,
 }
+
+/// How often a live session reports its figures (and FFmpeg makes a thumbnail).
+pub const STATS_EVERY: Duration = Duration::from_secs(10);
+/// Thumbnails change every [`STATS_EVERY`]; caches may keep one that long.
+const THUMBNAIL_CACHE: &str = "public, max-age=10";
 
 struct Running {
     stop: watch::Sender<bool>,
@@ -175,7 +207,7 @@ impl Node {
             Err(e) => {
                 tracing::error!(error = %e, "cannot listen for the publisher");
                 let reason = EndReason::Failed(format!("cannot listen on port {}: {e}", spec.port));
-                let summary = SessionSummary { reason, renditions: Vec::new(), publishes: 0 };
+                let summary = SessionSummary { reason, renditions: Vec::new(), publishes: 0, thumbnail: false };
                 let _ = tokio::fs::remove_dir_all(&spool).await;
                 self.emit(&spec, SessionEvent::Ended(summary.clone()));
                 return summary;
@@ -203,7 +235,24 @@ impl Node {
             senders.insert((*name).to_owned(), tx);
         }
         drop(progress_tx);
-        self.registry.insert(token.clone(), Inbox { spool: spool.clone(), renditions: senders, activity: activity_tx });
+        let (thumbnail_tx, thumbnail_rx) = watch::channel(None);
+        let thumbnail_stored = Arc::new(AtomicBool::new(false));
+        let first_thumbnail = Arc::new(Notify::new());
+        let thumbnails = tokio::spawn(keep_thumbnail(
+            self.store.clone(),
+            format!("{prefix}/thumb.jpg"),
+            thumbnail_rx,
+            thumbnail_stored.clone(),
+            first_thumbnail.clone(),
+        ));
+        let mut thumbnail_announced = false;
+        let inbox = Inbox {
+            spool: spool.clone(),
+            renditions: senders,
+            activity: activity_tx,
+            thumbnail: Arc::new(thumbnail_tx),
+        };
+        self.registry.insert(token.clone(), inbox);
         self.emit(&spec, SessionEvent::Waiting);
         tracing::info!("listening for the publisher");
 
@@ -213,6 +262,8 @@ impl Node {
         let mut generation = 0u32;
         let mut publishes = 0u32;
         let mut deadline = Instant::now() + self.config.waiting_timeout;
+        let mut report = tokio::time::interval(STATS_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = 'session: loop {
             let listener = ListenerSpec {
                 input: input.clone(),
@@ -251,6 +302,15 @@ impl Node {
                             }
                         }
                     }
+                    // Listings show the still as soon as there is one, not a tick later.
+                    _ = first_thumbnail.notified(), if live && !thumbnail_announced => {
+                        thumbnail_announced = true;
+                        self.emit(&spec, SessionEvent::Stats(figures(&stats, true)));
+                    }
+                    _ = report.tick(), if live => {
+                        let thumbnail = thumbnail_stored.load(Ordering::Relaxed);
+                        self.emit(&spec, SessionEvent::Stats(figures(&stats, thumbnail)));
+                    }
                     _ = tokio::time::sleep_until(deadline), if !active => {
                         let _ = child.kill().await;
                         break 'session if publishes > 0 { EndReason::PublisherGone } else { EndReason::NoPublisher };
@@ -281,6 +341,10 @@ impl Node {
         // they hold and end every playlist with ENDLIST.
         drop(gate);
         self.registry.remove(&token);
+        // The inbox held the thumbnail's sender: the uploader stores the last one and returns.
+        if tokio::time::timeout(Duration::from_secs(5), thumbnails).await.is_err() {
+            tracing::warn!("the last thumbnail was not stored in time");
+        }
         let _ = give_up_tx.send(matches!(reason, EndReason::Failed(_)));
         for p in pipelines {
             let _ = p.await;
@@ -292,7 +356,12 @@ impl Node {
             self.put_master(&prefix, &stats, &give_up).await;
         }
         let _ = tokio::fs::remove_dir_all(&spool).await;
-        let summary = SessionSummary { reason, renditions: stats, publishes };
+        let summary = SessionSummary {
+            reason,
+            renditions: stats,
+            publishes,
+            thumbnail: thumbnail_stored.load(Ordering::Relaxed),
+        };
         tracing::info!(reason = ?summary.reason, segments = summary.segments(), duration_s = summary.duration(), "session ended");
         self.emit(&spec, SessionEvent::Ended(summary.clone()));
         summary
@@ -357,6 +426,28 @@ impl Node {
         put_until_stored(self.store.as_ref(), &key, Bytes::from(master_for(stats)), LIVE_PLAYLIST, give_up)
             .await
             .is_ok()
+    }
+}
+
+/// Stores each new thumbnail once, newest only: a failed upload is not
+/// retried, since the next still comes within seconds.
+async fn keep_thumbnail(
+    store: Arc<dyn ObjectStore>,
+    key: String,
+    mut latest: watch::Receiver<Option<Bytes>>,
+    stored: Arc<AtomicBool>,
+    first: Arc<Notify>,
+) {
+    while latest.changed().await.is_ok() {
+        let Some(body) = latest.borrow_and_update().clone() else { continue };
+        match store.put(&key, body, "image/jpeg", THUMBNAIL_CACHE).await {
+            Ok(()) => {
+                if !stored.swap(true, Ordering::Relaxed) {
+                    first.notify_one();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "thumbnail not stored; the next one replaces it"),
+        }
     }
 }
 

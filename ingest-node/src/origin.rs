@@ -20,7 +20,7 @@ use axum::{
     http::StatusCode,
     routing::put,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::session::Piece;
 
@@ -31,6 +31,8 @@ pub struct Inbox {
     pub renditions: HashMap<String, mpsc::UnboundedSender<Piece>>,
     /// Told the generation of every file received: "a publisher is there".
     pub activity: mpsc::UnboundedSender<u32>,
+    /// The latest still FFmpeg made; only the newest is worth uploading.
+    pub thumbnail: Arc<watch::Sender<Option<Bytes>>>,
 }
 
 #[derive(Clone, Default)]
@@ -94,10 +96,22 @@ async fn receive(
     StatusCode::CREATED
 }
 
+async fn receive_thumbnail(
+    State(registry): State<Registry>,
+    Path((token, _generation)): Path<(String, u32)>,
+    body: Bytes,
+) -> StatusCode {
+    let Some(inbox) = registry.get(&token) else { return StatusCode::NOT_FOUND };
+    inbox.thumbnail.send_replace(Some(body));
+    StatusCode::CREATED
+}
+
 /// Binds the origin on an ephemeral loopback port and serves it in the background.
 pub async fn start(registry: Registry) -> std::io::Result<SocketAddr> {
     let app = Router::new()
         .route("/ingest/{token}/{generation}/{rendition}/{file}", put(receive).post(receive))
+        // FFmpeg's image2 muxer POSTs; the HLS muxer is told to PUT.
+        .route("/ingest/{token}/{generation}/thumb.jpg", put(receive_thumbnail).post(receive_thumbnail))
         // A 2 s segment at 50 Mbps is 12.5 MB; leave room.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(registry);

@@ -145,6 +145,20 @@ async fn decode_errors(playlist: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `thumb.jpg` appears beside the master playlist: a JPEG, short-cached.
+async fn assert_thumbnail(rig: &Rig, prefix: &str) {
+    let key = format!("{prefix}/thumb.jpg");
+    let found = skycast_tests::eventually(Duration::from_secs(15), || {
+        let (s3, bucket, key) = (rig.s3.clone(), rig.bucket.clone(), key.clone());
+        async move { s3.get_object().bucket(bucket).key(key).send().await.ok() }
+    })
+    .await
+    .expect("a thumbnail is stored");
+    assert_eq!((found.content_type(), found.cache_control()), (Some("image/jpeg"), Some("public, max-age=10")));
+    let bytes = found.body.collect().await.unwrap().into_bytes();
+    assert!(bytes.starts_with(&[0xff, 0xd8]) && bytes.len() > 1000, "not a JPEG: {} bytes", bytes.len());
+}
+
 fn ended(e: &SessionEvent) -> Option<&SessionSummary> {
     match e {
         SessionEvent::Ended(s) => Some(s),
@@ -188,6 +202,13 @@ async fn srt_publish_goes_live_then_ends_with_a_complete_playlist() {
     );
     let live = get_text(&rig, &format!("{prefix}/source/index.m3u8")).await.expect("media playlist");
     assert!(live.contains("#EXTINF:") && !live.contains("#EXT-X-ENDLIST"), "{live}");
+    // While live: figures for the API, and a still for stream listings.
+    let stats = next_event(&mut rig, &s.session_id, Duration::from_secs(12), |e| matches!(e, SessionEvent::Stats(_)))
+        .await
+        .expect("a stats event while live");
+    let SessionEvent::Stats(figures) = stats else { unreachable!() };
+    assert!(figures.segments >= 1 && figures.bitrate_bps > 0, "{figures:?}");
+    assert_thumbnail(&rig, &prefix).await;
 
     assert!(publisher.await.unwrap(), "the publisher's ffmpeg failed");
     // The publisher left; after the 3 s reconnect window the session ends by itself.
@@ -197,6 +218,7 @@ async fn srt_publish_goes_live_then_ends_with_a_complete_playlist() {
     let summary = ended(&end).unwrap().clone();
     assert_eq!(summary.reason, EndReason::PublisherGone);
     assert_eq!(summary.publishes, 1);
+    assert!(summary.thumbnail);
     assert!((6.0..=10.0).contains(&summary.duration()), "duration {}", summary.duration());
 
     let dir = tempdir();
@@ -285,6 +307,7 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
     assert!(durations[0].len() >= 2);
     assert_eq!(durations[0], durations[1]);
     assert_eq!(durations[1], durations[2]);
+    assert_thumbnail(&rig, &prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

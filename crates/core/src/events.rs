@@ -53,29 +53,55 @@ pub enum StreamEvent {
     Waiting { stream_id: String, session_id: String, at: String },
     /// The first segment of every rendition and the master playlist are stored.
     Live { stream_id: String, session_id: String, at: String, renditions: Vec<String> },
+    /// A live session's figures so far, every 10 s while it is live.
+    Stats {
+        stream_id: String,
+        session_id: String,
+        at: String,
+        #[serde(flatten)]
+        figures: SessionFigures,
+    },
     Ended {
         stream_id: String,
         session_id: String,
         at: String,
         renditions: Vec<String>,
-        segments: u64,
-        duration_s: f64,
+        #[serde(flatten)]
+        figures: SessionFigures,
         /// stopped, publisher_gone, no_publisher, failed: …
         reason: String,
     },
 }
 
+/// How much a session has made, as of its latest event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionFigures {
+    /// Segments stored per rendition (the same in every rendition).
+    pub segments: u64,
+    pub duration_s: f64,
+    /// Average bitrate of the top rendition, audio included.
+    #[serde(default)]
+    pub bitrate_bps: u64,
+    /// `thumb.jpg`, beside the master playlist, is stored.
+    #[serde(default)]
+    pub thumbnail: bool,
+}
+
 impl StreamEvent {
     pub fn stream_id(&self) -> &str {
         match self {
-            Self::Waiting { stream_id, .. } | Self::Live { stream_id, .. } | Self::Ended { stream_id, .. } => stream_id,
+            Self::Waiting { stream_id, .. }
+            | Self::Live { stream_id, .. }
+            | Self::Stats { stream_id, .. }
+            | Self::Ended { stream_id, .. } => stream_id,
         }
     }
     pub fn session_id(&self) -> &str {
         match self {
-            Self::Waiting { session_id, .. } | Self::Live { session_id, .. } | Self::Ended { session_id, .. } => {
-                session_id
-            }
+            Self::Waiting { session_id, .. }
+            | Self::Live { session_id, .. }
+            | Self::Stats { session_id, .. }
+            | Self::Ended { session_id, .. } => session_id,
         }
     }
 }
@@ -106,5 +132,17 @@ mod tests {
         .unwrap();
         assert_eq!(e.session_id(), "x");
         assert!(serde_json::from_str::<StreamEvent>(r#"{"type":"exploded","stream_id":"s"}"#).is_err());
+        // Figures sit flat in the message, as the contract shows them.
+        let ended = StreamEvent::Ended {
+            stream_id: "s".into(),
+            session_id: "x".into(),
+            at: "t".into(),
+            renditions: vec!["source".into()],
+            figures: SessionFigures { segments: 3, duration_s: 6.0, bitrate_bps: 2_000_000, thumbnail: true },
+            reason: "stopped".into(),
+        };
+        let json = serde_json::to_value(&ended).unwrap();
+        assert_eq!((json["segments"].as_u64(), json["thumbnail"].as_bool()), (Some(3), Some(true)));
+        assert_eq!(serde_json::from_value::<StreamEvent>(json).unwrap(), ended);
     }
 }

@@ -115,8 +115,9 @@ pub struct Stream {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thumbnail_url: Option<String>,
+    /// The session's `thumb.jpg` is stored (beside its master playlist).
+    #[serde(default)]
+    pub thumbnail: bool,
     /// The node and port of the current (or last) session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingest_node_id: Option<String>,
@@ -131,6 +132,8 @@ pub struct Stream {
     pub segments: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_bps: Option<u64>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -244,13 +247,14 @@ mod tests {
             ended_at: None,
             session_id: None,
             hls_url: None,
-            thumbnail_url: None,
+            thumbnail: false,
             ingest_node_id: None,
             ingest_host: None,
             ingest_port: None,
             renditions: vec![],
             segments: None,
             duration_s: None,
+            bitrate_bps: None,
             profile: Profile::Source,
         }
     }

@@ -32,8 +32,11 @@ pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Fail
         StreamEvent::Live { stream_id, session_id, renditions, .. } => {
             stores.streams.mark_live(stream_id, session_id, renditions, &now).await.map_err(fail)?
         }
-        StreamEvent::Ended { stream_id, session_id, renditions, segments, duration_s, reason, .. } => {
-            let report = EndReport { renditions: renditions.clone(), segments: *segments, duration_s: *duration_s };
+        StreamEvent::Stats { stream_id, session_id, figures, .. } => {
+            stores.streams.mark_stats(stream_id, session_id, figures, &now).await.map_err(fail)?
+        }
+        StreamEvent::Ended { stream_id, session_id, renditions, figures, reason, .. } => {
+            let report = EndReport { renditions: renditions.clone(), figures: figures.clone() };
             let applied = stores.streams.mark_ended(stream_id, session_id, &report, &now).await.map_err(fail)?;
             // The node is done with the port whoever ended the session.
             let stream = stores.streams.get(stream_id).await.map_err(fail)?;
@@ -43,7 +46,7 @@ pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Fail
             {
                 stores.ingest.release(&lease_id(&node, protocol, port), session_id).await.map_err(fail)?;
             }
-            tracing::info!(%stream_id, %session_id, %reason, segments, duration_s, applied, "session ended");
+            tracing::info!(%stream_id, %session_id, %reason, segments = figures.segments, duration_s = figures.duration_s, applied, "session ended");
             applied
         }
     };

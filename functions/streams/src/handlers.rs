@@ -129,13 +129,14 @@ pub async fn create(
         ended_at: None,
         session_id: None,
         hls_url: None,
-        thumbnail_url: None,
+        thumbnail: false,
         ingest_node_id: None,
         ingest_host: None,
         ingest_port: None,
         renditions: vec![],
         segments: None,
         duration_s: None,
+        bitrate_bps: None,
     };
     ctx.stores.streams.create(&s).await?;
     tracing::info!(stream_id = %s.id, "stream created");

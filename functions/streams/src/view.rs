@@ -25,6 +25,7 @@ pub struct StreamView {
     pub status: StreamStatus,
     /// The current (or last) session's master playlist.
     pub hls_url: Option<String>,
+    /// A still of the current (or last) session, renewed every 10 s while live.
     pub thumbnail_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -34,6 +35,8 @@ pub struct StreamView {
     pub renditions: Vec<String>,
     pub segments: Option<u64>,
     pub duration_s: Option<f64>,
+    /// Average bitrate of the top rendition, audio included; updated every 10 s while live.
+    pub bitrate_bps: Option<u64>,
     /// Only for the owner. The secret an encoder publishes with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
@@ -45,7 +48,14 @@ pub struct StreamView {
 impl StreamView {
     pub fn new(s: Stream, owner_sees: bool) -> Self {
         let ingest = (owner_sees && s.status.is_on_air()).then(|| ingest_view(&s)).flatten();
+        // The storage layout puts `thumb.jpg` beside the master playlist.
+        let thumbnail_url = s
+            .thumbnail
+            .then(|| s.hls_url.as_deref().and_then(|u| u.rsplit_once('/')).map(|(base, _)| format!("{base}/thumb.jpg")))
+            .flatten();
         Self {
+            thumbnail_url,
+            bitrate_bps: s.bitrate_bps,
             ingest,
             profile: s.profile,
             renditions: s.renditions,
@@ -61,7 +71,6 @@ impl StreamView {
             record: s.record,
             status: s.status,
             hls_url: s.hls_url,
-            thumbnail_url: s.thumbnail_url,
             created_at: s.created_at,
             updated_at: s.updated_at,
             started_at: s.started_at,

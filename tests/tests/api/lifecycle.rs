@@ -258,3 +258,45 @@ async fn lifecycle_events_apply_forward_only_and_once() {
     let parsed: Result<StreamEvent, _> = serde_json::from_str(&event("live", id, &session));
     assert!(parsed.is_ok());
 }
+
+fn stats(id: &str, session: &str, segments: u64, thumbnail: bool) -> String {
+    json!({
+        "type": "stats", "stream_id": id, "session_id": session, "at": timefmt::now_rfc3339(),
+        "segments": segments, "duration_s": segments as f64 * 2.0, "bitrate_bps": 2_500_000, "thumbnail": thumbnail,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn live_figures_and_the_thumbnail_reach_the_stream_only_while_live() {
+    let rig = rig((7500, 7500)).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "figures"})).await;
+    let id = s["id"].as_str().unwrap();
+    let started = start(&rig, id).await.body;
+    let session = started["session_id"].as_str().unwrap().to_owned();
+    let stores = &rig.api.ctx.stores;
+    let view = || async { rig.api.get(&format!("/streams/{id}"), None).await.body };
+
+    // Not live yet: figures wait.
+    skycast_lifecycle::handle(stores, batch(&[stats(id, &session, 1, true)])).await;
+    assert!(view().await["segments"].is_null());
+    skycast_lifecycle::handle(stores, batch(&[event("live", id, &session), stats(id, &session, 4, true)])).await;
+    let body = view().await;
+    assert_eq!((body["segments"].as_u64(), body["bitrate_bps"].as_u64()), (Some(4), Some(2_500_000)));
+    let hls = started["hls_url"].as_str().unwrap();
+    assert_eq!(body["thumbnail_url"].as_str(), Some(hls.replace("master.m3u8", "thumb.jpg").as_str()));
+
+    // A late report that predates the thumbnail does not take it back;
+    // another session's report changes nothing.
+    let stranger = skycast_core::ids::new_id();
+    skycast_lifecycle::handle(stores, batch(&[stats(id, &session, 5, false), stats(id, &stranger, 99, false)])).await;
+    let body = view().await;
+    assert_eq!(body["segments"].as_u64(), Some(5));
+    assert!(body["thumbnail_url"].is_string());
+
+    // After the end, a straggling report cannot overwrite the final figures.
+    skycast_lifecycle::handle(stores, batch(&[event("ended", id, &session), stats(id, &session, 6, true)])).await;
+    let body = view().await;
+    assert_eq!((body["status"].as_str(), body["segments"].as_u64()), (Some("ended"), Some(5)));
+    assert!(body["thumbnail_url"].is_string(), "the last session's still stays with the stream");
+}

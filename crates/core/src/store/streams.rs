@@ -12,6 +12,7 @@ use super::{
     dynamo::{Item, backend, from_item, is_condition_failed, s, to_item},
 };
 use crate::{
+    events::SessionFigures,
     page::CursorKey,
     stream::{Stream, StreamPatch},
 };
@@ -128,6 +129,14 @@ pub trait StreamStore: Send + Sync {
     /// `false` when it no longer applies: stale or duplicate, not an error.
     async fn mark_live(&self, id: &str, session_id: &str, renditions: &[String], now: &str)
     -> Result<bool, StoreError>;
+    /// A live session's latest figures; `false` if the session is not live.
+    async fn mark_stats(
+        &self,
+        id: &str,
+        session_id: &str,
+        figures: &SessionFigures,
+        now: &str,
+    ) -> Result<bool, StoreError>;
     async fn mark_ended(&self, id: &str, session_id: &str, report: &EndReport, now: &str) -> Result<bool, StoreError>;
     /// One page of an index, newest first, and where the next page starts.
     async fn query(
@@ -142,8 +151,23 @@ pub trait StreamStore: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct EndReport {
     pub renditions: Vec<String>,
-    pub segments: u64,
-    pub duration_s: f64,
+    pub figures: SessionFigures,
+}
+
+/// The SET clauses and values for a session's figures. The thumbnail flag
+/// is only ever set: a late, older report must not take it back.
+fn figures_update(figures: &SessionFigures) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let mut set = "#segments = :n, duration_s = :d, bitrate_bps = :b".to_owned();
+    let mut values = vec![
+        (":n", AttributeValue::N(figures.segments.to_string())),
+        (":d", AttributeValue::N(format!("{:.3}", figures.duration_s))),
+        (":b", AttributeValue::N(figures.bitrate_bps.to_string())),
+    ];
+    if figures.thumbnail {
+        set.push_str(", thumbnail = :t");
+        values.push((":t", AttributeValue::Bool(true)));
+    }
+    (set, values)
 }
 
 pub struct DynamoStreamStore {
@@ -335,7 +359,7 @@ impl StreamStore for DynamoStreamStore {
             [("#status".to_owned(), "status".to_owned()), ("#segments".to_owned(), "segments".to_owned())].into();
         let set = "SET #status = :waiting, session_id = :sid, ingest_node_id = :node, ingest_host = :host, \
                    ingest_port = :port, hls_url = :hls, started_at = :now, updated_at = :now \
-                   REMOVE ended_at, renditions, #segments, duration_s";
+                   REMOVE ended_at, renditions, #segments, duration_s, bitrate_bps, thumbnail";
         match self.owned_update(id, owner_id, set, Some("#status IN (:idle, :ended)"), values, names).await? {
             Ok(stream) => Ok(BeginSession::Started(Box::new(stream))),
             Err(()) => match self.get(id).await? {
@@ -405,30 +429,59 @@ impl StreamStore for DynamoStreamStore {
         }
     }
 
-    async fn mark_ended(&self, id: &str, session_id: &str, report: &EndReport, now: &str) -> Result<bool, StoreError> {
-        // Ended wins from any state of its own session; ended_at keeps the
-        // first value (the owner's stop, when that came first).
-        let result = self
+    async fn mark_stats(
+        &self,
+        id: &str,
+        session_id: &str,
+        figures: &SessionFigures,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let (set, values) = figures_update(figures);
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id))
-            .update_expression(
-                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, \
-                 renditions = :r, #segments = :n, duration_s = :d",
-            )
+            .update_expression(format!("SET {set}, updated_at = :now"))
+            .condition_expression("session_id = :sid AND #status = :live")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#segments", "segments")
+            .expression_attribute_values(":live", s("live"))
+            .expression_attribute_values(":sid", s(session_id))
+            .expression_attribute_values(":now", s(now));
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn mark_ended(&self, id: &str, session_id: &str, report: &EndReport, now: &str) -> Result<bool, StoreError> {
+        // Ended wins from any state of its own session; ended_at keeps the
+        // first value (the owner's stop, when that came first).
+        let (set, values) = figures_update(&report.figures);
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .update_expression(format!(
+                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, renditions = :r, {set}"
+            ))
             .condition_expression("session_id = :sid")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#segments", "segments")
             .expression_attribute_values(":ended", s("ended"))
             .expression_attribute_values(":sid", s(session_id))
             .expression_attribute_values(":r", AttributeValue::L(report.renditions.iter().cloned().map(s).collect()))
-            .expression_attribute_values(":n", AttributeValue::N(report.segments.to_string()))
-            .expression_attribute_values(":d", AttributeValue::N(format!("{:.3}", report.duration_s)))
-            .expression_attribute_values(":now", s(now))
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":now", s(now));
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(backend(e)),
