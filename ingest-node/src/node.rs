@@ -341,10 +341,8 @@ impl Node {
         // they hold and end every playlist with ENDLIST.
         drop(gate);
         self.registry.remove(&token);
-        // The inbox held the thumbnail's sender: the uploader stores the last one and returns.
-        if tokio::time::timeout(Duration::from_secs(5), thumbnails).await.is_err() {
-            tracing::warn!("the last thumbnail was not stored in time");
-        }
+        // The stored still is at most one period old: the session does not wait for a newer one.
+        thumbnails.abort();
         let _ = give_up_tx.send(matches!(reason, EndReason::Failed(_)));
         for p in pipelines {
             let _ = p.await;
@@ -429,8 +427,9 @@ impl Node {
     }
 }
 
-/// Stores each new thumbnail once, newest only: a failed upload is not
-/// retried, since the next still comes within seconds.
+/// Stores the newest still, at once for the first and then at most one per
+/// [`STATS_EVERY`]: FFmpeg makes one per keyframe. A failed upload is retried
+/// a few times unless a newer still replaces it.
 async fn keep_thumbnail(
     store: Arc<dyn ObjectStore>,
     key: String,
@@ -438,15 +437,27 @@ async fn keep_thumbnail(
     stored: Arc<AtomicBool>,
     first: Arc<Notify>,
 ) {
+    const ATTEMPTS: u32 = 5;
     while latest.changed().await.is_ok() {
         let Some(body) = latest.borrow_and_update().clone() else { continue };
-        match store.put(&key, body, "image/jpeg", THUMBNAIL_CACHE).await {
-            Ok(()) => {
-                if !stored.swap(true, Ordering::Relaxed) {
-                    first.notify_one();
+        for attempt in 1..=ATTEMPTS {
+            match store.put(&key, body.clone(), "image/jpeg", THUMBNAIL_CACHE).await {
+                Ok(()) => {
+                    if !stored.swap(true, Ordering::Relaxed) {
+                        first.notify_one();
+                    }
+                    tokio::time::sleep(STATS_EVERY).await;
+                    break;
+                }
+                Err(e) if attempt < ATTEMPTS && !latest.has_changed().unwrap_or(false) => {
+                    tracing::debug!(error = %e, attempt, "thumbnail not stored; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "thumbnail not stored");
+                    break;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "thumbnail not stored; the next one replaces it"),
         }
     }
 }

@@ -8,32 +8,30 @@ pub enum Profile {
     /// Passthrough: one rendition, the publisher's own encoding. Nearly free.
     #[default]
     Source,
-    /// An ABR ladder encoded from the source, keyframes aligned across rungs.
+    /// An ABR ladder: the source itself on top, copied, and lower rungs
+    /// encoded from it with keyframes where the source has them.
     Ladder,
 }
 
+/// An encoded rung below the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rung {
     pub name: &'static str,
-    pub width: u32,
+    /// At most this tall: a smaller source is never scaled up.
     pub height: u32,
     pub video_kbps: u32,
-    pub audio_kbps: u32,
 }
 
-/// The ladder's rungs, highest first (the master playlist's order).
-pub const LADDER: &[Rung] = &[
-    Rung { name: "720p", width: 1280, height: 720, video_kbps: 2800, audio_kbps: 128 },
-    Rung { name: "480p", width: 854, height: 480, video_kbps: 1200, audio_kbps: 96 },
-    Rung { name: "360p", width: 640, height: 360, video_kbps: 700, audio_kbps: 64 },
-];
+/// The encoded rungs, highest first (the master playlist's order, after `source`).
+pub const LADDER: &[Rung] =
+    &[Rung { name: "480p", height: 480, video_kbps: 1200 }, Rung { name: "360p", height: 360, video_kbps: 700 }];
 
 impl Profile {
-    /// The rendition names this profile produces.
+    /// The rendition names this profile produces, highest first.
     pub fn renditions(self) -> Vec<&'static str> {
         match self {
             Profile::Source => vec!["source"],
-            Profile::Ladder => LADDER.iter().map(|r| r.name).collect(),
+            Profile::Ladder => std::iter::once("source").chain(LADDER.iter().map(|r| r.name)).collect(),
         }
     }
 }

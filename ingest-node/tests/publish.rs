@@ -68,22 +68,26 @@ fn rtmp_spec(key: &str) -> SessionSpec {
 
 /// An encoder publishing `seconds` of test pattern and tone over SRT.
 async fn publish(port: u16, passphrase: &str, seconds: u32) -> bool {
-    publish_to(&format!("srt://127.0.0.1:{port}?passphrase={passphrase}&pbkeylen=16&connect_timeout=2000"), seconds)
-        .await
+    publish_to(
+        &format!("srt://127.0.0.1:{port}?passphrase={passphrase}&pbkeylen=16&connect_timeout=2000"),
+        seconds,
+        "640x360",
+    )
+    .await
 }
 
 /// The same over RTMP, as OBS sends it: server `rtmp://host:port/live`, then the key.
 async fn publish_rtmp(port: u16, key: &str, seconds: u32) -> bool {
-    publish_to(&format!("rtmp://127.0.0.1:{port}/live/{key}"), seconds).await
+    publish_to(&format!("rtmp://127.0.0.1:{port}/live/{key}"), seconds, "640x360").await
 }
 
-/// Publishes in real time, retrying while the listener is not up yet;
-/// returns how ffmpeg exited.
-async fn publish_to(url: &str, seconds: u32) -> bool {
+/// Publishes `size` frames in real time, retrying while the listener is not
+/// up yet; returns how ffmpeg exited.
+async fn publish_to(url: &str, seconds: u32, size: &str) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let started = tokio::time::Instant::now();
-        let status = skycast_tests::encoder::obs(url, seconds).status().await.expect("run ffmpeg");
+        let status = skycast_tests::encoder::obs_at(url, seconds, size).status().await.expect("run ffmpeg");
         // A quick failure means nobody listened yet: try again.
         if status.success()
             || started.elapsed() > Duration::from_secs(seconds as u64 / 2)
@@ -285,7 +289,8 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
     let mut s = spec(free_udp_port(), &key);
     s.profile = Profile::Ladder;
     rig.node.start_session(s.clone()).await.unwrap();
-    assert!(publish(s.port, &key, 6).await);
+    let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16&connect_timeout=2000", s.port);
+    assert!(publish_to(&url, 6, "1280x720").await, "the 720p publisher failed");
     let end =
         next_event(&mut rig, &s.session_id, Duration::from_secs(30), |e| ended(e).is_some()).await.expect("ended");
     let summary = ended(&end).unwrap().clone();
@@ -293,13 +298,16 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
 
     let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
     let master = get_text(&rig, &format!("{prefix}/master.m3u8")).await.unwrap();
-    for (name, res) in [("720p", "1280x720"), ("480p", "854x480"), ("360p", "640x360")] {
-        assert!(master.contains(&format!("RESOLUTION={res},CODECS=\"avc1.4d")), "{master}");
+    // The source on top as sent; lower rungs encoded (Main profile), never upscaled.
+    for (name, res, codec) in
+        [("source", "1280x720", "avc1."), ("480p", "854x480", "avc1.4d"), ("360p", "640x360", "avc1.4d")]
+    {
+        assert!(master.contains(&format!("RESOLUTION={res},CODECS=\"{codec}")), "{name}: {master}");
         assert!(master.contains(&format!("{name}/index.m3u8")), "{master}");
     }
     // Keyframes aligned: every rung has the same segment boundaries.
     let mut durations = Vec::new();
-    for name in ["720p", "480p", "360p"] {
+    for name in ["source", "480p", "360p"] {
         let p = get_text(&rig, &format!("{prefix}/{name}/index.m3u8")).await.unwrap();
         assert!(p.ends_with("#EXT-X-ENDLIST\n"));
         durations.push(p.lines().filter(|l| l.starts_with("#EXTINF")).map(String::from).collect::<Vec<_>>());

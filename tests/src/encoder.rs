@@ -8,6 +8,11 @@ use tokio::process::Command;
 /// H.264 (2 s GOP, like OBS set up per the README) and AAC, to `url`: in
 /// MPEG-TS over SRT, in FLV over RTMP.
 pub fn obs(url: &str, seconds: u32) -> Command {
+    obs_at(url, seconds, "640x360")
+}
+
+/// The same at another frame size (`WxH`), for ladders that need a tall source.
+pub fn obs_at(url: &str, seconds: u32, size: &str) -> Command {
     let container = if url.starts_with("rtmp") { "flv" } else { "mpegts" };
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
@@ -15,7 +20,7 @@ pub fn obs(url: &str, seconds: u32) -> Command {
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=640x360:rate=30",
+            &format!("testsrc2=size={size}:rate=30"),
             "-f",
             "lavfi",
             "-i",

@@ -8,7 +8,10 @@
 //!   same load without the node (target p95 ≤ 150 ms);
 //! - segment finished → named by a stored playlist, p50/p95;
 //! - node CPU per stream, ffmpeg excluded (target ≤ 0.005 cores/stream);
-//! - whether every segment was in S3 within 1 s (the capacity criterion).
+//! - whether every segment was in S3 within 1 s (the capacity criterion);
+//! - FFmpeg's CPU per stream for each profile, from a 720p30 publisher, vs
+//!   the previous default ladder (720p/480p/360p, veryfast, AAC re-encoded)
+//!   run by plain ffmpeg on the same file (target: ladder ≤ 0.2 cores).
 
 use std::{
     path::PathBuf,
@@ -221,6 +224,107 @@ async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::
     Ok(())
 }
 
+/// CPU ticks of each process whose parent is this one and whose command
+/// line contains `needle`, as last seen (a process's ticks only grow).
+fn sample_children(needle: &str, seen: &mut std::collections::HashMap<u32, u64>) {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) != Some(me) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(needle) {
+            continue;
+        }
+        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        seen.insert(pid, ticks);
+    }
+}
+
+/// Cores the node's FFmpeg listener used while one stream of `profile`
+/// was published in real time from `source`.
+async fn profile_cores(profile: Profile, source: &std::path::Path) -> anyhow::Result<f64> {
+    let prefix = skycast_tests::unique_prefix();
+    let s3 = skycast_dev::sdk::s3(&skycast_tests::sdk_config().await);
+    let mut config = NodeConfig::with_prefix(&prefix);
+    config.spool_dir = std::env::temp_dir().join(format!("skycast-bench-spool-{prefix}"));
+    config.reconnect_window = Duration::from_secs(1);
+    s3.create_bucket().bucket(&config.live_bucket).send().await?;
+    let bucket = config.live_bucket.clone();
+    let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
+    let node = Node::start(config, Arc::new(S3Store::new(s3, bucket)), tx).await?;
+    let key = skycast_core::stream::new_stream_key();
+    let spec = SessionSpec {
+        stream_id: skycast_core::ids::new_id(),
+        session_id: skycast_core::ids::new_id(),
+        port: free_udp_port(),
+        protocol: skycast_core::stream::Protocol::Srt,
+        stream_key: key.clone(),
+        profile,
+    };
+    node.start_session(spec.clone()).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await; // the listener binds
+    let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16", spec.port);
+    let started = Instant::now();
+    let mut publisher = skycast_tests::encoder::obs_from_file(&url, source).spawn()?;
+    let mut seen = std::collections::HashMap::new();
+    loop {
+        sample_children("/ingest/", &mut seen);
+        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_millis(250), publisher.wait()).await {
+            anyhow::ensure!(status.success(), "the publisher failed");
+            break;
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    node.stop_session(&spec.session_id).await;
+    Ok(seen.values().sum::<u64>() as f64 / 100.0 / wall)
+}
+
+/// The previous default ladder, by plain ffmpeg from the same file in real
+/// time to local disk: the baseline the ladder profile is measured against.
+async fn old_ladder_cores(source: &std::path::Path) -> anyhow::Result<f64> {
+    let out = std::env::temp_dir().join(format!("skycast-bench-oldladder-{}", std::process::id()));
+    std::fs::create_dir_all(&out)?;
+    let filter =
+        "[0:v]split=3[v0][v1][v2];[v0]scale=w=1280:h=720[o0];[v1]scale=w=854:h=480[o1];[v2]scale=w=640:h=360[o2]";
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i"])
+        .arg(source)
+        .args(["-filter_complex", filter])
+        .args(["-map", "[o0]", "-map", "0:a", "-map", "[o1]", "-map", "0:a", "-map", "[o2]", "-map", "0:a"])
+        .args(["-b:v:0", "2800k", "-b:v:1", "1200k", "-b:v:2", "700k", "-c:v", "libx264", "-preset", "veryfast"])
+        .args(["-profile:v", "main", "-pix_fmt", "yuv420p", "-sc_threshold", "0"])
+        .args(["-force_key_frames", "expr:gte(t,n_forced*2)", "-c:a", "aac", "-ac", "2"])
+        .args(["-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2", "-f", "hls", "-hls_time", "2"])
+        .args(["-hls_segment_type", "fmp4", "-hls_playlist_type", "event", "-hls_segment_filename"])
+        .arg(out.join("%v_%06d.m4s"))
+        .arg(out.join("%v.m3u8"))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let mut ticks = 0;
+    loop {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+                + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        }
+        if let Ok(status) = tokio::time::timeout(Duration::from_millis(250), child.wait()).await {
+            anyhow::ensure!(status?.success(), "the baseline ffmpeg failed");
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(ticks as f64 / 100.0 / started.elapsed().as_secs_f64())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds = 20;
@@ -234,5 +338,13 @@ async fn main() -> anyhow::Result<()> {
     for n in counts {
         run(n, &source, seconds).await?;
     }
+    println!("\n## FFmpeg CPU per stream, by profile (720p30 source at 3 Mbps, {seconds} s in real time)");
+    let source_cores = profile_cores(Profile::Source, &source).await?;
+    let ladder_cores = profile_cores(Profile::Ladder, &source).await?;
+    let old = old_ladder_cores(&source).await?;
+    println!("{:<58} {:>7.3} cores", "source (copy; keyframes decoded for thumbnails)", source_cores);
+    println!("{:<58} {:>7.3} cores (target ≤ 0.2)", "ladder (source + 480p + 360p)", ladder_cores);
+    println!("{:<58} {:>7.3} cores", "baseline: previous ladder (720p/480p/360p veryfast), ffmpeg", old);
+    println!("ladder vs baseline: {:.2}×", ladder_cores / old);
     Ok(())
 }
