@@ -228,11 +228,12 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
             request(&addr, "GET", &format!("/streams/{id}"), None, None)
                 .await
                 .ok()
-                .filter(|r| r.body["segments"].as_u64().is_some_and(|n| n > 0))
+                // Live stats set figures too: wait for the final ones of `ended`.
+                .filter(|r| r.body["duration_s"].as_f64().is_some_and(|d| d >= 6.0))
         }
     })
     .await
-    .expect("the session's figures arrive");
+    .expect("the session's final figures arrive");
     assert_eq!(ended.body["status"], "ended");
     assert!(ended.body["duration_s"].as_f64().unwrap() >= 6.0, "{}", ended.body);
     let media = raw_get(&addr, &path_of(&media_url)).await;

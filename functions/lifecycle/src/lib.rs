@@ -36,7 +36,9 @@ pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Fail
             stores.streams.mark_stats(stream_id, session_id, figures, &now).await.map_err(fail)?
         }
         StreamEvent::Ended { stream_id, session_id, renditions, figures, reason, .. } => {
-            let report = EndReport { renditions: renditions.clone(), figures: figures.clone() };
+            // The node's waiting timeout: no publisher came, nothing to replay.
+            let never_published = reason == "no_publisher" && figures.segments == 0;
+            let report = EndReport { renditions: renditions.clone(), figures: figures.clone(), never_published };
             let applied = stores.streams.mark_ended(stream_id, session_id, &report, &now).await.map_err(fail)?;
             // The node is done with the port whoever ended the session.
             let stream = stores.streams.get(stream_id).await.map_err(fail)?;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use skycast_core::{
     ids,
     page::{check_limit, decode_cursor},
-    store::{KeyRotation, StreamIndex},
+    store::{Deletion, KeyRotation, StreamIndex},
     stream::{self, NewStream, Profile, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
     timefmt,
 };
@@ -238,18 +238,22 @@ pub async fn update(
     Ok(JsonResponse(StreamView::new(s, true)))
 }
 
-/// Delete a stream.
+/// Delete a stream. Refused while on air: stop it first.
 #[utoipa::path(delete, path = "/streams/{id}", tag = "streams", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 204, description = "deleted"),
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody),
+    (status = 409, description = "stream_on_air: stop the stream first", body = ErrorBody),
 ))]
 pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, StreamId(id): StreamId) -> ApiResult<StatusCode> {
-    if !ctx.stores.streams.delete(&id, &caller.id).await? {
-        return Err(not_found());
+    match ctx.stores.streams.delete(&id, &caller.id).await? {
+        Deletion::Deleted => {
+            tracing::info!(stream_id = %id, "stream deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Deletion::NotFound => Err(not_found()),
+        Deletion::OnAir => Err(ApiError::conflict("stream_on_air", "the stream is on air; stop it before deleting it")),
     }
-    tracing::info!(stream_id = %id, "stream deleted");
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Replace the stream key; the old one stops working. Refused while on air.

@@ -300,3 +300,37 @@ async fn live_figures_and_the_thumbnail_reach_the_stream_only_while_live() {
     assert_eq!((body["status"].as_str(), body["segments"].as_u64()), (Some("ended"), Some(5)));
     assert!(body["thumbnail_url"].is_string(), "the last session's still stays with the stream");
 }
+
+#[tokio::test]
+async fn an_on_air_stream_is_not_deleted_and_a_session_nobody_published_to_goes_back_to_idle() {
+    let rig = rig((7600, 7600)).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "quiet"})).await;
+    let id = s["id"].as_str().unwrap();
+    let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
+    let path = format!("/streams/{id}");
+
+    // While a listener holds a port for it, the stream stays.
+    let r = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "stream_on_air"));
+    let other = rig.api.register("intruder").await;
+    let r = rig.api.call(Method::DELETE, &path, Some(&other.access), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "others learn nothing, not even that it is on air");
+
+    // The node's waiting timeout: nobody published, so there is nothing to replay.
+    let mut timeout: Value = serde_json::from_str(&event("ended", id, &session)).unwrap();
+    timeout["reason"] = json!("no_publisher");
+    timeout["segments"] = json!(0);
+    timeout["duration_s"] = json!(0.0);
+    let response = skycast_lifecycle::handle(&rig.api.ctx.stores, batch(&[timeout.to_string()])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let body = rig.api.get(&path, None).await.body;
+    assert_eq!(body["status"], "idle", "{body}");
+    assert!(body["hls_url"].is_null() && body["started_at"].is_null(), "{body}");
+
+    // Its port came back, and the stream can start again or be deleted.
+    assert_eq!(start(&rig, id).await.status, StatusCode::OK);
+    let r = rig.api.call(Method::POST, &format!("{path}/stop"), Some(&rig.owner.access), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}

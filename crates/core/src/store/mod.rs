@@ -16,7 +16,8 @@ use thiserror::Error;
 
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
 pub use streams::{
-    BeginSession, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamIndex, StreamStore,
+    BeginSession, Deletion, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamIndex,
+    StreamStore,
 };
 pub use tokens::{DynamoTokenStore, RefreshFamily, RefreshRecord, Rotation, TokenStore};
 pub use users::{CreateUser, DynamoUserStore, UserStore};

@@ -92,6 +92,15 @@ pub enum EndSession {
 }
 
 #[derive(Debug)]
+pub enum Deletion {
+    Deleted,
+    NotFound,
+    /// A session holds a port and a listener: stop it first, so that the
+    /// session's end finds its stream and frees them.
+    OnAir,
+}
+
+#[derive(Debug)]
 pub enum KeyRotation {
     Rotated(Box<Stream>),
     NotFound,
@@ -112,8 +121,8 @@ pub trait StreamStore: Send + Sync {
         now: &str,
     ) -> Result<Option<Stream>, StoreError>;
     async fn rotate_key(&self, id: &str, owner_id: &str, new_key: &str, now: &str) -> Result<KeyRotation, StoreError>;
-    /// `false` when the stream does not exist or `owner_id` does not own it.
-    async fn delete(&self, id: &str, owner_id: &str) -> Result<bool, StoreError>;
+    /// Deletes an idle or ended stream of `owner_id`'s.
+    async fn delete(&self, id: &str, owner_id: &str) -> Result<Deletion, StoreError>;
     /// idle/ended → waiting with a new session, if the owner asks.
     async fn begin_session(
         &self,
@@ -152,6 +161,9 @@ pub trait StreamStore: Send + Sync {
 pub struct EndReport {
     pub renditions: Vec<String>,
     pub figures: SessionFigures,
+    /// Nobody ever published: the stream goes back to `idle`, with no
+    /// `hls_url` to a session that has nothing to play.
+    pub never_published: bool,
 }
 
 /// The SET clauses and values for a session's figures. The thumbnail flag
@@ -316,20 +328,27 @@ impl StreamStore for DynamoStreamStore {
         }
     }
 
-    async fn delete(&self, id: &str, owner_id: &str) -> Result<bool, StoreError> {
+    async fn delete(&self, id: &str, owner_id: &str) -> Result<Deletion, StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("id", s(id))
-            .condition_expression("owner_id = :owner")
+            .condition_expression("owner_id = :owner AND NOT #status IN (:waiting, :live)")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":owner", s(owner_id))
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":live", s("live"))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Deletion::Deleted),
+            // Which condition failed decides the answer; the item says.
             Err(e) if matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception()) => {
-                Ok(false)
+                match self.get(id).await? {
+                    Some(s) if s.owner_id == owner_id => Ok(Deletion::OnAir),
+                    _ => Ok(Deletion::NotFound),
+                }
             }
             Err(e) => Err(backend(e)),
         }
@@ -463,18 +482,26 @@ impl StreamStore for DynamoStreamStore {
         // Ended wins from any state of its own session; ended_at keeps the
         // first value (the owner's stop, when that came first).
         let (set, values) = figures_update(&report.figures);
+        let expression = if report.never_published {
+            format!(
+                "SET #status = :idle, updated_at = :now, renditions = :r, {set} REMOVE hls_url, started_at, ended_at"
+            )
+        } else {
+            format!(
+                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, renditions = :r, {set}"
+            )
+        };
+        let (status_name, status) = if report.never_published { (":idle", "idle") } else { (":ended", "ended") };
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id))
-            .update_expression(format!(
-                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, renditions = :r, {set}"
-            ))
+            .update_expression(expression)
             .condition_expression("session_id = :sid")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#segments", "segments")
-            .expression_attribute_values(":ended", s("ended"))
+            .expression_attribute_values(status_name, s(status))
             .expression_attribute_values(":sid", s(session_id))
             .expression_attribute_values(":r", AttributeValue::L(report.renditions.iter().cloned().map(s).collect()))
             .expression_attribute_values(":now", s(now));
