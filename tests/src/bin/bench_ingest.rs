@@ -10,6 +10,8 @@
 //! - segment finished → named by a stored playlist, p50/p95;
 //! - node CPU per stream, ffmpeg excluded (target ≤ 0.005 cores/stream);
 //! - whether every segment was in S3 within 1 s (the capacity criterion);
+//! - media end → listed in the S3 playlist for one stream over SRT, vs the
+//!   same publish into ffmpeg alone writing HLS to local disk (target ≤ +150 ms);
 //! - FFmpeg's CPU per stream for each profile, from a 720p30 publisher, vs
 //!   the previous default ladder (720p/480p/360p, veryfast, AAC re-encoded)
 //!   run by plain ffmpeg on the same file (target: ladder ≤ 0.2 cores).
@@ -22,7 +24,7 @@ use std::{
 
 use skycast_ingest::{
     config::NodeConfig,
-    node::{Node, SessionEvent, SessionSpec},
+    node::{Node, Notice, SessionEvent, SessionSpec},
     profile::Profile,
     store::S3Store,
 };
@@ -34,13 +36,51 @@ fn pct(sorted: &[f32], p: f64) -> f32 {
     sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
+/// A process's parent and CPU ticks (user + system, 1/100 s), from
+/// `/proc/<pid>/stat`; `pid` may be `self`.
+fn proc_stat(pid: &str) -> Option<(u32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces and ends with ')'.
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let parent = fields.get(1)?.parse().ok()?;
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((parent, ticks))
+}
+
 /// CPU seconds this process has used (user + system), children excluded.
 fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    proc_stat("self").map_or(0.0, |(_, ticks)| ticks as f64 / 100.0)
+}
+
+/// A node on the emulator with a fresh live bucket; its session events arrive on the receiver.
+async fn bench_node(
+    reconnect_window: Duration,
+) -> anyhow::Result<(Arc<Node>, tokio::sync::mpsc::UnboundedReceiver<Notice>, aws_sdk_s3::Client, String)> {
+    let prefix = skycast_tests::unique_prefix();
+    let s3 = skycast_dev::sdk::s3(&skycast_tests::sdk_config().await);
+    let mut config = NodeConfig::with_prefix(&prefix);
+    config.spool_dir = std::env::temp_dir().join(format!("skycast-bench-spool-{prefix}"));
+    config.reconnect_window = reconnect_window;
+    s3.create_bucket().bucket(&config.live_bucket).send().await?;
+    let bucket = config.live_bucket.clone();
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let node = Node::start(config, Arc::new(S3Store::new(s3.clone(), bucket.clone())), tx).await?;
+    Ok((node, events, s3, bucket))
+}
+
+/// A new SRT session of `profile`, and the URL its publisher uses.
+fn srt_session(profile: Profile) -> (SessionSpec, String) {
+    let key = skycast_core::stream::new_stream_key();
+    let spec = SessionSpec {
+        stream_id: skycast_core::ids::new_id(),
+        session_id: skycast_core::ids::new_id(),
+        port: free_udp_port(),
+        protocol: skycast_core::stream::Protocol::Srt,
+        stream_key: key.clone(),
+        profile,
+    };
+    let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16", spec.port);
+    (spec, url)
 }
 
 async fn source_file(seconds: u32) -> anyhow::Result<PathBuf> {
@@ -130,39 +170,21 @@ fn stagger(i: usize, streams: usize) -> Duration {
 }
 
 async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::Result<()> {
-    let prefix = skycast_tests::unique_prefix();
-    let sdk = skycast_tests::sdk_config().await;
-    let s3 = skycast_dev::sdk::s3(&sdk);
-    let mut config = NodeConfig::with_prefix(&prefix);
-    config.spool_dir = std::env::temp_dir().join(format!("skycast-bench-spool-{prefix}"));
-    config.reconnect_window = Duration::from_secs(1);
-    s3.create_bucket().bucket(&config.live_bucket).send().await?;
-    let bucket = config.live_bucket.clone();
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let node = Node::start(config, Arc::new(S3Store::new(s3.clone(), bucket.clone())), tx).await?;
-    let mut keys = Vec::new();
+    let (node, mut events, s3, bucket) = bench_node(Duration::from_secs(1)).await?;
+    let mut urls = Vec::new();
     for _ in 0..streams {
-        let key = skycast_core::stream::new_stream_key();
-        let spec = SessionSpec {
-            stream_id: skycast_core::ids::new_id(),
-            session_id: skycast_core::ids::new_id(),
-            port: free_udp_port(),
-            protocol: skycast_core::stream::Protocol::Srt,
-            stream_key: key.clone(),
-            profile: Profile::Source,
-        };
-        node.start_session(spec.clone()).await?;
-        keys.push((spec, key));
+        let (spec, url) = srt_session(Profile::Source);
+        node.start_session(spec).await?;
+        urls.push(url);
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // listeners bind; publishers retry anyway
     let cpu0 = own_cpu_seconds();
     let wall0 = Instant::now();
     let mut publishers = Vec::new();
     let start = tokio::time::Instant::now();
-    for (i, (spec, key)) in keys.iter().enumerate() {
+    for (i, url) in urls.iter().enumerate() {
         tokio::time::sleep_until(start + stagger(i, streams)).await;
-        let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16", spec.port);
-        publishers.push(skycast_tests::encoder::obs_from_file(&url, source).spawn()?);
+        publishers.push(skycast_tests::encoder::obs_from_file(url, source).spawn()?);
     }
     let mut failed = 0;
     for mut p in publishers {
@@ -174,7 +196,7 @@ async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::
     let mut summaries = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while summaries.len() < streams && Instant::now() < deadline {
-        if let Ok(Some(skycast_ingest::node::Notice { event: SessionEvent::Ended(s), .. })) =
+        if let Ok(Some(Notice { event: SessionEvent::Ended(s), .. })) =
             tokio::time::timeout(Duration::from_secs(1), events.recv()).await
         {
             summaries.push(s);
@@ -238,46 +260,23 @@ fn sample_children(needle: &str, seen: &mut std::collections::HashMap<u32, u64>)
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else { return };
     for entry in dir.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) != Some(me) {
-            continue;
-        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else { continue };
+        let Some((parent, ticks)) = proc_stat(&name) else { continue };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmdline).contains(needle) {
-            continue;
+        if parent == me && String::from_utf8_lossy(&cmdline).contains(needle) {
+            seen.insert(pid, ticks);
         }
-        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        seen.insert(pid, ticks);
     }
 }
 
 /// Cores the node's FFmpeg listener used while one stream of `profile`
 /// was published in real time from `source`.
 async fn profile_cores(profile: Profile, source: &std::path::Path) -> anyhow::Result<f64> {
-    let prefix = skycast_tests::unique_prefix();
-    let s3 = skycast_dev::sdk::s3(&skycast_tests::sdk_config().await);
-    let mut config = NodeConfig::with_prefix(&prefix);
-    config.spool_dir = std::env::temp_dir().join(format!("skycast-bench-spool-{prefix}"));
-    config.reconnect_window = Duration::from_secs(1);
-    s3.create_bucket().bucket(&config.live_bucket).send().await?;
-    let bucket = config.live_bucket.clone();
-    let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
-    let node = Node::start(config, Arc::new(S3Store::new(s3, bucket)), tx).await?;
-    let key = skycast_core::stream::new_stream_key();
-    let spec = SessionSpec {
-        stream_id: skycast_core::ids::new_id(),
-        session_id: skycast_core::ids::new_id(),
-        port: free_udp_port(),
-        protocol: skycast_core::stream::Protocol::Srt,
-        stream_key: key.clone(),
-        profile,
-    };
+    let (node, _events, _, _) = bench_node(Duration::from_secs(1)).await?;
+    let (spec, url) = srt_session(profile);
     node.start_session(spec.clone()).await?;
     tokio::time::sleep(Duration::from_millis(500)).await; // the listener binds
-    let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16", spec.port);
     let started = Instant::now();
     let mut publisher = skycast_tests::encoder::obs_from_file(&url, source).spawn()?;
     let mut seen = std::collections::HashMap::new();
@@ -316,13 +315,11 @@ async fn old_ladder_cores(source: &std::path::Path) -> anyhow::Result<f64> {
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let pid = child.id().unwrap_or(0);
+    let pid = child.id().unwrap_or(0).to_string();
     let mut ticks = 0;
     loop {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-            ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-                + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        if let Some((_, t)) = proc_stat(&pid) {
+            ticks = t;
         }
         if let Ok(status) = tokio::time::timeout(Duration::from_millis(250), child.wait()).await {
             anyhow::ensure!(status?.success(), "the baseline ffmpeg failed");
@@ -331,6 +328,99 @@ async fn old_ladder_cores(source: &std::path::Path) -> anyhow::Result<f64> {
     }
     let _ = std::fs::remove_dir_all(&out);
     Ok(ticks as f64 / 100.0 / started.elapsed().as_secs_f64())
+}
+
+/// When each segment of a playlist was first seen, by its media end time:
+/// `(cumulative end in s, seen at)`. `fetch` returns the playlist text.
+fn note_listed(text: &str, seen: &mut Vec<(f64, Instant)>) {
+    let mut end = 0.0;
+    let mut k = 0;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            end += d.trim_end_matches(',').parse::<f64>().unwrap_or(0.0);
+            if k == seen.len() {
+                seen.push((end, Instant::now()));
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Seconds from each segment's media end (publisher start + its end time,
+/// in real time under -re) to its listing; the first segment is left out
+/// (it carries the publisher's connection set-up).
+fn lateness(publisher_start: Instant, seen: &[(f64, Instant)]) -> Vec<f32> {
+    let mut v: Vec<f32> = seen
+        .iter()
+        .skip(1)
+        .map(|(end, at)| (at.duration_since(publisher_start).as_secs_f64() - end) as f32 * 1000.0)
+        .collect();
+    v.sort_by(f32::total_cmp);
+    v
+}
+
+/// Media end → listed: one passthrough stream published over SRT through the
+/// node into S3, against the same publish into ffmpeg alone writing HLS to
+/// local disk.
+async fn media_end_to_listed(source: &std::path::Path) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    // Baseline: the same SRT publish into a plain ffmpeg listener that
+    // writes HLS to local disk, its playlist polled.
+    let dir = std::env::temp_dir().join(format!("skycast-bench-local-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (port, key) = (free_udp_port(), skycast_core::stream::new_stream_key());
+    let mut listener = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(format!("srt://127.0.0.1:{port}?mode=listener&transtype=live&pbkeylen=16&passphrase={key}"))
+        .args(["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-bsf:a", "aac_adtstoasc", "-f", "hls"])
+        .args(["-hls_time", "2", "-hls_segment_type", "fmp4", "-hls_playlist_type", "event"])
+        .arg(dir.join("index.m3u8"))
+        // It reports the publisher leaving with its URL, passphrase and all.
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    tokio::time::sleep(Duration::from_millis(500)).await; // the listener binds
+    let started = Instant::now();
+    let url = format!("srt://127.0.0.1:{port}?passphrase={key}&pbkeylen=16");
+    let _publisher = skycast_tests::encoder::obs_from_file(&url, source).spawn()?;
+    let mut seen = Vec::new();
+    loop {
+        note_listed(&std::fs::read_to_string(dir.join("index.m3u8")).unwrap_or_default(), &mut seen);
+        if let Ok(status) = tokio::time::timeout(Duration::from_millis(5), listener.wait()).await {
+            anyhow::ensure!(status?.success(), "the baseline listener failed");
+            break;
+        }
+    }
+    seen.pop(); // cut when the publisher left, not at a keyframe
+    let baseline = lateness(started, &seen);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The node: SRT in, S3 out, its playlist polled in the bucket.
+    let (node, _events, s3, bucket) = bench_node(Duration::from_secs(60)).await?;
+    let (spec, url) = srt_session(Profile::Source);
+    node.start_session(spec.clone()).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await; // the listener binds
+    let playlist = format!("live/{}/{}/source/index.m3u8", spec.stream_id, spec.session_id);
+    let started = Instant::now();
+    let mut publisher = skycast_tests::encoder::obs_from_file(&url, source).spawn()?;
+    let mut seen = Vec::new();
+    let mut done_at = None;
+    while done_at.is_none_or(|t: Instant| t.elapsed() < Duration::from_secs(1)) {
+        if let Ok(out) = s3.get_object().bucket(&bucket).key(&playlist).send().await
+            && let Ok(body) = out.body.collect().await
+        {
+            note_listed(&String::from_utf8_lossy(&body.into_bytes()), &mut seen);
+        }
+        if done_at.is_none() && matches!(publisher.try_wait(), Ok(Some(_))) {
+            done_at = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node.stop_session(&spec.session_id).await;
+    seen.pop(); // cut when the publisher left, not at a keyframe
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("node lateness per segment (ms): {:?}", lateness(started, &seen));
+    }
+    Ok((lateness(started, &seen), baseline))
 }
 
 #[tokio::main]
@@ -343,6 +433,24 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     println!("# Skycast ingest benchmarks ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!("\n## Media end → listed, one passthrough stream ({seconds} s, real time)");
+    let (node, local) = media_end_to_listed(&source).await?;
+    println!("{:<50} {:>9} {:>9} {:>9}", "", "p50 ms", "p95 ms", "max ms");
+    for (name, v) in [("SRT → node → S3 playlist", &node), ("baseline: SRT → ffmpeg alone → local disk", &local)]
+    {
+        println!(
+            "{:<50} {:>9.0} {:>9.0} {:>9.0}",
+            name,
+            pct(v, 0.5),
+            pct(v, 0.95),
+            v.last().copied().unwrap_or(f32::NAN)
+        );
+    }
+    println!(
+        "added by the node and S3: p50 {:+.0} ms, p95 {:+.0} ms (target ≤ +150 ms)",
+        pct(&node, 0.5) - pct(&local, 0.5),
+        pct(&node, 0.95) - pct(&local, 0.95)
+    );
     for n in counts {
         run(n, &source, seconds).await?;
     }

@@ -42,6 +42,18 @@ pub(super) fn is_condition_failed<R>(
     matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
 }
 
+/// A conditional update's outcome: `true` if applied, `false` if its
+/// condition did not hold (stale, duplicate, or not this session's).
+pub(super) fn conditionally_applied<O, R: std::fmt::Debug>(
+    result: Result<O, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(backend(e)),
+    }
+}
+
 /// A strongly consistent read of one item by its partition key.
 pub(super) async fn get_consistent<T: DeserializeOwned>(
     client: &Client,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{Item, backend, from_item, is_condition_failed, s, to_item},
+    dynamo::{Item, backend, conditionally_applied, from_item, is_condition_failed, s, to_item},
 };
 use crate::{
     events::SessionFigures,
@@ -441,11 +441,7 @@ impl StreamStore for DynamoStreamStore {
             .expression_attribute_values(":now", s(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        conditionally_applied(result)
     }
 
     async fn mark_stats(
@@ -471,11 +467,7 @@ impl StreamStore for DynamoStreamStore {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        conditionally_applied(req.send().await)
     }
 
     async fn mark_ended(&self, id: &str, session_id: &str, report: &EndReport, now: &str) -> Result<bool, StoreError> {
@@ -508,11 +500,7 @@ impl StreamStore for DynamoStreamStore {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        conditionally_applied(req.send().await)
     }
 
     async fn query(
