@@ -172,18 +172,9 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
         let url = url.clone();
         async move { publish(&url, 8).await }
     });
-    let live = skycast_tests::eventually(Duration::from_secs(25), || {
-        let addr = addr.clone();
-        let id = id.clone();
-        async move {
-            request(&addr, "GET", &format!("/streams/{id}"), None, None)
-                .await
-                .ok()
-                .filter(|r| r.body["status"] == "live")
-        }
-    })
-    .await
-    .expect("the stream went live");
+    let live = stream_when(&addr, &id, Duration::from_secs(25), |r| r.body["status"] == "live")
+        .await
+        .expect("the stream went live");
     assert_eq!(live.body["renditions"], json!(["source"]));
     assert!(live.body.get("ingest").is_none() && live.body.get("stream_key").is_none(), "viewers see no credentials");
     let listed = request(&addr, "GET", "/streams?status=live", None, None).await.unwrap();
@@ -199,18 +190,9 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     );
     let media_url = hls_url.replace("master.m3u8", "source/index.m3u8");
     // Listings get a still of the stream within seconds, served by the CDN.
-    let with_thumbnail = skycast_tests::eventually(Duration::from_secs(10), || {
-        let addr = addr.clone();
-        let id = id.clone();
-        async move {
-            request(&addr, "GET", &format!("/streams/{id}"), None, None)
-                .await
-                .ok()
-                .filter(|r| r.body["thumbnail_url"].is_string())
-        }
-    })
-    .await
-    .expect("a thumbnail while live");
+    let with_thumbnail = stream_when(&addr, &id, Duration::from_secs(10), |r| r.body["thumbnail_url"].is_string())
+        .await
+        .expect("a thumbnail while live");
     assert!(with_thumbnail.body["bitrate_bps"].as_u64().is_some_and(|b| b > 0), "{}", with_thumbnail.body);
     let thumbnail = request(&addr, "GET", &path_of(with_thumbnail.body["thumbnail_url"].as_str().unwrap()), None, None)
         .await
@@ -221,19 +203,11 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     assert!(publisher.await.unwrap(), "the encoder's ffmpeg failed");
     let stop = request(&addr, "POST", &format!("/streams/{id}/stop"), t, None).await.unwrap();
     assert_eq!((stop.status, stop.body["status"].as_str()), (200, Some("ended")));
-    let ended = skycast_tests::eventually(Duration::from_secs(20), || {
-        let addr = addr.clone();
-        let id = id.clone();
-        async move {
-            request(&addr, "GET", &format!("/streams/{id}"), None, None)
-                .await
-                .ok()
-                // Live stats set figures too: wait for the final ones of `ended`.
-                .filter(|r| r.body["duration_s"].as_f64().is_some_and(|d| d >= 6.0))
-        }
-    })
-    .await
-    .expect("the session's final figures arrive");
+    // Live stats set figures too: wait for the final ones of `ended`.
+    let ended =
+        stream_when(&addr, &id, Duration::from_secs(20), |r| r.body["duration_s"].as_f64().is_some_and(|d| d >= 6.0))
+            .await
+            .expect("the session's final figures arrive");
     assert_eq!(ended.body["status"], "ended");
     assert!(ended.body["duration_s"].as_f64().unwrap() >= 6.0, "{}", ended.body);
     let media = raw_get(&addr, &path_of(&media_url)).await;
@@ -256,18 +230,9 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     assert_eq!(server, format!("rtmp://127.0.0.1:{rtmp_port}/live"));
     let key = rtmp_start.body["ingest"]["stream_key"].as_str().unwrap().to_owned();
     let rtmp_publisher = tokio::spawn(async move { publish(&format!("{server}/{key}"), 6).await });
-    skycast_tests::eventually(Duration::from_secs(25), || {
-        let addr = addr.clone();
-        let id = rtmp_id.clone();
-        async move {
-            request(&addr, "GET", &format!("/streams/{id}"), None, None)
-                .await
-                .ok()
-                .filter(|r| r.body["status"] == "live")
-        }
-    })
-    .await
-    .expect("the RTMP stream went live");
+    stream_when(&addr, &rtmp_id, Duration::from_secs(25), |r| r.body["status"] == "live")
+        .await
+        .expect("the RTMP stream went live");
     assert!(rtmp_publisher.await.unwrap(), "the RTMP encoder's ffmpeg failed");
 
     // SAFETY: signalling our own child.
@@ -278,6 +243,19 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(&stack.root);
+}
+
+/// `GET /streams/{id}` (as anyone) once `ready` holds, polled until `limit`.
+async fn stream_when(
+    addr: &str,
+    id: &str,
+    limit: Duration,
+    ready: impl Fn(&skycast_tests::raw_http::RawReply) -> bool,
+) -> Option<skycast_tests::raw_http::RawReply> {
+    skycast_tests::eventually(limit, || async {
+        request(addr, "GET", &format!("/streams/{id}"), None, None).await.ok().filter(|r| ready(r))
+    })
+    .await
 }
 
 /// The body of a GET as text (playlists are not JSON).
