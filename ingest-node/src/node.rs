@@ -1,18 +1,10 @@
 //! The node: its origin, and the live sessions it runs.
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use tokio::{
-    sync::{Mutex, Notify, mpsc, watch},
+    sync::{Mutex, mpsc, watch},
     task::JoinHandle,
     time::Instant,
 };
@@ -91,10 +83,10 @@ impl SessionSummary {
     }
 
     pub fn segments(&self) -> u64 {
-        self.renditions.first().map(|(_, s)| s.segments).unwrap_or(0)
+        self.figures().segments
     }
     pub fn duration(&self) -> f64 {
-        self.renditions.first().map(|(_, s)| s.duration).unwrap_or(0.0)
+        self.figures().duration_s
     }
 }
 
@@ -119,7 +111,7 @@ pub struct Notice {
     pub event: SessionEvent,
 }
 
-/// How often a live session reports its figures (and FFmpeg makes a thumbnail).
+/// How often a live session reports its figures and, at most, uploads a thumbnail.
 pub const STATS_EVERY: Duration = Duration::from_secs(10);
 /// Thumbnails change every [`STATS_EVERY`]; caches may keep one that long.
 const THUMBNAIL_CACHE: &str = "public, max-age=10";
@@ -236,16 +228,10 @@ impl Node {
         }
         drop(progress_tx);
         let (thumbnail_tx, thumbnail_rx) = watch::channel(None);
-        let thumbnail_stored = Arc::new(AtomicBool::new(false));
-        let first_thumbnail = Arc::new(Notify::new());
-        let thumbnails = tokio::spawn(keep_thumbnail(
-            self.store.clone(),
-            format!("{prefix}/thumb.jpg"),
-            thumbnail_rx,
-            thumbnail_stored.clone(),
-            first_thumbnail.clone(),
-        ));
-        let mut thumbnail_announced = false;
+        // Whether a thumbnail is stored; it changes once, from false to true.
+        let (stored_tx, mut thumbnail_stored) = watch::channel(false);
+        let thumbnails =
+            tokio::spawn(keep_thumbnail(self.store.clone(), format!("{prefix}/thumb.jpg"), thumbnail_rx, stored_tx));
         let inbox = Inbox {
             spool: spool.clone(),
             renditions: senders,
@@ -283,12 +269,14 @@ impl Node {
                     _ = child.wait() => break,
                     _ = stop.changed() => {
                         interrupt(&mut child).await;
+                        // Files it flushed on the way out still count.
+                        while let Ok(g) = activity.try_recv() {
+                            note_activity(g, generation, &mut active, &mut publishes);
+                        }
                         break 'session EndReason::Stopped;
                     }
                     Some(g) = activity.recv() => {
-                        if g == generation && !active {
-                            active = true;
-                            publishes += 1;
+                        if note_activity(g, generation, &mut active, &mut publishes) {
                             tracing::info!(generation, "publisher connected");
                         }
                     }
@@ -303,13 +291,11 @@ impl Node {
                         }
                     }
                     // Listings show the still as soon as there is one, not a tick later.
-                    _ = first_thumbnail.notified(), if live && !thumbnail_announced => {
-                        thumbnail_announced = true;
-                        self.emit(&spec, SessionEvent::Stats(figures(&stats, true)));
+                    Ok(()) = thumbnail_stored.changed(), if live => {
+                        self.emit(&spec, SessionEvent::Stats(figures(&stats, *thumbnail_stored.borrow_and_update())));
                     }
                     _ = report.tick(), if live => {
-                        let thumbnail = thumbnail_stored.load(Ordering::Relaxed);
-                        self.emit(&spec, SessionEvent::Stats(figures(&stats, thumbnail)));
+                        self.emit(&spec, SessionEvent::Stats(figures(&stats, *thumbnail_stored.borrow())));
                     }
                     _ = tokio::time::sleep_until(deadline), if !active => {
                         let _ = child.kill().await;
@@ -319,10 +305,7 @@ impl Node {
             }
             // The process's last PUTs may still be queued: count them first.
             while let Ok(g) = activity.try_recv() {
-                if g == generation && !active {
-                    active = true;
-                    publishes += 1;
-                }
+                note_activity(g, generation, &mut active, &mut publishes);
             }
             if active {
                 tracing::info!(
@@ -354,12 +337,7 @@ impl Node {
             self.put_master(&prefix, &stats, &give_up).await;
         }
         let _ = tokio::fs::remove_dir_all(&spool).await;
-        let summary = SessionSummary {
-            reason,
-            renditions: stats,
-            publishes,
-            thumbnail: thumbnail_stored.load(Ordering::Relaxed),
-        };
+        let summary = SessionSummary { reason, renditions: stats, publishes, thumbnail: *thumbnail_stored.borrow() };
         tracing::info!(reason = ?summary.reason, segments = summary.segments(), duration_s = summary.duration(), "session ended");
         self.emit(&spec, SessionEvent::Ended(summary.clone()));
         summary
@@ -427,6 +405,17 @@ impl Node {
     }
 }
 
+/// A file from FFmpeg process `g`: the first one from the current process
+/// means a publisher connected to it. `true` when this one did.
+fn note_activity(g: u32, generation: u32, active: &mut bool, publishes: &mut u32) -> bool {
+    let first = g == generation && !*active;
+    if first {
+        *active = true;
+        *publishes += 1;
+    }
+    first
+}
+
 /// Stores the newest still, at once for the first and then at most one per
 /// [`STATS_EVERY`]: FFmpeg makes one per keyframe. A failed upload is retried
 /// a few times unless a newer still replaces it.
@@ -434,8 +423,7 @@ async fn keep_thumbnail(
     store: Arc<dyn ObjectStore>,
     key: String,
     mut latest: watch::Receiver<Option<Bytes>>,
-    stored: Arc<AtomicBool>,
-    first: Arc<Notify>,
+    stored: watch::Sender<bool>,
 ) {
     const ATTEMPTS: u32 = 5;
     while latest.changed().await.is_ok() {
@@ -443,9 +431,8 @@ async fn keep_thumbnail(
         for attempt in 1..=ATTEMPTS {
             match store.put(&key, body.clone(), "image/jpeg", THUMBNAIL_CACHE).await {
                 Ok(()) => {
-                    if !stored.swap(true, Ordering::Relaxed) {
-                        first.notify_one();
-                    }
+                    // Only the first store is news to the session.
+                    stored.send_if_modified(|s| !std::mem::replace(s, true));
                     tokio::time::sleep(STATS_EVERY).await;
                     break;
                 }
