@@ -50,6 +50,12 @@ const THUMBNAIL_SCALE: &str = "scale=-2:360";
 
 /// The input options and URL.
 fn input_args(input: &Input, args: &mut Vec<String>) {
+    // FFmpeg probes a live input for up to 5 s by default before it writes
+    // anything (measured over SRT: first segment 5.6 s after the publisher
+    // connected). 2 s covers a 2 s GOP's parameter sets: first segment 2.7 s.
+    // It also lets the node see a returning publisher before its reconnect
+    // window can run out under it.
+    args.extend(["-analyzeduration", "2000000"].map(String::from));
     match input {
         // `pbkeylen=16`: AES-128, what OBS uses by default.
         Input::Srt { host, port, passphrase } => {
@@ -239,7 +245,9 @@ mod tests {
         assert!(joined.contains("-c copy -bsf:a aac_adtstoasc"));
         assert!(joined.contains("-hls_segment_type fmp4"));
         assert!(joined.contains("/source/seg_%06d.m4s http://127.0.0.1:9/ingest/tok/0/source/index.m3u8"));
-        assert!(joined.starts_with("-hide_banner -nostdin -loglevel warning -skip_frame nokey -i srt://"));
+        assert!(joined.starts_with(
+            "-hide_banner -nostdin -loglevel warning -skip_frame nokey -analyzeduration 2000000 -i srt://"
+        ));
         assert!(joined.ends_with("-map 0:v:0 -vf scale=-2:360 -fps_mode passthrough -c:v mjpeg -q:v 5 -f image2 -update 1 http://127.0.0.1:9/ingest/tok/0/thumb.jpg"), "{joined}");
         assert!(!format!("{:?}", spec(Profile::Source)).contains(&"k".repeat(32)), "debug output hides the key");
     }
@@ -249,7 +257,12 @@ mod tests {
         let mut s = spec(Profile::Source);
         s.input = Input::Rtmp { port: 41000 };
         let joined = listener_args(&s).join(" ");
-        assert!(joined.contains("-listen 1 -rw_timeout 10000000 -i rtmp://127.0.0.1:41000/live/publisher"), "{joined}");
+        assert!(
+            joined.contains(
+                "-analyzeduration 2000000 -listen 1 -rw_timeout 10000000 -i rtmp://127.0.0.1:41000/live/publisher"
+            ),
+            "{joined}"
+        );
         assert!(!joined.contains(&"k".repeat(32)), "ffmpeg is never given the RTMP key");
     }
 
