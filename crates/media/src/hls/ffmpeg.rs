@@ -6,6 +6,9 @@
 pub struct FfmpegSegment {
     pub uri: String,
     pub duration: f64,
+    /// The `EXT-X-MAP` in force for this segment (the node's playlists name
+    /// a new one after every reconnect).
+    pub init_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -30,7 +33,7 @@ impl FfmpegPlaylist {
             } else if line.starts_with('#') {
                 continue;
             } else if let Some(duration) = pending.take() {
-                out.segments.push(FfmpegSegment { uri: line.to_owned(), duration });
+                out.segments.push(FfmpegSegment { uri: line.to_owned(), duration, init_uri: out.init_uri.clone() });
             }
         }
         out
@@ -57,8 +60,19 @@ mod tests {
         let p = FfmpegPlaylist::parse(include_str!("../../tests/fixtures/ffmpeg_event.m3u8"));
         assert_eq!(p.init_uri.as_deref(), Some("init.mp4"));
         assert_eq!(p.segments.len(), 3);
-        assert_eq!(p.segments[0], FfmpegSegment { uri: "seg_000000.m4s".into(), duration: 2.0 });
+        assert_eq!(
+            p.segments[0],
+            FfmpegSegment { uri: "seg_000000.m4s".into(), duration: 2.0, init_uri: Some("init.mp4".into()) }
+        );
         assert_eq!(p.segments[2].duration, 1.0);
+        assert!(p.ended);
+    }
+
+    #[test]
+    fn each_segment_knows_its_init() {
+        let p = FfmpegPlaylist::parse(include_str!("../../tests/fixtures/session/index.m3u8"));
+        let inits: Vec<_> = p.segments.iter().map(|s| s.init_uri.as_deref().unwrap_or("")).collect();
+        assert_eq!(inits, ["init.mp4", "init.mp4", "init.mp4", "init_1.mp4", "init_1.mp4"]);
         assert!(p.ended);
     }
 
