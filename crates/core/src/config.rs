@@ -27,6 +27,22 @@ pub struct TableNames {
     pub streams: String,
     pub ingest_nodes: String,
     pub port_leases: String,
+    pub recordings: String,
+    pub videos: String,
+    pub video_likes: String,
+}
+
+/// Physical names of the buckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketNames {
+    pub live: String,
+    pub recordings: String,
+}
+
+impl BucketNames {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self { live: physical_name(prefix, "live"), recordings: physical_name(prefix, "recordings") }
+    }
 }
 
 impl TableNames {
@@ -37,6 +53,9 @@ impl TableNames {
             streams: physical_name(prefix, "streams"),
             ingest_nodes: physical_name(prefix, "ingest-nodes"),
             port_leases: physical_name(prefix, "port-leases"),
+            recordings: physical_name(prefix, "recordings"),
+            videos: physical_name(prefix, "videos"),
+            video_likes: physical_name(prefix, "video-likes"),
         }
     }
 }
@@ -58,6 +77,7 @@ pub enum CorsOrigins {
 pub struct Config {
     pub name_prefix: String,
     pub tables: TableNames,
+    pub buckets: BucketNames,
     /// PKCS#8 PEM of the Ed25519 key that signs access tokens.
     pub jwt_private_key_pem: Option<String>,
     /// The public key alone (JWKS `x`), for functions that only verify tokens.
@@ -77,6 +97,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("name_prefix", &self.name_prefix)
             .field("tables", &self.tables)
+            .field("buckets", &self.buckets)
             .field("jwt_private_key_pem", &self.jwt_private_key_pem.as_ref().map(|_| "<redacted>"))
             .field("jwt_public_key", &self.jwt_public_key)
             .field("jwt_issuer", &self.jwt_issuer)
@@ -99,6 +120,7 @@ impl Config {
         Self {
             name_prefix: prefix.to_owned(),
             tables: TableNames::with_prefix(prefix),
+            buckets: BucketNames::with_prefix(prefix),
             jwt_private_key_pem: None,
             jwt_public_key: None,
             jwt_issuer: "skycast".to_owned(),
@@ -150,6 +172,17 @@ impl Config {
         }
         if let Some(v) = get("SKYCAST_TABLE_PORT_LEASES") {
             c.tables.port_leases = v;
+        }
+        for (name, slot) in [
+            ("SKYCAST_TABLE_RECORDINGS", &mut c.tables.recordings),
+            ("SKYCAST_TABLE_VIDEOS", &mut c.tables.videos),
+            ("SKYCAST_TABLE_VIDEO_LIKES", &mut c.tables.video_likes),
+            ("SKYCAST_BUCKET_LIVE", &mut c.buckets.live),
+            ("SKYCAST_BUCKET_RECORDINGS", &mut c.buckets.recordings),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = v;
+            }
         }
         if let Some(v) = get("SKYCAST_CDN_BASE_URL") {
             c.cdn_base_url = v.trim_end_matches('/').to_owned();

@@ -73,6 +73,27 @@ pub enum StreamEvent {
     },
 }
 
+/// recording-jobs: one per ended session of a stream that records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RecordingJob {
+    Record {
+        stream_id: String,
+        session_id: String,
+        at: String,
+        /// The rendition the MP4 is made of: the top one (listed first).
+        rendition: String,
+    },
+}
+
+impl RecordingJob {
+    pub fn ids(&self) -> (&str, &str) {
+        match self {
+            Self::Record { stream_id, session_id, .. } => (stream_id, session_id),
+        }
+    }
+}
+
 /// How much a session has made, as of its latest event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionFigures {

@@ -9,12 +9,14 @@ pub mod config;
 pub mod events;
 pub mod ids;
 pub mod page;
+pub mod recording;
 pub mod resources;
 pub mod store;
 pub mod stream;
 pub mod timefmt;
 pub mod user;
 pub mod validation;
+pub mod video;
 
 pub use config::Config;
 pub use validation::ValidationError;

@@ -90,6 +90,9 @@ impl TablesReady {
             t.streams.clone(),
             t.ingest_nodes.clone(),
             t.port_leases.clone(),
+            t.recordings.clone(),
+            t.videos.clone(),
+            t.video_likes.clone(),
         ];
         Self { client, tables }
     }

@@ -4,9 +4,11 @@
 
 mod dynamo;
 mod ingest;
+mod recordings;
 mod streams;
 mod tokens;
 mod users;
+mod videos;
 
 pub mod queue;
 
@@ -15,12 +17,14 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
+pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
 pub use streams::{
     BeginSession, Deletion, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamIndex,
     StreamStore,
 };
 pub use tokens::{DynamoTokenStore, RefreshFamily, RefreshRecord, Rotation, TokenStore};
 pub use users::{CreateUser, DynamoUserStore, UserStore};
+pub use videos::{DynamoVideoStore, LikeOutcome, VideoIndex, VideoStore};
 
 use crate::config::TableNames;
 
@@ -39,6 +43,8 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub streams: Arc<dyn StreamStore>,
     pub ingest: Arc<dyn IngestStore>,
+    pub recordings: Arc<dyn RecordingStore>,
+    pub videos: Arc<dyn VideoStore>,
     pub ready: Arc<dyn ReadyCheck>,
 }
 
@@ -53,6 +59,8 @@ impl Stores {
                 tables.ingest_nodes.clone(),
                 tables.port_leases.clone(),
             )),
+            recordings: Arc::new(DynamoRecordingStore::new(client.clone(), tables.recordings.clone())),
+            videos: Arc::new(DynamoVideoStore::new(client.clone(), tables.videos.clone(), tables.video_likes.clone())),
             ready: Arc::new(dynamo::TablesReady::new(client, tables)),
         }
     }
