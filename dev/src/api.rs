@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 
 /// Every HTTP function's routes, merged.
 pub fn routes() -> Router<ApiContext> {
-    skycast_auth::routes().merge(skycast_streams::routes())
+    skycast_auth::routes().merge(skycast_streams::routes()).merge(skycast_vod::routes())
 }
 
 /// Every HTTP function's routes with the common layers.
@@ -20,11 +20,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = skycast_http::openapi::PlatformDoc::openapi();
     doc.merge(skycast_auth::AuthDoc::openapi());
     doc.merge(skycast_streams::StreamsDoc::openapi());
+    doc.merge(skycast_vod::VideosDoc::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Skycast API")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "Live streaming backend: accounts, streams and (later) videos. Errors are \
+            "Live streaming backend: accounts, streams, and the videos recorded from them. Errors are \
              {\"error\": {\"code\", \"message\", \"field\"?}}; authenticate with \
              `Authorization: Bearer <access token>`.",
         ))

@@ -60,12 +60,16 @@ async fn serve() -> anyhow::Result<()> {
         config.jwt_private_key_pem =
             Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
     }
+    let addr: SocketAddr = env_or("SKYCAST_HTTP_ADDR", "127.0.0.1:8080").parse().context("SKYCAST_HTTP_ADDR")?;
+    if std::env::var("SKYCAST_API_BASE_URL").is_err() {
+        // Links the API hands out (private playback) point at where it listens.
+        config.api_base_url = format!("http://{addr}");
+    }
     let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
     let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root)
         .await
         .context("starting the ingest node")?;
 
-    let addr: SocketAddr = env_or("SKYCAST_HTTP_ADDR", "127.0.0.1:8080").parse().context("SKYCAST_HTTP_ADDR")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!("Skycast API on http://{addr}  (Ctrl-C stops everything)");
     let routes = api::routes().merge(skycast_dev::cdn::routes(sdk::s3(&sdk_config), &config.name_prefix));

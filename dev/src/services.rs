@@ -1,24 +1,40 @@
 //! The long-running parts of the platform, in-process for `make dev`: the
 //! ingest node (registered, taking commands from `ingest-commands`) and the
-//! SQS trigger of the lifecycle function (polling `stream-events`).
+//! SQS triggers of the event functions: lifecycle (`stream-events`) and the
+//! recorder (`recording-jobs`) and the catalog (`catalog-events`, where the
+//! recordings bucket announces new MP4s), polled as Lambda's event source
+//! mappings do.
 
 use std::{path::Path, sync::Arc};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use skycast_core::{Config, config::physical_name, store::Stores};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use std::time::Duration;
+
+use skycast_catalog::{Catalog, S3Recordings};
+use skycast_core::{
+    Config,
+    config::physical_name,
+    resources::Resources,
+    store::{Stores, queue::SqsSender},
+};
 use skycast_ingest::{config::NodeConfig, control, store::S3Store};
+use skycast_lifecycle::Lifecycle;
+use skycast_recorder::{Recorder, SqsRedelivery, s3::S3Media};
 use tokio::task::JoinHandle;
 
 pub struct Services {
     ingest: control::Service,
-    lifecycle: JoinHandle<()>,
+    triggers: Vec<JoinHandle<()>>,
 }
 
 impl Services {
     /// Ends every session (playlists closed, `ended` sent), then stops.
     pub async fn shutdown(self) {
         self.ingest.shutdown().await;
-        self.lifecycle.abort();
+        for t in self.triggers {
+            t.abort();
+        }
     }
 }
 
@@ -45,25 +61,68 @@ pub async fn start(
     let store = Arc::new(S3Store::new(crate::sdk::s3(sdk), node_config.live_bucket.clone()));
     let queues = control::Queues { commands, events: events.clone() };
     let ingest = control::serve(node_config, node_id, queues, store, stores.ingest.clone(), sqs.clone()).await?;
-    let lifecycle = tokio::spawn(lifecycle_trigger(stores.clone(), sqs, events));
-    Ok(Services { ingest, lifecycle })
+    let jobs = queue_url(&sqs, &config.name_prefix, "recording-jobs").await?;
+    let lifecycle = Arc::new(Lifecycle {
+        stores: stores.clone(),
+        messages: Arc::new(SqsSender::new(sqs.clone())),
+        recording_jobs_url: jobs.clone(),
+    });
+    let spec = &Resources::embedded().queues["recording-jobs"];
+    let recorder = Arc::new(Recorder {
+        recordings: stores.recordings.clone(),
+        media: Arc::new(S3Media::new(
+            crate::sdk::s3(sdk),
+            config.buckets.live.clone(),
+            config.buckets.recordings.clone(),
+        )),
+        redelivery: Arc::new(SqsRedelivery { client: sqs.clone(), queue_url: jobs.clone() }),
+        max_receives: spec.max_receive_count,
+        lease: Duration::from_secs(u64::from(spec.visibility_timeout_s)),
+        backoff: Duration::from_secs(2),
+    });
+    let catalog_events = queue_url(&sqs, &config.name_prefix, "catalog-events").await?;
+    let catalog = Arc::new(Catalog {
+        stores: stores.clone(),
+        recordings: Arc::new(S3Recordings { client: crate::sdk::s3(sdk), bucket: config.buckets.recordings.clone() }),
+    });
+    let triggers = vec![
+        tokio::spawn(sqs_trigger(sqs.clone(), catalog_events, 10, move |batch| {
+            let catalog = Arc::clone(&catalog);
+            async move { catalog.handle(batch).await }
+        })),
+        tokio::spawn(sqs_trigger(sqs.clone(), events, 10, move |batch| {
+            let lifecycle = Arc::clone(&lifecycle);
+            async move { skycast_lifecycle::handle(&lifecycle, batch).await }
+        })),
+        tokio::spawn(sqs_trigger(sqs, jobs, 1, move |batch| {
+            let recorder = Arc::clone(&recorder);
+            async move { recorder.handle(batch).await }
+        })),
+    ];
+    Ok(Services { ingest, triggers })
 }
 
-/// What Lambda's SQS event source mapping does: batches to the handler,
-/// deleting what it did not report as failed.
-async fn lifecycle_trigger(stores: Stores, sqs: aws_sdk_sqs::Client, queue_url: String) {
+/// What Lambda's SQS event source mapping does: batches of up to
+/// `batch_size` to the handler, with each message's receive count, deleting
+/// what it did not report as failed.
+pub async fn sqs_trigger<F, Fut>(sqs: aws_sdk_sqs::Client, queue_url: String, batch_size: i32, handler: F)
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
     loop {
         let out = match sqs
             .receive_message()
             .queue_url(&queue_url)
             .wait_time_seconds(20)
-            .max_number_of_messages(10)
+            .max_number_of_messages(batch_size)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
         {
             Ok(out) => out,
             Err(e) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "cannot read stream-events; retrying");
+                tracing::warn!(queue = %queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "cannot read the queue; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 continue;
             }
@@ -78,9 +137,12 @@ async fn lifecycle_trigger(stores: Stores, sqs: aws_sdk_sqs::Client, queue_url: 
             message.message_id = m.message_id.clone();
             message.receipt_handle = m.receipt_handle.clone();
             message.body = m.body.clone();
+            for (k, v) in m.attributes().into_iter().flatten() {
+                message.attributes.insert(k.as_str().to_owned(), v.clone());
+            }
             batch.records.push(message);
         }
-        let response = skycast_lifecycle::handle(&stores, batch).await;
+        let response = handler(batch).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for m in &received {
             if failed.contains(&m.message_id().unwrap_or_default()) {

@@ -36,6 +36,7 @@ async fn start_stack(extra_env: &[(&str, String)]) -> Stack {
         .env("SKYCAST_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("SKYCAST_EMULATOR_PORT", emulator_port.to_string())
         .env("SKYCAST_CDN_BASE_URL", format!("http://127.0.0.1:{http_port}/cdn"))
+        .env("SKYCAST_API_BASE_URL", format!("http://127.0.0.1:{http_port}"))
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("SKYCAST_JWT_PRIVATE_KEY")
         .env_remove("SKYCAST_JWT_PRIVATE_KEY_FILE")
@@ -243,6 +244,109 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(&stack.root);
+}
+
+/// Publishes to `url`, retrying while the listener is not up yet (between
+/// two publishers the node starts a new one).
+async fn publish_when_listening(url: &str, seconds: u32) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let started = tokio::time::Instant::now();
+        let ok = publish(url, seconds).await;
+        if ok
+            || started.elapsed() > Duration::from_secs(u64::from(seconds) / 2)
+            || tokio::time::Instant::now() > deadline
+        {
+            return ok;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_with_a_reconnect_becomes_one_video_within_seconds_of_its_end() {
+    let srt_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let stack = start_stack(&[("SKYCAST_SRT_PORTS", format!("{srt_port}-{srt_port}"))]).await;
+    let addr = stack.addr.clone();
+    let body = json!({"username": "vlogger", "email": "vlogger@example.com", "password": skycast_tests::PASSWORD});
+    let token = request(&addr, "POST", "/auth/register", None, Some(&body)).await.unwrap().body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = Some(token.as_str());
+    let created = request(&addr, "POST", "/streams", t, Some(&json!({"title": "Replay me", "description": "a VOD"})))
+        .await
+        .unwrap();
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let start = skycast_tests::eventually(Duration::from_secs(15), || async {
+        request(&addr, "POST", &format!("/streams/{id}/start"), t, None).await.ok().filter(|r| r.status == 200)
+    })
+    .await
+    .expect("start");
+    let url = start.body["ingest"]["url"].as_str().unwrap().to_owned();
+    let session = start.body["session_id"].as_str().unwrap().to_owned();
+
+    // 20 s over SRT in two parts: the encoder drops after 10 s and comes back.
+    assert!(publish_when_listening(&url, 10).await, "first publisher");
+    assert!(publish_when_listening(&url, 10).await, "second publisher, after the reconnect");
+    let stop = request(&addr, "POST", &format!("/streams/{id}/stop"), t, None).await.unwrap();
+    assert_eq!(stop.status, 200);
+    let stopped = Instant::now();
+
+    // The recording, then the video, within seconds.
+    let recordings = format!("/streams/{id}/recordings");
+    let ready = skycast_tests::eventually(Duration::from_secs(60), || async {
+        let r = request(&addr, "GET", &recordings, None, None).await.ok()?;
+        let item = r.body["items"][0].clone();
+        (item["status"] == "ready").then_some(item)
+    })
+    .await
+    .expect("the recording became ready");
+    let video = skycast_tests::eventually(Duration::from_secs(30), || async {
+        let r = request(&addr, "GET", &format!("/videos?stream_id={id}"), None, None).await.ok()?;
+        r.body["items"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await
+    .expect("the video is in the catalog");
+    eprintln!("stop → video listed: {:.1} s", stopped.elapsed().as_secs_f64());
+    assert_eq!((ready["session_id"].as_str(), video["id"].as_str()), (Some(session.as_str()), Some(session.as_str())));
+    assert_eq!((video["title"].as_str(), video["description"].as_str()), (Some("Replay me"), Some("a VOD")));
+
+    // The MP4 through the CDN: h264 + aac, both parts, moov first, clean decode.
+    let mp4 = video["mp4_url"].as_str().unwrap();
+    let p = skycast_tests::media::probe(mp4).await;
+    assert_eq!(p.codecs, ["h264", "aac"]);
+    let duration = video["duration_s"].as_f64().unwrap();
+    assert!((16.0..=22.0).contains(&p.duration_s), "both parts of 10 s each are in it: {} s", p.duration_s);
+    assert!((p.duration_s - duration).abs() < 2.0, "within one segment of what the catalog says ({duration})");
+    let local = stack.root.join("video.mp4");
+    let status = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i", mp4, "-c", "copy", "-f", "mp4"])
+        .arg(&local)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(skycast_tests::media::decode_errors(mp4).await, "");
+    let raw = request(&addr, "GET", &path_of(mp4), None, None).await.unwrap();
+    assert!(raw.head.to_ascii_lowercase().contains("content-type: video/mp4"), "{}", raw.head);
+
+    // The thumbnail and the VOD HLS too.
+    let thumb = request(&addr, "GET", &path_of(video["thumbnail_url"].as_str().unwrap()), None, None).await.unwrap();
+    assert!(thumb.status == 200 && thumb.head.to_ascii_lowercase().contains("image/jpeg"), "{}", thumb.head);
+    let hls = video["hls_url"].as_str().unwrap();
+    let media = raw_get(&addr, &path_of(&hls.replace("master.m3u8", "source/index.m3u8"))).await;
+    assert!(media.ends_with("#EXT-X-ENDLIST\n") && media.contains("#EXT-X-DISCONTINUITY"), "{media}");
+
+    // Private now: the CDN no longer serves it; its owner gets expiring links.
+    let private = request(&addr, "PATCH", &format!("/videos/{session}"), t, Some(&json!({"visibility": "private"})))
+        .await
+        .unwrap();
+    assert_eq!(private.status, 200);
+    assert_eq!(request(&addr, "GET", &path_of(mp4), None, None).await.unwrap().status, 404);
+    let mine = request(&addr, "GET", &format!("/videos/{session}"), t, None).await.unwrap();
+    assert_eq!(skycast_tests::media::decode_errors(mine.body["hls_url"].as_str().unwrap()).await, "");
+    drop(stack);
 }
 
 /// `GET /streams/{id}` (as anyone) once `ready` holds, polled until `limit`.

@@ -16,6 +16,7 @@ use skycast_http::ApiContext;
 use tower::ServiceExt;
 
 pub mod encoder;
+pub mod media;
 pub mod proxy;
 pub mod raw_http;
 

@@ -89,6 +89,11 @@ pub struct Config {
     /// Public base of stored media: `<base>/live/...` and `<base>/recordings/...`
     /// (CloudFront in AWS, `make dev`'s `/cdn` locally).
     pub cdn_base_url: String,
+    /// Public base of this API, for links it hands out (private playback).
+    pub api_base_url: String,
+    /// Secret that signs private playback links (`SKYCAST_PLAYBACK_KEY`);
+    /// derived from the JWT signing key when unset and that is present.
+    pub playback_key: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -105,12 +110,15 @@ impl std::fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("cors_origins", &self.cors_origins)
             .field("cdn_base_url", &self.cdn_base_url)
+            .field("api_base_url", &self.api_base_url)
+            .field("playback_key", &self.playback_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
 
 pub const DEFAULT_PREFIX: &str = "skycast";
 pub const DEFAULT_CDN_BASE_URL: &str = "http://127.0.0.1:8080/cdn";
+pub const DEFAULT_API_BASE_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_ACCESS_TOKEN_TTL_S: u64 = 15 * 60;
 pub const DEFAULT_REFRESH_TOKEN_TTL_S: u64 = 30 * 24 * 3600;
 
@@ -128,6 +136,8 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
             cors_origins: CorsOrigins::Any,
             cdn_base_url: DEFAULT_CDN_BASE_URL.to_owned(),
+            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
+            playback_key: None,
         }
     }
 
@@ -187,10 +197,29 @@ impl Config {
         if let Some(v) = get("SKYCAST_CDN_BASE_URL") {
             c.cdn_base_url = v.trim_end_matches('/').to_owned();
         }
+        if let Some(v) = get("SKYCAST_API_BASE_URL") {
+            c.api_base_url = v.trim_end_matches('/').to_owned();
+        }
+        c.playback_key = get("SKYCAST_PLAYBACK_KEY");
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);
         }
         Ok(c)
+    }
+
+    /// The signer of private playback links, if this process has a secret for it.
+    pub fn playback_signer(&self) -> Option<crate::playback::PlaybackSigner> {
+        match (&self.playback_key, &self.jwt_private_key_pem) {
+            (Some(k), _) => Some(crate::playback::PlaybackSigner::new(k.as_bytes())),
+            (None, Some(pem)) => {
+                let derived = aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    format!("skycast-playback\n{pem}").as_bytes(),
+                );
+                Some(crate::playback::PlaybackSigner::new(derived.as_ref()))
+            }
+            (None, None) => None,
+        }
     }
 
     /// The token keys this process may hold: the signing key when configured,

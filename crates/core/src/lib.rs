@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod ids;
 pub mod page;
+pub mod playback;
 pub mod recording;
 pub mod resources;
 pub mod store;

@@ -50,6 +50,50 @@ pub fn decode_cursor(cursor: &str, expected: &[&str]) -> Result<CursorKey, Valid
     Ok(key)
 }
 
+/// Index reads per page at most; past it a short page is returned with a cursor.
+const MAX_READS: usize = 8;
+
+/// One page of a listing filtered after the read (visibility, tags,
+/// search): one index query may yield fewer items than asked for, so it
+/// reads on until the page is full, a bounded number of times.
+/// `query(start, n)` reads up to `n` items of the index from `start`.
+pub async fn filtered_page<T, E, Q, Fut>(
+    mut query: Q,
+    keep: impl Fn(&T) -> bool,
+    cursor_after: impl Fn(&T) -> CursorKey,
+    cursor: Option<CursorKey>,
+    limit: usize,
+) -> Result<Page<T>, E>
+where
+    Q: FnMut(Option<CursorKey>, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<CursorKey>), E>>,
+{
+    let mut items = Vec::with_capacity(limit);
+    let mut start = cursor;
+    for _ in 0..MAX_READS {
+        // One more than needed tells, in the common unfiltered case, whether
+        // another page exists without a second read.
+        let (batch, next) = query(start.take(), limit + 1).await?;
+        let n = batch.len();
+        for (i, item) in batch.into_iter().enumerate() {
+            if !keep(&item) {
+                continue;
+            }
+            items.push(item);
+            if items.len() == limit {
+                let more = i + 1 < n || next.is_some();
+                let next_cursor = more.then(|| encode_cursor(&cursor_after(&items[limit - 1])));
+                return Ok(Page { items, next_cursor });
+            }
+        }
+        match next {
+            Some(k) => start = Some(k),
+            None => return Ok(Page { items, next_cursor: None }),
+        }
+    }
+    Ok(Page { items, next_cursor: start.map(|k| encode_cursor(&k)) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,10 @@ use skycast_core::{
     Config,
     auth::JwtKeys,
     config::ConfigError,
+    playback::PlaybackSigner,
     store::{
         Stores,
+        objects::{ObjectStorage, S3Objects},
         queue::{MessageSender, SqsSender},
     },
 };
@@ -21,6 +23,10 @@ pub struct ApiContext {
     pub jwt: Arc<JwtKeys>,
     /// Commands to ingest nodes travel on SQS.
     pub messages: Arc<dyn MessageSender>,
+    /// Stored media: presigned URLs, playlists, deletes.
+    pub objects: Arc<dyn ObjectStorage>,
+    /// Signs private playback links; `None` where no secret is configured.
+    pub playback: Option<Arc<PlaybackSigner>>,
 }
 
 #[derive(Debug, Error)]
@@ -36,15 +42,28 @@ impl ApiContext {
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
         sqs: aws_sdk_sqs::Client,
+        s3: aws_sdk_s3::Client,
     ) -> Result<Self, ContextError> {
         let jwt = config.jwt_keys()?;
         let stores = Stores::dynamo(dynamodb, &config.tables);
-        Ok(Self { config: Arc::new(config), stores, jwt: Arc::new(jwt), messages: Arc::new(SqsSender::new(sqs)) })
+        let playback = config.playback_signer().map(Arc::new);
+        Ok(Self {
+            config: Arc::new(config),
+            stores,
+            jwt: Arc::new(jwt),
+            messages: Arc::new(SqsSender::new(sqs)),
+            objects: Arc::new(S3Objects::new(s3)),
+            playback,
+        })
     }
 
     /// From one SDK configuration.
     pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ContextError> {
-        Self::new(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk))
+        // Emulators (moto, LocalStack, MinIO) have no per-bucket host names.
+        let path_style = sdk.endpoint_url().is_some();
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build());
+        Self::new(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), s3)
     }
 
     /// For functions that issue tokens: refuses to start without the signing key,

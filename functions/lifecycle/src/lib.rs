@@ -4,13 +4,30 @@
 //! A message that cannot be applied is reported as a batch item failure: SQS
 //! retries it and, after the queue's receive limit, moves it to the DLQ, while
 //! its batch-mates are deleted as done.
+//!
+//! A session that ended with media, of a stream that records, gets its
+//! recording item and one job on `recording-jobs`. A duplicate `ended`
+//! finds the item and sends nothing; one whose first delivery died between
+//! the two steps sends the job again (the recorder is idempotent).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use std::sync::Arc;
+
 use skycast_core::{
-    events::StreamEvent,
-    store::{EndReport, Stores, lease_id},
+    events::{RecordingJob, StreamEvent},
+    recording::Recording,
+    store::{EndReport, Stores, lease_id, queue::MessageSender},
+    stream::Stream,
     timefmt,
 };
+
+/// What the function works with.
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub stores: Stores,
+    pub messages: Arc<dyn MessageSender>,
+    pub recording_jobs_url: String,
+}
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -23,7 +40,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Failure(pub String);
 
-pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Failure> {
+pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failure> {
+    let stores = &lc.stores;
     let now = timefmt::now_rfc3339();
     let fail = |e: skycast_core::store::StoreError| Failure(e.to_string());
     let applied = match event {
@@ -42,6 +60,14 @@ pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Fail
             let applied = stores.streams.mark_ended(stream_id, session_id, &report, &now).await.map_err(fail)?;
             // The node is done with the port whoever ended the session.
             let stream = stores.streams.get(stream_id).await.map_err(fail)?;
+            if let Some(s) = &stream
+                && s.record
+                && figures.segments > 0
+                && !never_published
+            {
+                let rendition = renditions.first().map_or("source", String::as_str);
+                queue_recording(lc, s, session_id, rendition, &now).await?;
+            }
             let held = stream.filter(|s| s.session_id.as_deref() == Some(session_id.as_str()));
             if let Some((Some(node), Some(port), protocol)) =
                 held.map(|s| (s.ingest_node_id, s.ingest_port, s.protocol))
@@ -55,20 +81,55 @@ pub async fn apply(stores: &Stores, event: &StreamEvent) -> Result<Outcome, Fail
     Ok(if applied { Outcome::Applied } else { Outcome::Ignored })
 }
 
-async fn one(stores: &Stores, message: &SqsMessage) -> Result<Outcome, Failure> {
+/// The recording item, then its job: the item first, so the recorder and
+/// `GET /streams/{id}/recordings` never see a job without one.
+async fn queue_recording(
+    lc: &Lifecycle,
+    stream: &Stream,
+    session_id: &str,
+    rendition: &str,
+    now: &str,
+) -> Result<(), Failure> {
+    let fail = |e: skycast_core::store::StoreError| Failure(e.to_string());
+    let created = lc
+        .stores
+        .recordings
+        .create(&Recording::pending(&stream.id, session_id, &stream.owner_id, now))
+        .await
+        .map_err(fail)?;
+    if !created {
+        // Sent already, unless the first delivery died before sending.
+        let existing = lc.stores.recordings.get(&stream.id, session_id).await.map_err(fail)?;
+        if existing.is_none_or(|r| r.job_sent) {
+            return Ok(());
+        }
+    }
+    let job = RecordingJob::Record {
+        stream_id: stream.id.clone(),
+        session_id: session_id.to_owned(),
+        at: now.to_owned(),
+        rendition: rendition.to_owned(),
+    };
+    skycast_core::store::queue::send(lc.messages.as_ref(), &lc.recording_jobs_url, &job).await.map_err(fail)?;
+    lc.stores.recordings.mark_job_sent(&stream.id, session_id).await.map_err(fail)?;
+    tracing::info!(stream_id = %stream.id, %session_id, "recording job sent");
+    Ok(())
+}
+
+async fn one(lc: &Lifecycle, message: &SqsMessage) -> Result<Outcome, Failure> {
     let body = message.body.as_deref().ok_or_else(|| Failure("message has no body".into()))?;
     let event: StreamEvent = serde_json::from_str(body).map_err(|e| Failure(format!("not a stream event: {e}")))?;
-    apply(stores, &event).await
+    apply(lc, &event).await
 }
 
 /// Handles a batch; the response names the messages to retry.
-pub async fn handle(stores: &Stores, batch: SqsEvent) -> SqsBatchResponse {
+pub async fn handle(lc: &Lifecycle, batch: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for message in &batch.records {
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %id);
         let _entered = span.enter();
-        match one(stores, message).await {
+        match one(lc, message).await {
             Ok(outcome) => tracing::debug!(?outcome, "stream event handled"),
             Err(Failure(reason)) => {
                 tracing::warn!(%reason, "stream event failed; SQS retries it, then moves it to the DLQ");

@@ -187,7 +187,7 @@ pub async fn list(
     }))
 }
 
-async fn visible(ctx: &ApiContext, id: &str, caller: Option<&str>) -> ApiResult<Stream> {
+pub(crate) async fn visible(ctx: &ApiContext, id: &str, caller: Option<&str>) -> ApiResult<Stream> {
     match ctx.stores.streams.get(id).await? {
         Some(s) if stream::is_visible_to(&s, caller) => Ok(s),
         _ => Err(not_found()),

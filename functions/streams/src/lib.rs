@@ -3,6 +3,7 @@
 
 mod handlers;
 mod listing;
+mod recordings;
 mod session;
 mod view;
 
@@ -14,6 +15,7 @@ use skycast_http::ApiContext;
 use utoipa::OpenApi;
 
 pub use handlers::{CreateStreamRequest, ListStreamsQuery, UpdateStreamRequest};
+pub use recordings::{RecordingList, RecordingView};
 pub use session::{IngestView, StartResponse, StopResponse};
 pub use view::{OwnerView, StreamPage, StreamView};
 
@@ -24,15 +26,16 @@ pub fn routes() -> Router<ApiContext> {
         .route("/streams/{id}/key", post(handlers::rotate_key))
         .route("/streams/{id}/start", post(session::start))
         .route("/streams/{id}/stop", post(session::stop))
+        .route("/streams/{id}/recordings", get(recordings::list))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key, session::start, session::stop),
+    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key, session::start, session::stop, recordings::list),
     components(schemas(
         CreateStreamRequest, UpdateStreamRequest, StreamView, OwnerView, StreamPage,
         skycast_core::stream::Protocol, skycast_core::stream::Visibility, skycast_core::stream::StreamStatus,
-        skycast_core::stream::Profile, session::StartResponse, session::StopResponse, session::IngestView,
+        skycast_core::stream::Profile, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, session::IngestView,
     )),
     tags((name = "streams", description = "Streams, their keys, and the directory of streams"))
 )]

@@ -182,7 +182,8 @@ pub async fn start(
     Ok(JsonResponse(started(&stream)?))
 }
 
-/// End the session; the recording of it starts (with the recording issue).
+/// End the session. Once the node has closed its playlists, a stream that
+/// records gets a recording of it (`GET /streams/{id}/recordings`) and a video.
 #[utoipa::path(post, path = "/streams/{id}/stop", tag = "streams", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = StopResponse),
     (status = 401, body = ErrorBody),

@@ -5,13 +5,26 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use skycast_core::{events::StreamEvent, store::IngestNode, timefmt};
+use skycast_lifecycle::Lifecycle;
 use skycast_tests::{Account, TestApi, api};
 
 struct Rig {
     api: TestApi,
     sqs: aws_sdk_sqs::Client,
     queue: String,
+    /// Where the lifecycle function sends recording jobs.
+    jobs: String,
     owner: Account,
+}
+
+impl Rig {
+    fn lifecycle(&self) -> Lifecycle {
+        Lifecycle {
+            stores: self.api.ctx.stores.clone(),
+            messages: self.api.ctx.messages.clone(),
+            recording_jobs_url: self.jobs.clone(),
+        }
+    }
 }
 
 /// An API with one registered node offering SRT `ports` and no RTMP.
@@ -25,6 +38,8 @@ async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
     let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
     let name = format!("{}-commands", skycast_tests::unique_prefix());
     let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let name = format!("{}-jobs", skycast_tests::unique_prefix());
+    let jobs = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
     let now = timefmt::unix_now();
     let node = IngestNode {
         node_id: "node-a".into(),
@@ -39,7 +54,7 @@ async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
     };
     api.ctx.stores.ingest.register(&node).await.unwrap();
     let owner = api.register("caster").await;
-    Rig { api, sqs, queue, owner }
+    Rig { api, sqs, queue, jobs, owner }
 }
 
 async fn commands(rig: &Rig) -> Vec<Value> {
@@ -222,25 +237,25 @@ async fn lifecycle_events_apply_forward_only_and_once() {
     let s = rig.api.create_stream(&rig.owner, json!({"title": "life"})).await;
     let id = s["id"].as_str().unwrap();
     let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
-    let stores = &rig.api.ctx.stores;
     let status = || async { rig.api.get(&format!("/streams/{id}"), None).await.body };
 
     // A bad message fails alone; its batch-mates are applied.
-    let response = skycast_lifecycle::handle(stores, batch(&["{not json".into(), event("live", id, &session)])).await;
+    let response =
+        skycast_lifecycle::handle(&rig.lifecycle(), batch(&["{not json".into(), event("live", id, &session)])).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m0"]);
     assert_eq!(status().await["status"], "live");
 
     // Events of another session never touch this one.
     let stranger = skycast_core::ids::new_id();
-    let response = skycast_lifecycle::handle(stores, batch(&[event("ended", id, &stranger)])).await;
+    let response = skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("ended", id, &stranger)])).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(status().await["status"], "live");
 
     // Ended, delivered twice, then a late `waiting` and `live`: stays ended.
     let end = event("ended", id, &session);
     let response = skycast_lifecycle::handle(
-        stores,
+        &rig.lifecycle(),
         batch(&[end.clone(), end, event("waiting", id, &session), event("live", id, &session)]),
     )
     .await;
@@ -274,13 +289,13 @@ async fn live_figures_and_the_thumbnail_reach_the_stream_only_while_live() {
     let id = s["id"].as_str().unwrap();
     let started = start(&rig, id).await.body;
     let session = started["session_id"].as_str().unwrap().to_owned();
-    let stores = &rig.api.ctx.stores;
     let view = || async { rig.api.get(&format!("/streams/{id}"), None).await.body };
 
     // Not live yet: figures wait.
-    skycast_lifecycle::handle(stores, batch(&[stats(id, &session, 1, true)])).await;
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[stats(id, &session, 1, true)])).await;
     assert!(view().await["segments"].is_null());
-    skycast_lifecycle::handle(stores, batch(&[event("live", id, &session), stats(id, &session, 4, true)])).await;
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("live", id, &session), stats(id, &session, 4, true)]))
+        .await;
     let body = view().await;
     assert_eq!((body["segments"].as_u64(), body["bitrate_bps"].as_u64()), (Some(4), Some(2_500_000)));
     let hls = started["hls_url"].as_str().unwrap();
@@ -289,13 +304,18 @@ async fn live_figures_and_the_thumbnail_reach_the_stream_only_while_live() {
     // A late report that predates the thumbnail does not take it back;
     // another session's report changes nothing.
     let stranger = skycast_core::ids::new_id();
-    skycast_lifecycle::handle(stores, batch(&[stats(id, &session, 5, false), stats(id, &stranger, 99, false)])).await;
+    skycast_lifecycle::handle(
+        &rig.lifecycle(),
+        batch(&[stats(id, &session, 5, false), stats(id, &stranger, 99, false)]),
+    )
+    .await;
     let body = view().await;
     assert_eq!(body["segments"].as_u64(), Some(5));
     assert!(body["thumbnail_url"].is_string());
 
     // After the end, a straggling report cannot overwrite the final figures.
-    skycast_lifecycle::handle(stores, batch(&[event("ended", id, &session), stats(id, &session, 6, true)])).await;
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("ended", id, &session), stats(id, &session, 6, true)]))
+        .await;
     let body = view().await;
     assert_eq!((body["status"].as_str(), body["segments"].as_u64()), (Some("ended"), Some(5)));
     assert!(body["thumbnail_url"].is_string(), "the last session's still stays with the stream");
@@ -321,7 +341,7 @@ async fn an_on_air_stream_is_not_deleted_and_a_session_nobody_published_to_goes_
     timeout["reason"] = json!("no_publisher");
     timeout["segments"] = json!(0);
     timeout["duration_s"] = json!(0.0);
-    let response = skycast_lifecycle::handle(&rig.api.ctx.stores, batch(&[timeout.to_string()])).await;
+    let response = skycast_lifecycle::handle(&rig.lifecycle(), batch(&[timeout.to_string()])).await;
     assert!(response.batch_item_failures.is_empty());
     let body = rig.api.get(&path, None).await.body;
     assert_eq!(body["status"], "idle", "{body}");
@@ -333,4 +353,55 @@ async fn an_on_air_stream_is_not_deleted_and_a_session_nobody_published_to_goes_
     assert_eq!(r.status, StatusCode::OK);
     let r = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+async fn jobs(rig: &Rig) -> Vec<Value> {
+    let out = rig.sqs.receive_message().queue_url(&rig.jobs).max_number_of_messages(10).send().await.unwrap();
+    out.messages().iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn an_ended_session_with_media_gets_one_recording_and_one_job() {
+    let rig = rig((7700, 7701)).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "recorded"})).await;
+    let id = s["id"].as_str().unwrap();
+    let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
+    let end = event("ended", id, &session);
+    let response = skycast_lifecycle::handle(&rig.lifecycle(), batch(&[end.clone(), end])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = jobs(&rig).await;
+    assert_eq!(sent.len(), 1, "a duplicate `ended` sends no second job: {sent:?}");
+    assert_eq!(
+        (
+            sent[0]["type"].as_str(),
+            sent[0]["stream_id"].as_str(),
+            sent[0]["session_id"].as_str(),
+            sent[0]["rendition"].as_str()
+        ),
+        (Some("record"), Some(id), Some(session.as_str()), Some("source"))
+    );
+    let r = rig.api.get(&format!("/streams/{id}/recordings"), None).await;
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{:?}", r.body);
+    assert_eq!(
+        (items[0]["session_id"].as_str(), items[0]["status"].as_str()),
+        (Some(session.as_str()), Some("processing"))
+    );
+
+    // A stream that does not record, and a session nobody published to, get none.
+    let quiet = rig.api.create_stream(&rig.owner, json!({"title": "unrecorded", "record": false})).await;
+    let quiet_id = quiet["id"].as_str().unwrap();
+    let quiet_session = start(&rig, quiet_id).await.body["session_id"].as_str().unwrap().to_owned();
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("ended", quiet_id, &quiet_session)])).await;
+    assert!(jobs(&rig).await.is_empty());
+    let r = rig.api.get(&format!("/streams/{quiet_id}/recordings"), None).await;
+    assert_eq!(r.body["items"], json!([]));
+
+    // A private stream's recordings are as hidden as the stream.
+    let r = rig
+        .api
+        .call(Method::PATCH, &format!("/streams/{id}"), Some(&rig.owner.access), Some(json!({"visibility": "private"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(rig.api.get(&format!("/streams/{id}/recordings"), None).await.status, StatusCode::NOT_FOUND);
 }

@@ -5,4 +5,6 @@ mod http_behaviour;
 mod lambda;
 mod lifecycle;
 mod openapi;
+mod recording;
 mod streams;
+mod videos;

@@ -10,6 +10,7 @@ mod tokens;
 mod users;
 mod videos;
 
+pub mod objects;
 pub mod queue;
 
 use std::sync::Arc;

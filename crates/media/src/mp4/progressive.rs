@@ -170,10 +170,10 @@ impl OutTrack {
                 self.stsc.push((chunks, per_chunk - 1, sdi));
             }
             // An entry like the one before it says nothing new.
-            if let [.., a, b] = self.stsc.as_slice() {
-                if (a.1, a.2) == (b.1, b.2) {
-                    self.stsc.pop();
-                }
+            if let [.., a, b] = self.stsc.as_slice()
+                && (a.1, a.2) == (b.1, b.2)
+            {
+                self.stsc.pop();
             }
         }
         self.last = match self.stts.last_mut() {

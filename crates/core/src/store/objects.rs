@@ -1,0 +1,105 @@
+//! Stored media, as the API functions see it: presigned reads for private
+//! videos, playlists to rewrite, and deleting a video's objects, behind a
+//! trait so handlers are testable without S3.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::{
+    Client,
+    error::DisplayErrorContext,
+    presigning::PresigningConfig,
+    types::{Delete, ObjectIdentifier},
+};
+
+use super::StoreError;
+
+#[async_trait]
+pub trait ObjectStorage: Send + Sync {
+    /// A URL that reads `key` without credentials until it expires.
+    async fn presign_get(&self, bucket: &str, key: &str, expires: Duration) -> Result<String, StoreError>;
+    async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Deletes every object below `prefix`, every version of each: on a
+    /// versioned bucket a plain delete would only hide them.
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StoreError>;
+}
+
+pub struct S3Objects {
+    client: Client,
+}
+
+impl S3Objects {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn s3_err(e: impl std::error::Error + 'static) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(e).to_string())
+}
+
+#[async_trait]
+impl ObjectStorage for S3Objects {
+    async fn presign_get(&self, bucket: &str, key: &str, expires: Duration) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(expires).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let req = self.client.get_object().bucket(bucket).key(key).presigned(config).await.map_err(s3_err)?;
+        Ok(req.uri().to_owned())
+    }
+
+    async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError> {
+        match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| StoreError::Backend(e.to_string()))?.into_bytes();
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => Ok(None),
+            Err(e) => Err(s3_err(e)),
+        }
+    }
+
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        loop {
+            // Each round lists what is left; a round deletes up to 1000.
+            let out = self.client.list_object_versions().bucket(bucket).prefix(prefix).send().await.map_err(s3_err)?;
+            let mut ids = Vec::new();
+            for v in out.versions() {
+                if let Some(key) = v.key() {
+                    ids.push((key.to_owned(), v.version_id().map(str::to_owned)));
+                }
+            }
+            for m in out.delete_markers() {
+                if let Some(key) = m.key() {
+                    ids.push((key.to_owned(), m.version_id().map(str::to_owned)));
+                }
+            }
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            let objects = ids
+                .iter()
+                .map(|(key, version)| {
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(version.clone().filter(|v| v != "null"))
+                        .build()
+                        .map_err(|e| StoreError::Backend(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let out = self.client.delete_objects().bucket(bucket).delete(delete).send().await.map_err(s3_err)?;
+            if let Some(e) = out.errors().first() {
+                return Err(StoreError::Backend(format!(
+                    "deleting {}: {}",
+                    e.key().unwrap_or(""),
+                    e.message().unwrap_or("")
+                )));
+            }
+            deleted += ids.len() as u64;
+        }
+    }
+}

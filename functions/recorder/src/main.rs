@@ -1,0 +1,47 @@
+//! The recorder Lambda: build clients once, then handle SQS batches.
+
+use std::{sync::Arc, time::Duration};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+use skycast_core::{config::physical_name, resources::Resources, store::DynamoRecordingStore};
+use skycast_recorder::{Recorder, SqsRedelivery, s3::S3Media};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    skycast_http::telemetry::init();
+    let config = skycast_core::Config::from_env()?;
+    let sdk = skycast_core::aws::load_sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = match std::env::var("SKYCAST_RECORDING_JOBS_QUEUE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => sqs
+            .get_queue_url()
+            .queue_name(physical_name(&config.name_prefix, "recording-jobs"))
+            .send()
+            .await?
+            .queue_url
+            .unwrap_or_default(),
+    };
+    let spec = &Resources::embedded().queues["recording-jobs"];
+    let recorder = Arc::new(Recorder {
+        recordings: Arc::new(DynamoRecordingStore::new(
+            skycast_core::aws::dynamodb(&sdk),
+            config.tables.recordings.clone(),
+        )),
+        media: Arc::new(S3Media::new(
+            aws_sdk_s3::Client::new(&sdk),
+            config.buckets.live.clone(),
+            config.buckets.recordings.clone(),
+        )),
+        redelivery: Arc::new(SqsRedelivery { client: sqs, queue_url }),
+        max_receives: spec.max_receive_count,
+        lease: Duration::from_secs(u64::from(spec.visibility_timeout_s)),
+        backoff: Duration::from_secs(10),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let recorder = Arc::clone(&recorder);
+        async move { Ok::<_, lambda_runtime::Error>(recorder.handle(event.payload).await) }
+    }))
+    .await
+}
