@@ -9,6 +9,8 @@ mod moof;
 mod progressive;
 mod sample_table;
 mod scan;
+#[cfg(test)]
+mod synth;
 mod write;
 
 pub use boxes::{Mp4Box, Mp4Error, child, children};
