@@ -832,8 +832,11 @@ mod tests {
                 .prop_map(|(duration, size, sync, cts_offset)| SynthSample { duration, size, sync, cts_offset })
         }
 
-        /// Per segment: video samples, then audio samples.
-        fn session() -> impl Strategy<Value = (u32, u32, Vec<(Vec<SynthSample>, Vec<SynthSample>)>)> {
+        /// A segment's video samples, then its audio samples.
+        type Segment = (Vec<SynthSample>, Vec<SynthSample>);
+
+        /// Video and audio timescales, and the segments.
+        fn session() -> impl Strategy<Value = (u32, u32, Vec<Segment>)> {
             let segments = prop::collection::vec(
                 (prop::collection::vec(sample(6000), 1..25), prop::collection::vec(sample(2048), 0..40)),
                 1..6,
