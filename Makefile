@@ -11,7 +11,7 @@ MOTO_VERSION := 5.2.5
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO        ?= cargo
 
-.PHONY: help deps dev test bench openapi fmt lint clean
+.PHONY: help deps dev test bench openapi fmt lint fuzz clean
 
 help:
 	@echo "make dev      run the whole platform locally (Ctrl-C stops it)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench    run the benchmarks"
 	@echo "make openapi  regenerate openapi.json from the code"
 	@echo "make lint     rustfmt --check and clippy"
+	@echo "make fuzz     fuzz the fMP4 parser for a minute (needs cargo-fuzz)"
 
 deps: $(MOTO) ffmpeg
 
@@ -37,11 +38,14 @@ dev: deps
 
 test: deps
 	$(CARGO) test --workspace
+	@# The fuzz target is built (not run): it must keep compiling against the parser.
+	$(CARGO) build --manifest-path fuzz/Cargo.toml --target-dir target
 
 bench: deps
 	$(CARGO) build --release --workspace --bins
 	./target/release/bench
 	./target/release/bench_ingest
+	./target/release/bench_recording
 
 openapi:
 	$(CARGO) run -q --bin skycast-dev -- openapi > openapi.json
@@ -52,6 +56,11 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# cargo-fuzz instruments with nightly flags; RUSTC_BOOTSTRAP lets the one
+# stable toolchain here accept them.
+fuzz:
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run fmp4 -- -max_total_time=$${FUZZ_SECONDS:-60}
 
 clean:
 	$(CARGO) clean

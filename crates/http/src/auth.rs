@@ -63,3 +63,19 @@ impl FromRequestParts<ApiContext> for MaybeAuthUser {
         }
     }
 }
+
+/// An `owner` query parameter: `me` (the caller, who must have a token) or
+/// a user id; `None` when absent.
+pub fn owner_filter(owner: Option<&str>, caller: &MaybeAuthUser) -> Result<Option<String>, ApiError> {
+    match owner {
+        Some("me") => caller
+            .id()
+            .map(|id| Some(id.to_owned()))
+            .ok_or_else(|| ApiError::unauthorized("owner=me needs an access token")),
+        Some(id) if skycast_core::ids::is_id(id) => Ok(Some(id.to_owned())),
+        Some(_) => {
+            Err(ApiError::bad_request("validation_failed", "owner must be `me` or a user id").with_field("owner"))
+        }
+        None => Ok(None),
+    }
+}

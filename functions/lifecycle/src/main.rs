@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use skycast_core::{config::physical_name, store::queue::SqsSender};
+use skycast_core::store::queue::SqsSender;
 use skycast_lifecycle::Lifecycle;
 
 #[tokio::main]
@@ -13,16 +13,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = skycast_core::Config::from_env()?;
     let sdk = skycast_core::aws::load_sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let recording_jobs_url = match std::env::var("SKYCAST_RECORDING_JOBS_QUEUE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => sqs
-            .get_queue_url()
-            .queue_name(physical_name(&config.name_prefix, "recording-jobs"))
-            .send()
-            .await?
-            .queue_url
-            .unwrap_or_default(),
-    };
+    let recording_jobs_url =
+        skycast_core::aws::queue_url(&sqs, "SKYCAST_RECORDING_JOBS_QUEUE_URL", &config.name_prefix, "recording-jobs")
+            .await?;
     let lifecycle = Arc::new(Lifecycle {
         stores: skycast_core::store::Stores::dynamo(skycast_core::aws::dynamodb(&sdk), &config.tables),
         messages: Arc::new(SqsSender::new(sqs)),

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use skycast_core::{config::physical_name, resources::Resources, store::DynamoRecordingStore};
+use skycast_core::{resources::Resources, store::DynamoRecordingStore};
 use skycast_recorder::{Recorder, SqsRedelivery, s3::S3Media};
 
 #[tokio::main]
@@ -13,16 +13,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = skycast_core::Config::from_env()?;
     let sdk = skycast_core::aws::load_sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = match std::env::var("SKYCAST_RECORDING_JOBS_QUEUE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => sqs
-            .get_queue_url()
-            .queue_name(physical_name(&config.name_prefix, "recording-jobs"))
-            .send()
-            .await?
-            .queue_url
-            .unwrap_or_default(),
-    };
+    let queue_url =
+        skycast_core::aws::queue_url(&sqs, "SKYCAST_RECORDING_JOBS_QUEUE_URL", &config.name_prefix, "recording-jobs")
+            .await?;
     let spec = &Resources::embedded().queues["recording-jobs"];
     let recorder = Arc::new(Recorder {
         recordings: Arc::new(DynamoRecordingStore::new(

@@ -14,7 +14,7 @@ use skycast_core::{
 };
 use skycast_http::{
     ApiContext, ApiError, ErrorBody,
-    auth::{AuthUser, MaybeAuthUser},
+    auth::{AuthUser, MaybeAuthUser, owner_filter},
     error::ApiResult,
     extract::{Json, Query},
 };
@@ -156,16 +156,7 @@ pub async fn list(
 ) -> ApiResult<JsonResponse<StreamPage>> {
     let limit = check_limit(q.limit)?;
     let caller_id = caller.id().map(str::to_owned);
-    let owner = match q.owner.as_deref() {
-        Some("me") => Some(caller_id.clone().ok_or_else(|| ApiError::unauthorized("owner=me needs an access token"))?),
-        Some(id) if ids::is_id(id) => Some(id.to_owned()),
-        Some(_) => {
-            return Err(
-                ApiError::bad_request("validation_failed", "owner must be `me` or a user id").with_field("owner")
-            );
-        }
-        None => None,
-    };
+    let owner = owner_filter(q.owner.as_deref(), &caller)?;
     let index = match (&owner, q.status) {
         (Some(o), _) => StreamIndex::ByOwner(o.clone()),
         (None, Some(st)) => StreamIndex::ByStatus(st.as_str().to_owned()),

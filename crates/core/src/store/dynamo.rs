@@ -66,6 +66,50 @@ pub(super) async fn get_consistent<T: DeserializeOwned>(
     out.item.map(from_item).transpose()
 }
 
+/// One page of an index, newest (highest sort key) first. The cursor holds
+/// the index's key attributes as strings; `numeric` names those that are
+/// numbers in DynamoDB.
+pub(super) async fn query_index_page<T: DeserializeOwned>(
+    client: &Client,
+    table: &str,
+    index: &str,
+    hash: (&str, String),
+    numeric: &[&str],
+    start: Option<crate::page::CursorKey>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<crate::page::CursorKey>), StoreError> {
+    let mut req = client
+        .query()
+        .table_name(table)
+        .index_name(index)
+        .key_condition_expression("#h = :h")
+        .expression_attribute_names("#h", hash.0)
+        .expression_attribute_values(":h", s(hash.1))
+        .scan_index_forward(false)
+        .limit(limit.clamp(1, 1000) as i32);
+    if let Some(start) = start {
+        let key: Item = start
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if numeric.contains(&k.as_str()) { AttributeValue::N(v) } else { s(v) };
+                (k, value)
+            })
+            .collect();
+        req = req.set_exclusive_start_key(Some(key));
+    }
+    let out = req.send().await.map_err(backend)?;
+    let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>, _>>()?;
+    let next = out.last_evaluated_key.map(|k| {
+        k.into_iter()
+            .filter_map(|(name, v)| match v {
+                AttributeValue::S(s) | AttributeValue::N(s) => Some((name, s)),
+                _ => None,
+            })
+            .collect()
+    });
+    Ok((items, next))
+}
+
 /// A transaction step that writes `item` only if nothing has its key `pk`.
 pub(super) fn put_if_absent(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{Item, backend, conditionally_applied, from_item, is_condition_failed, s, to_item},
+    dynamo::{backend, conditionally_applied, from_item, is_condition_failed, query_index_page, s, to_item},
 };
 use crate::{
     events::SessionFigures,
@@ -509,31 +509,16 @@ impl StreamStore for DynamoStreamStore {
         start: Option<CursorKey>,
         limit: usize,
     ) -> Result<(Vec<Stream>, Option<CursorKey>), StoreError> {
-        let (hash_name, hash_value) = index.hash_key();
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index.name())
-            .key_condition_expression("#h = :h")
-            .expression_attribute_names("#h", hash_name)
-            .expression_attribute_values(":h", s(hash_value))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000) as i32);
-        if let Some(start) = start {
-            let key: Item = start.into_iter().map(|(k, v)| (k, s(v))).collect();
-            req = req.set_exclusive_start_key(Some(key));
-        }
-        let out = req.send().await.map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| from_item::<StreamItem>(i).map(|i| i.stream))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key.map(|k| {
-            k.into_iter().filter_map(|(name, v)| v.as_s().ok().map(|s| (name, s.clone()))).collect::<CursorKey>()
-        });
-        Ok((items, next))
+        let (items, next) = query_index_page::<StreamItem>(
+            &self.client,
+            &self.table,
+            index.name(),
+            index.hash_key(),
+            &[],
+            start,
+            limit,
+        )
+        .await?;
+        Ok((items.into_iter().map(|i| i.stream).collect(), next))
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{Item, backend, conditionally_applied, from_item, is_condition_failed, s, to_item},
+    dynamo::{Item, backend, conditionally_applied, from_item, is_condition_failed, query_index_page, s, to_item},
 };
 use crate::{
     page::CursorKey,
@@ -342,43 +342,16 @@ impl VideoStore for DynamoVideoStore {
         start: Option<CursorKey>,
         limit: usize,
     ) -> Result<(Vec<Video>, Option<CursorKey>), StoreError> {
-        let (hash_name, hash_value) = index.hash_key();
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index.name())
-            .key_condition_expression("#h = :h")
-            .expression_attribute_names("#h", hash_name)
-            .expression_attribute_values(":h", s(hash_value))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000) as i32);
-        if let Some(start) = start {
-            let key: Item = start
-                .into_iter()
-                .map(|(k, v)| {
-                    let value = if k == "view_count" { AttributeValue::N(v) } else { s(v) };
-                    (k, value)
-                })
-                .collect();
-            req = req.set_exclusive_start_key(Some(key));
-        }
-        let out = req.send().await.map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| from_item::<VideoItem>(i).map(|i| i.video))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key.map(|k| {
-            k.into_iter()
-                .filter_map(|(name, v)| match v {
-                    AttributeValue::S(s) => Some((name, s)),
-                    AttributeValue::N(n) => Some((name, n)),
-                    _ => None,
-                })
-                .collect::<CursorKey>()
-        });
-        Ok((items, next))
+        let (items, next) = query_index_page::<VideoItem>(
+            &self.client,
+            &self.table,
+            index.name(),
+            index.hash_key(),
+            &["view_count"],
+            start,
+            limit,
+        )
+        .await?;
+        Ok((items.into_iter().map(|i| i.video).collect(), next))
     }
 }
