@@ -107,7 +107,7 @@ pub fn fragment_runs(
                 continue;
             }
             let d = TrunDefaults { duration: default_duration, size: default_size, flags: default_flags };
-            let (data_offset, samples) = trun_samples(trun.payload, d)?;
+            let (data_offset, samples) = trun_samples(trun.payload, d, segment_len)?;
             let start = match data_offset {
                 Some(o) => base.checked_add_signed(i64::from(o)).ok_or(Mp4Error::Malformed("trun data offset"))?,
                 None => next,
@@ -139,7 +139,11 @@ struct TrunDefaults {
     flags: u32,
 }
 
-fn trun_samples(trun: &[u8], d: TrunDefaults) -> Result<(Option<i32>, Vec<Sample>), Mp4Error> {
+/// Samples a run may hold when they take no bytes of their own: far more
+/// than any real fragment, far less than hostile input could ask for.
+const MAX_EMPTY_SAMPLES: usize = 1 << 16;
+
+fn trun_samples(trun: &[u8], d: TrunDefaults, segment_len: u64) -> Result<(Option<i32>, Vec<Sample>), Mp4Error> {
     let vf = be_u32(trun, 0)?;
     let flags = vf & 0x00ff_ffff;
     let count = be_u32(trun, 4)? as usize;
@@ -155,11 +159,18 @@ fn trun_samples(trun: &[u8], d: TrunDefaults) -> Result<(Option<i32>, Vec<Sample
         at += 4;
     }
     let per_sample = 4 * [0x100, 0x200, 0x400, 0x800].iter().filter(|f| flags & **f != 0).count();
-    // Refuse counts the box cannot hold before allocating for them. A run
-    // with no per-sample fields still needs at least one byte per sample of
-    // media, which `fragment_runs` checks against the segment.
+    // Refuse counts the box, or the segment, cannot hold before allocating
+    // for them: with per-sample fields the box holds them; without, the
+    // samples' default size must fit in the segment.
     let room = trun.len().saturating_sub(at);
-    if (per_sample > 0 && room / per_sample < count) || (per_sample == 0 && count > 1 << 24) {
+    let too_many = if per_sample > 0 {
+        room / per_sample < count
+    } else if d.size > 0 {
+        (count as u64).saturating_mul(u64::from(d.size)) > segment_len
+    } else {
+        count > MAX_EMPTY_SAMPLES
+    };
+    if too_many {
         return Err(Mp4Error::Malformed("trun sample count exceeds its box"));
     }
     let mut samples = Vec::with_capacity(count);

@@ -55,7 +55,8 @@ fn entries(p: &[u8], width: usize) -> Result<usize, Mp4Error> {
     Ok(n)
 }
 
-/// The tracks of a progressive MP4 (`data` holds at least its `moov`).
+/// The tracks of a progressive MP4; `data` is the whole file, and every
+/// sample must lie within it.
 pub fn stored_tracks(data: &[u8]) -> Result<Vec<StoredTrack>, Mp4Error> {
     let moov = need(data, b"moov")?;
     let mvhd = need(moov, b"mvhd")?;
@@ -84,7 +85,14 @@ pub fn stored_tracks(data: &[u8]) -> Result<Vec<StoredTrack>, Mp4Error> {
         let stsz = need(stbl, b"stsz")?;
         let uniform = be_u32(stsz, 4)?;
         let count = be_u32(stsz, 8)? as usize;
-        if uniform == 0 && stsz.len().saturating_sub(12) / 4 < count {
+        // Counts the box (or, for one size for all, the file) cannot hold
+        // are refused before anything is allocated for them.
+        let fits = if uniform == 0 {
+            stsz.len().saturating_sub(12) / 4 >= count
+        } else {
+            (count as u64).saturating_mul(u64::from(uniform)) <= data.len() as u64
+        };
+        if !fits {
             return Err(Mp4Error::Malformed("stsz"));
         }
         let mut samples: Vec<StoredSample> = (0..count)
@@ -155,6 +163,9 @@ pub fn stored_tracks(data: &[u8]) -> Result<Vec<StoredTrack>, Mp4Error> {
         }
         if i != samples.len() {
             return Err(Mp4Error::Malformed("chunks hold fewer samples than stsz"));
+        }
+        if samples.iter().any(|s| s.offset.saturating_add(u64::from(s.size)) > data.len() as u64) {
+            return Err(Mp4Error::Malformed("a sample lies past the end of the file"));
         }
 
         let (mut empty_edit_s, mut media_time) = (0.0, 0);
