@@ -60,7 +60,9 @@ fn session(media: &Path, minutes: u32) -> anyhow::Result<PathBuf> {
     if dir.join("index.m3u8").exists() {
         return Ok(dir);
     }
-    let source = media.join("one-minute-720p.ts");
+    // Matroska, not MPEG-TS: its AAC needs no ADTS filter, which drops
+    // every packet after the first loop of `-stream_loop`.
+    let source = media.join("one-minute-720p.mkv");
     if !source.exists() {
         println!("  encoding one minute of 720p30 at 6 Mbit/s…");
         ffmpeg(&[
@@ -97,7 +99,7 @@ fn session(media: &Path, minutes: u32) -> anyhow::Result<PathBuf> {
             "-b:a",
             "128k",
             "-f",
-            "mpegts",
+            "matroska",
             &source.to_string_lossy(),
         ])?;
     }
@@ -113,8 +115,6 @@ fn session(media: &Path, minutes: u32) -> anyhow::Result<PathBuf> {
         &source.to_string_lossy(),
         "-c",
         "copy",
-        "-bsf:a",
-        "aac_adtstoasc",
         "-f",
         "hls",
         "-hls_time",
