@@ -163,12 +163,10 @@ fn trun_samples(trun: &[u8], d: TrunDefaults, segment_len: u64) -> Result<(Optio
     // for them: with per-sample fields the box holds them; without, the
     // samples' default size must fit in the segment.
     let room = trun.len().saturating_sub(at);
-    let too_many = if per_sample > 0 {
-        room / per_sample < count
-    } else if d.size > 0 {
-        (count as u64).saturating_mul(u64::from(d.size)) > segment_len
-    } else {
-        count > MAX_EMPTY_SAMPLES
+    let too_many = match room.checked_div(per_sample) {
+        Some(fit) => fit < count,
+        None if d.size > 0 => (count as u64).saturating_mul(u64::from(d.size)) > segment_len,
+        None => count > MAX_EMPTY_SAMPLES,
     };
     if too_many {
         return Err(Mp4Error::Malformed("trun sample count exceeds its box"));
