@@ -178,11 +178,8 @@ impl Recorder {
             serde_json::from_str(body).map_err(|e| JobError::Failed(format!("not a recording job: {e}")))?;
         let (stream_id, session_id) = job.ids();
         let span = tracing::info_span!("recording", %stream_id, %session_id);
-        let _guard = span.enter();
-        let receives = receive_count(message);
-        drop(_guard);
         use tracing::Instrument;
-        self.record(&job, receives).instrument(span).await
+        self.record(&job, receive_count(message)).instrument(span).await
     }
 
     /// Handles a batch; the response names the messages to retry.
