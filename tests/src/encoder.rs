@@ -41,9 +41,23 @@ pub fn obs_at(url: &str, seconds: u32, size: &str) -> Command {
             "-sc_threshold",
             "0",
         ])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", container, url]);
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", container])
+        .arg(lingering(url));
     quiet(&mut c);
     c
+}
+
+/// SRT in live mode closes at once by default and drops what is still
+/// unacknowledged: on a loaded machine the last half second, ending on a
+/// broken frame. An encoder that lingers delivers everything it sent, as a
+/// test of the node's own losslessness needs.
+fn lingering(url: &str) -> String {
+    if url.starts_with("srt://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}linger=3")
+    } else {
+        url.to_owned()
+    }
 }
 
 /// A cheap encoder for load: copies a pre-encoded MPEG-TS file in real time.
@@ -51,7 +65,8 @@ pub fn obs_from_file(url: &str, file: &std::path::Path) -> Command {
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i"])
         .arg(file)
-        .args(["-c", "copy", "-f", "mpegts", url]);
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(lingering(url));
     quiet(&mut c);
     c
 }
