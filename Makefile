@@ -11,14 +11,26 @@ MOTO_VERSION := 5.2.5
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO        ?= cargo
 
-.PHONY: help deps dev test bench openapi fmt lint fuzz clean
+# Deploy tooling lives apart from the emulator's venv, so neither's pins move the other's.
+TOOLS            := .tools
+CHECKOV          := $(TOOLS)/bin/checkov
+CHECKOV_VERSION  := 3.3.30
+CARGO_LAMBDA     := $(TOOLS)/bin/cargo-lambda
+CARGO_LAMBDA_VERSION := 1.9.2
+HCLFMT           := $(TOOLS)/bin/hclfmt
+FUNCTIONS        := auth streams vod lifecycle recorder catalog
+LAMBDA_ARCH      ?= arm64
+LAMBDA_TARGET    := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
+
+.PHONY: help deps dev test bench openapi fmt lint lint-infra package fuzz clean
 
 help:
 	@echo "make dev      run the whole platform locally (Ctrl-C stops it)"
 	@echo "make test     run every test"
 	@echo "make bench    run the benchmarks"
 	@echo "make openapi  regenerate openapi.json from the code"
-	@echo "make lint     rustfmt --check and clippy"
+	@echo "make lint     rustfmt --check, clippy, and the Terraform checks (fmt, checkov)"
+	@echo "make package  build every Lambda as target/lambda/<name>/bootstrap.zip (LAMBDA_ARCH=arm64|x86_64)"
 	@echo "make fuzz     fuzz the fMP4 parser for a minute (needs cargo-fuzz)"
 
 deps: $(MOTO) ffmpeg
@@ -53,9 +65,44 @@ openapi:
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+lint: lint-infra
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+$(TOOLS)/bin/pip:
+	@python3 -m venv $(TOOLS) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && python3 -m venv $(TOOLS); }
+
+$(CHECKOV): | $(TOOLS)/bin/pip
+	@echo "installing checkov $(CHECKOV_VERSION) into $(TOOLS)/"
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	@test -x $@
+
+# `terraform fmt` is HCL's canonical format (hclwrite); Terraform itself is
+# not in the package registries, so CI formats with hclfmt, built from
+# Debian's source of the same library. With terraform on PATH, that is used.
+$(HCLFMT):
+	@command -v go >/dev/null && test -d /usr/share/gocode/src/github.com/hashicorp/hcl/v2 || { echo "installing Go and HCL from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq golang-go golang-github-hashicorp-hcl-v2-dev >/dev/null; }
+	@mkdir -p $(TOOLS)/bin
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(CURDIR)/$(TOOLS)/go-cache go build -o $@ github.com/hashicorp/hcl/v2/cmd/hclfmt
+
+# Offline: no provider downloads (`terraform validate` is for users, see infra/README.md).
+lint-infra: $(CHECKOV) $(HCLFMT)
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; \
+	else $(HCLFMT) -check -require-no-change infra/*.tf >/dev/null && echo "infra/*.tf: formatted (hclfmt)"; fi
+	$(CHECKOV) --directory infra --framework terraform --quiet --compact --skip-download
+
+$(CARGO_LAMBDA): | $(TOOLS)/bin/pip
+	@echo "installing cargo-lambda $(CARGO_LAMBDA_VERSION) (with zig) into $(TOOLS)/"
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
+	@test -x $@
+
+# Every function as <name>/bootstrap.zip for provided.al2023, cross-linked by zig.
+package: $(CARGO_LAMBDA)
+	@rustup target list --installed 2>/dev/null | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(CARGO_LAMBDA) lambda build --release --$(LAMBDA_ARCH) \
+		--output-format zip --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do test -s target/lambda/$$f/bootstrap.zip || { echo "missing target/lambda/$$f/bootstrap.zip"; exit 1; }; done
+	@ls -l target/lambda/*/bootstrap.zip
 
 # cargo-fuzz instruments with nightly flags; RUSTC_BOOTSTRAP lets the one
 # stable toolchain here accept them.
@@ -64,4 +111,4 @@ fuzz:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TOOLS)

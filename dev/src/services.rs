@@ -24,14 +24,17 @@ use skycast_recorder::{Recorder, SqsRedelivery, s3::S3Media};
 use tokio::task::JoinHandle;
 
 pub struct Services {
-    ingest: control::Service,
+    /// `None` when another node serves (`SKYCAST_DEV_INGEST=off`: LocalStack's compose runs one).
+    ingest: Option<control::Service>,
     triggers: Vec<JoinHandle<()>>,
 }
 
 impl Services {
     /// Ends every session (playlists closed, `ended` sent), then stops.
     pub async fn shutdown(self) {
-        self.ingest.shutdown().await;
+        if let Some(ingest) = self.ingest {
+            ingest.shutdown().await;
+        }
         for t in self.triggers {
             t.abort();
         }
@@ -60,7 +63,12 @@ pub async fn start(
     let node_id = std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| "local".into());
     let store = Arc::new(S3Store::new(crate::sdk::s3(sdk), node_config.live_bucket.clone()));
     let queues = control::Queues { commands, events: events.clone() };
-    let ingest = control::serve(node_config, node_id, queues, store, stores.ingest.clone(), sqs.clone()).await?;
+    let ingest = if std::env::var("SKYCAST_DEV_INGEST").is_ok_and(|v| v == "off") {
+        tracing::info!("SKYCAST_DEV_INGEST=off: no ingest node in this process; another one takes the commands");
+        None
+    } else {
+        Some(control::serve(node_config, node_id, queues, store, stores.ingest.clone(), sqs.clone()).await?)
+    };
     let jobs = queue_url(&sqs, &config.name_prefix, "recording-jobs").await?;
     let lifecycle = Arc::new(Lifecycle {
         stores: stores.clone(),

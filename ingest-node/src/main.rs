@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let config = NodeConfig::from_env()?;
     let sdk = skycast_core::aws::load_sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = skycast_core::aws::s3(&sdk);
     let store = Arc::new(S3Store::new(s3, config.live_bucket.clone()));
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let host = config.public_host.clone();
@@ -112,16 +112,38 @@ async fn serve() -> anyhow::Result<()> {
     let events = queue_url(&sqs, "SKYCAST_EVENTS_QUEUE_URL", &core.name_prefix, "stream-events").await?;
     let stores = skycast_core::store::Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &core.tables);
     let node_id = std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| skycast_core::ids::new_id());
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = skycast_core::aws::s3(&sdk);
     let store = Arc::new(S3Store::new(s3, config.live_bucket.clone()));
     let queues = skycast_ingest::control::Queues { commands, events };
     let service = skycast_ingest::control::serve(config, node_id, queues, store, stores.ingest.clone(), sqs).await?;
+    let health = health_endpoint().await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
     tracing::info!("draining: no new commands, finishing sessions");
+    // A load balancer stops sending publishers here once this goes quiet.
+    if let Some(h) = health {
+        h.abort();
+    }
     service.shutdown().await;
     Ok(())
+}
+
+/// `GET /health` on `SKYCAST_INGEST_HEALTH_ADDR`, when set: what a load
+/// balancer probes, since SRT's UDP ports cannot be health-checked.
+async fn health_endpoint() -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(addr) = std::env::var("SKYCAST_INGEST_HEALTH_ADDR").ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let listener =
+        tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("SKYCAST_INGEST_HEALTH_ADDR {addr}"))?;
+    tracing::info!(%addr, "health endpoint");
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "health endpoint stopped");
+        }
+    })))
 }

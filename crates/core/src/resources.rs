@@ -6,19 +6,28 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+// Every struct refuses fields it does not know: a field added to the JSON
+// fails the tests until the bootstrap, Terraform and the LocalStack hook read
+// it (tests/tests/infra.rs checks the latter two).
+
 /// The declaration as committed, embedded at build time.
 pub const RESOURCES_JSON: &str = include_str!("../../../infra/resources.json");
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Resources {
     pub tables: BTreeMap<String, TableSpec>,
     pub buckets: BTreeMap<String, BucketSpec>,
     pub queues: BTreeMap<String, QueueSpec>,
     #[serde(default)]
     pub notifications: Vec<NotificationSpec>,
+    /// For readers of the file; nothing reads it.
+    #[serde(default, rename = "_comment")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeySpec {
     pub name: String,
     /// DynamoDB scalar type: "S", "N" or "B".
@@ -27,6 +36,7 @@ pub struct KeySpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TableSpec {
     pub hash_key: KeySpec,
     #[serde(default)]
@@ -38,6 +48,7 @@ pub struct TableSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IndexSpec {
     pub name: String,
     pub hash_key: KeySpec,
@@ -46,12 +57,14 @@ pub struct IndexSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BucketSpec {
     #[serde(default)]
     pub versioning: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueueSpec {
     pub visibility_timeout_s: u32,
     /// Deliveries before a message moves to the queue's dead-letter queue.
@@ -59,6 +72,7 @@ pub struct QueueSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NotificationSpec {
     pub bucket: String,
     pub queue: String,

@@ -33,6 +33,8 @@ pub struct ApiContext {
 pub enum ContextError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Setup(#[from] skycast_core::aws::ConfigOrSecretError),
     #[error("this function signs tokens and needs SKYCAST_JWT_PRIVATE_KEY (or _FILE), not only the public key")]
     CannotSign,
 }
@@ -59,10 +61,7 @@ impl ApiContext {
 
     /// From one SDK configuration.
     pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ContextError> {
-        // Emulators (moto, LocalStack, MinIO) have no per-bucket host names.
-        let path_style = sdk.endpoint_url().is_some();
-        let s3 =
-            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build());
+        let s3 = skycast_core::aws::s3(sdk);
         Self::new(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), s3)
     }
 
@@ -74,8 +73,8 @@ impl ApiContext {
 
     /// From the process environment, with SDK clients built once.
     pub async fn from_env() -> Result<Self, ContextError> {
-        let config = Config::from_env()?;
         let sdk = skycast_core::aws::load_sdk_config().await;
+        let config = skycast_core::aws::config_from_env(&sdk).await?;
         Self::from_sdk(config, &sdk)
     }
 }

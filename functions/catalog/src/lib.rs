@@ -28,6 +28,8 @@ pub struct StoredObject {
 #[async_trait]
 pub trait Recordings: Send + Sync {
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, String>;
+    /// Marks an object public or private for the CDN.
+    async fn tag_visibility(&self, key: &str, public: bool) -> Result<(), String>;
 }
 
 pub struct S3Recordings {
@@ -46,6 +48,12 @@ impl Recordings for S3Recordings {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(None),
             Err(e) => Err(aws_sdk_s3::error::DisplayErrorContext(e).to_string()),
         }
+    }
+
+    async fn tag_visibility(&self, key: &str, public: bool) -> Result<(), String> {
+        skycast_core::store::objects::put_visibility_tag(&self.client, &self.bucket, key, public)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -145,11 +153,23 @@ impl Catalog {
             updated_at: now,
             deleting: false,
         };
-        if self.stores.videos.create(&video).await.map_err(err)? {
-            tracing::info!(video_id = %video.id, %stream_id, duration_s, size = mp4.size, "video created");
-            Ok(Outcome::Created(video.id))
+        let created = self.stores.videos.create(&video).await.map_err(err)?;
+        // Tagged after the item exists, and again on a duplicate: a retry
+        // finishes what a crash between the two left, with the visibility
+        // the video has now (its owner may have changed it since).
+        let stored = if created { Some(video) } else { self.stores.videos.get(session_id).await.map_err(err)? };
+        if let Some(v) = &stored {
+            let public = v.visibility == skycast_core::stream::Visibility::Public;
+            for key in std::iter::once(&v.mp4_key).chain(&v.thumbnail_key) {
+                self.recordings.tag_visibility(key, public).await?;
+            }
+        }
+        let id = session_id.to_owned();
+        if created {
+            tracing::info!(video_id = %id, %stream_id, duration_s, size = mp4.size, "video created");
+            Ok(Outcome::Created(id))
         } else {
-            Ok(Outcome::Exists(video.id))
+            Ok(Outcome::Exists(id))
         }
     }
 

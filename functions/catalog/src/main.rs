@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let catalog = Arc::new(Catalog {
         stores: skycast_core::store::Stores::dynamo(skycast_core::aws::dynamodb(&sdk), &config.tables),
         recordings: Arc::new(S3Recordings {
-            client: aws_sdk_s3::Client::new(&sdk),
+            client: skycast_core::aws::s3(&sdk),
             bucket: config.buckets.recordings.clone(),
         }),
     });

@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.tables.recordings.clone(),
         )),
         media: Arc::new(S3Media::new(
-            aws_sdk_s3::Client::new(&sdk),
+            skycast_core::aws::s3(&sdk),
             config.buckets.live.clone(),
             config.buckets.recordings.clone(),
         )),

@@ -190,6 +190,14 @@ pub async fn update(
         ));
     }
     let v = ctx.stores.videos.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
+    if req.visibility.is_some() {
+        // The CDN follows the objects' tag; if this fails the PATCH answers
+        // 503 and sending it again finishes the job.
+        let public = v.visibility == Visibility::Public;
+        for key in std::iter::once(&v.mp4_key).chain(&v.thumbnail_key) {
+            ctx.objects.tag_visibility(&ctx.config.buckets.recordings, key, public).await?;
+        }
+    }
     let liked = liked_by(&ctx, &id, Some(&caller.id)).await?;
     Ok(JsonResponse(view(&ctx, v, liked).await?))
 }

@@ -6,5 +6,6 @@ mod lambda;
 mod lifecycle;
 mod openapi;
 mod recording;
+mod secrets;
 mod streams;
 mod videos;

@@ -4,13 +4,19 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use skycast_core::{ids, recording::session_prefix, stream::Visibility, timefmt, video::Video};
+use skycast_core::{
+    ids,
+    recording::{mp4_key, session_prefix, thumbnail_key},
+    stream::Visibility,
+    timefmt,
+    video::Video,
+};
 use skycast_tests::{
     Account, TestApi, api,
     media::{decode_errors, probe},
 };
 
-use crate::recording::rig_with;
+use crate::recording::{self, rig_with};
 
 /// A video of `owner`'s, written as the catalog writes one.
 async fn video(api: &TestApi, owner: &Account, title: &str, description: &str, visibility: Visibility) -> String {
@@ -203,6 +209,17 @@ async fn likes_count_once_per_user_and_counters_are_atomic() {
 }
 
 /// Polled together: the requests race in the emulator.
+/// The CDN visibility tag of a video's MP4 and thumbnail.
+async fn cdn_tags(rig: &recording::Rig, session_id: &str) -> Vec<String> {
+    let mut tags = Vec::new();
+    for key in [mp4_key(&rig.stream_id, session_id), thumbnail_key(&rig.stream_id, session_id)] {
+        let out = rig.s3.get_object_tagging().bucket(rig.recordings()).key(&key).send().await.unwrap();
+        let tag = out.tag_set().iter().find(|t| t.key() == skycast_core::store::objects::VISIBILITY_TAG);
+        tags.push(tag.map(|t| t.value().to_owned()).unwrap_or_default());
+    }
+    tags
+}
+
 async fn futures_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     futures_util::future::join_all(futures).await
 }
@@ -217,8 +234,11 @@ async fn a_private_video_is_hidden_and_its_owner_plays_it_through_expiring_links
     let id = rig.recorded_video().await;
     let path = format!("/videos/{id}");
     let owner = &rig.owner;
+    // The CDN (CloudFront, by bucket policy) serves only objects tagged public.
+    assert_eq!(cdn_tags(&rig, &id).await, ["public", "public"], "the catalog tags a public video's MP4 and still");
     let r = rig.api.call(Method::PATCH, &path, Some(&owner.access), Some(json!({"visibility": "private"}))).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(cdn_tags(&rig, &id).await, ["private", "private"], "going private untags them for the CDN");
 
     // Nobody else learns it exists.
     let other = rig.api.register("stranger").await;

@@ -9,7 +9,7 @@ use aws_sdk_s3::{
     Client,
     error::DisplayErrorContext,
     presigning::PresigningConfig,
-    types::{Delete, ObjectIdentifier},
+    types::{Delete, ObjectIdentifier, Tag, Tagging},
 };
 
 use super::StoreError;
@@ -22,6 +22,31 @@ pub trait ObjectStorage: Send + Sync {
     /// Deletes every object below `prefix`, every version of each: on a
     /// versioned bucket a plain delete would only hide them.
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StoreError>;
+    /// Marks `key` public or private for the CDN (see [`VISIBILITY_TAG`]); a
+    /// missing object is not an error.
+    async fn tag_visibility(&self, bucket: &str, key: &str, public: bool) -> Result<(), StoreError>;
+}
+
+/// The object tag the CDN goes by: in AWS the recordings bucket lets
+/// CloudFront read an object only while it is tagged `public` (infra/storage.tf),
+/// so a private video's MP4 is never served to whoever has its CDN URL, and
+/// an untagged one (not yet catalogued) is not either.
+pub const VISIBILITY_TAG: &str = "skycast-visibility";
+
+/// Sets [`VISIBILITY_TAG`] on one object; shared with the catalog function.
+pub async fn put_visibility_tag(client: &Client, bucket: &str, key: &str, public: bool) -> Result<(), StoreError> {
+    let tag = Tag::builder()
+        .key(VISIBILITY_TAG)
+        .value(if public { "public" } else { "private" })
+        .build()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| StoreError::Backend(e.to_string()))?;
+    match client.put_object_tagging().bucket(bucket).key(key).tagging(tagging).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.meta().code() == Some("NoSuchKey")) => Ok(()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
+        Err(e) => Err(s3_err(e)),
+    }
 }
 
 pub struct S3Objects {
@@ -55,6 +80,10 @@ impl ObjectStorage for S3Objects {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => Ok(None),
             Err(e) => Err(s3_err(e)),
         }
+    }
+
+    async fn tag_visibility(&self, bucket: &str, key: &str, public: bool) -> Result<(), StoreError> {
+        put_visibility_tag(&self.client, bucket, key, public).await
     }
 
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StoreError> {

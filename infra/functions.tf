@@ -1,0 +1,254 @@
+# One Lambda per folder of functions/, each with its own role that may touch
+# only what its code touches.
+locals {
+  http_functions = ["auth", "streams", "vod"]
+
+  functions = {
+    auth = {
+      memory  = 512 # argon2id hashing wants CPU, which Lambda gives with memory
+      timeout = 10
+      tables  = ["users", "refresh-tokens"]
+      env     = { SKYCAST_JWT_PRIVATE_KEY_SECRET_ID = aws_secretsmanager_secret.this["jwt-private-key"].arn }
+      secrets = [aws_secretsmanager_secret.this["jwt-private-key"].arn]
+    }
+    streams = {
+      memory  = 256
+      timeout = 10
+      tables  = ["streams", "users", "ingest-nodes", "port-leases", "recordings"]
+      env     = { SKYCAST_JWT_PUBLIC_KEY = local.jwt_public_key_x }
+      secrets = []
+    }
+    vod = {
+      memory  = 256
+      timeout = 15
+      tables  = ["videos", "video-likes", "users", "streams", "recordings"]
+      env = {
+        SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
+        SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
+        SKYCAST_API_BASE_URL           = aws_apigatewayv2_api.http.api_endpoint
+      }
+      secrets = [aws_secretsmanager_secret.this["playback-key"].arn]
+    }
+    lifecycle = {
+      memory  = 256
+      timeout = 30
+      tables  = ["streams", "recordings", "ingest-nodes", "port-leases"]
+      env     = { SKYCAST_RECORDING_JOBS_QUEUE_URL = aws_sqs_queue.main["recording-jobs"].url }
+      secrets = []
+    }
+    recorder = {
+      # Memory is bounded by design (two 6 MiB parts, 3 segments read ahead);
+      # more memory buys network throughput and CPU for a faster copy.
+      memory  = 1024
+      timeout = 900
+      tables  = ["recordings"]
+      env     = { SKYCAST_RECORDING_JOBS_QUEUE_URL = aws_sqs_queue.main["recording-jobs"].url }
+      secrets = []
+    }
+    catalog = {
+      memory  = 256
+      timeout = 30
+      tables  = ["videos", "streams", "recordings", "users"]
+      env     = {}
+      secrets = []
+    }
+  }
+
+  # The SQS queue that triggers each event function.
+  function_queues = {
+    lifecycle = "stream-events"
+    recorder  = "recording-jobs"
+    catalog   = "catalog-events"
+  }
+
+  # The queue each function sends to: start/stop commands, recording jobs.
+  function_sends = {
+    streams   = "ingest-commands"
+    lifecycle = "recording-jobs"
+  }
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.data.arn
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name               = "${var.name_prefix}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.functions
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  statement {
+    sid = "Tables"
+    actions = [
+      "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+      "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+    ]
+    resources = flatten([for t in each.value.tables : [aws_dynamodb_table.this[t].arn, "${aws_dynamodb_table.this[t].arn}/index/*"]])
+  }
+
+  statement {
+    sid       = "DataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.secrets) > 0 ? [1] : []
+    content {
+      sid       = "OwnSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = each.value.secrets
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.function_queues), each.key) ? [local.function_queues[each.key]] : []
+    content {
+      sid       = "TriggerQueue"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      resources = [aws_sqs_queue.main[statement.value].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.function_sends), each.key) ? [local.function_sends[each.key]] : []
+    content {
+      sid       = "SendOn"
+      actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+      resources = [aws_sqs_queue.main[statement.value].arn]
+    }
+  }
+
+  # The recorder reads a session's segments and thumbnail, writes the MP4.
+  dynamic "statement" {
+    for_each = each.key == "recorder" ? [1] : []
+    content {
+      sid       = "ReadLive"
+      actions   = ["s3:GetObject", "s3:ListBucket"]
+      resources = [aws_s3_bucket.this["live"].arn, "${aws_s3_bucket.this["live"].arn}/live/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "recorder" ? [1] : []
+    content {
+      sid = "WriteRecordings"
+      actions = [
+        "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+        "s3:ListBucket",
+      ]
+      resources = [aws_s3_bucket.this["recordings"].arn, "${aws_s3_bucket.this["recordings"].arn}/recordings/*"]
+    }
+  }
+
+  # The catalog checks the MP4 it is told about and reads the session's playlists.
+  dynamic "statement" {
+    for_each = each.key == "catalog" ? [1] : []
+    content {
+      sid       = "ReadMedia"
+      actions   = ["s3:GetObject", "s3:ListBucket", "s3:GetObjectTagging", "s3:PutObjectTagging"]
+      resources = flatten([for b in aws_s3_bucket.this : [b.arn, "${b.arn}/*"]])
+    }
+  }
+
+  # The videos function presigns private media, tags it private for the CDN,
+  # and deletes a video's objects, every version.
+  dynamic "statement" {
+    for_each = each.key == "vod" ? [1] : []
+    content {
+      sid = "ManageVideoMedia"
+      actions = [
+        "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion",
+        "s3:PutObjectTagging", "s3:GetObjectTagging",
+      ]
+      resources = flatten([for b in aws_s3_bucket.this : [b.arn, "${b.arn}/*"]])
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = "least-privilege"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs over TLS; a VPC would add NAT or endpoint costs and cold-start time for no isolation gain.
+  #checkov:skip=CKV_AWS_116:HTTP functions answer their caller; SQS-triggered ones have a DLQ on their queue (redrive), which is where failed events go.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile of the operator's; the zips come from this repository's own `make package`.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency would take capacity from the account (new accounts have 10 in all); the API is throttled at the gateway and SQS triggers cap their own concurrency (maximum_concurrency).
+  #checkov:skip=CKV_AWS_173:The environment holds names and URLs only; the secrets are read from Secrets Manager at start, so there is nothing to encrypt with a CMK.
+
+  function_name    = "${var.name_prefix}-${each.key}"
+  role             = aws_iam_role.function[each.key].arn
+  filename         = "${var.lambda_dist_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_dist_dir}/${each.key}/bootstrap.zip")
+  handler          = "bootstrap"
+  runtime          = "provided.al2023"
+  architectures    = [var.lambda_architecture]
+  memory_size      = each.value.memory
+  timeout          = each.value.timeout
+
+  environment {
+    variables = merge(local.common_env, each.value.env)
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+}
+
+resource "aws_iam_role_policy_attachment" "xray" {
+  for_each = local.functions
+
+  role       = aws_iam_role.function[each.key].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+# Batches with per-message failures: one bad message never fails its batch-mates.
+resource "aws_lambda_event_source_mapping" "queue" {
+  for_each = local.function_queues
+
+  event_source_arn        = aws_sqs_queue.main[each.value].arn
+  function_name           = aws_lambda_function.this[each.key].arn
+  batch_size              = each.key == "recorder" ? 1 : 10
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = each.key == "recorder" ? 20 : 10
+  }
+}

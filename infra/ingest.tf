@@ -1,0 +1,408 @@
+# The ingest node: the container of ingest-node/Dockerfile on one EC2
+# instance of an auto-scaling group, behind a network load balancer that
+# exposes its SRT (UDP) and RTMP (TCP) port pools. Encoders connect to the
+# NLB's DNS name, which the node hands out as its public host.
+#
+# Why EC2 and not Fargate: every port of the pool is one NLB listener and one
+# target group, and an ECS service takes at most 5 target groups; an
+# auto-scaling group takes them all.
+#
+# One node per stack: each port's target group holds the instance, so a
+# second instance would receive half of each port's publishers. To scale,
+# pick a bigger instance type (the source profile costs ~0.02 vCPU a stream,
+# the ladder ~0.2) or deploy another stack with its own prefix.
+
+data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:Only the first two zones (sorted by name) are used; a zone AWS adds later sorts after them and changes nothing.
+  state = "available"
+}
+
+locals {
+  azs        = slice(data.aws_availability_zones.available.names, 0, 2)
+  srt_ports  = range(var.ingest_srt_ports.first, var.ingest_srt_ports.first + var.ingest_srt_ports.count)
+  rtmp_ports = range(var.ingest_rtmp_ports.first, var.ingest_rtmp_ports.first + var.ingest_rtmp_ports.count)
+  ingest_listeners = merge(
+    { for p in local.srt_ports : "srt-${p}" => { port = p, protocol = "UDP" } },
+    { for p in local.rtmp_ports : "rtmp-${p}" => { port = p, protocol = "TCP" } },
+  )
+  ingest_image = var.ingest_image != "" ? var.ingest_image : "${aws_ecr_repository.ingest.repository_url}:${var.ingest_image_tag}"
+}
+
+resource "aws_vpc" "ingest" {
+  cidr_block           = var.vpc_cidr
+  enable_dns_hostnames = true
+  enable_dns_support   = true
+  tags                 = { Name = "${var.name_prefix}-ingest" }
+}
+
+# Nothing may use the default security group.
+resource "aws_default_security_group" "ingest" {
+  vpc_id = aws_vpc.ingest.id
+}
+
+resource "aws_flow_log" "ingest" {
+  vpc_id               = aws_vpc.ingest.id
+  traffic_type         = "REJECT"
+  log_destination_type = "cloud-watch-logs"
+  log_destination      = aws_cloudwatch_log_group.flow.arn
+  iam_role_arn         = aws_iam_role.flow.arn
+}
+
+resource "aws_cloudwatch_log_group" "flow" {
+  name              = "/${var.name_prefix}/vpc-flow"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.data.arn
+}
+
+data "aws_iam_policy_document" "flow_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "flow" {
+  name               = "${var.name_prefix}-vpc-flow"
+  assume_role_policy = data.aws_iam_policy_document.flow_assume.json
+}
+
+data "aws_iam_policy_document" "flow" {
+  statement {
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["${aws_cloudwatch_log_group.flow.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "flow" {
+  name   = "flow-logs"
+  role   = aws_iam_role.flow.id
+  policy = data.aws_iam_policy_document.flow.json
+}
+
+resource "aws_internet_gateway" "ingest" {
+  vpc_id = aws_vpc.ingest.id
+}
+
+# Public subnets without NAT: the task has a public address for its AWS API
+# calls (S3, SQS, DynamoDB) and accepts only the NLB's traffic.
+resource "aws_subnet" "public" {
+  count = length(local.azs)
+
+  vpc_id                  = aws_vpc.ingest.id
+  availability_zone       = local.azs[count.index]
+  cidr_block              = cidrsubnet(var.vpc_cidr, 8, count.index)
+  map_public_ip_on_launch = false
+  tags                    = { Name = "${var.name_prefix}-public-${local.azs[count.index]}" }
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.ingest.id
+  route {
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.ingest.id
+  }
+}
+
+resource "aws_route_table_association" "public" {
+  count = length(aws_subnet.public)
+
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
+}
+
+resource "aws_security_group" "ingest" {
+  name        = "${var.name_prefix}-ingest"
+  description = "Ingest node: publishers on the port pools, anything out"
+  vpc_id      = aws_vpc.ingest.id
+
+  ingress {
+    description = "SRT publishers"
+    protocol    = "udp"
+    from_port   = var.ingest_srt_ports.first
+    to_port     = var.ingest_srt_ports.first + var.ingest_srt_ports.count - 1
+    cidr_blocks = var.ingest_allowed_cidrs
+  }
+
+  ingress {
+    description = "RTMP publishers and NLB health checks"
+    protocol    = "tcp"
+    from_port   = var.ingest_rtmp_ports.first
+    to_port     = var.ingest_rtmp_ports.first + var.ingest_rtmp_ports.count - 1
+    cidr_blocks = var.ingest_allowed_cidrs
+  }
+
+  ingress {
+    description = "NLB health checks of the node's HTTP port"
+    protocol    = "tcp"
+    from_port   = 8081
+    to_port     = 8081
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  egress {
+    description = "AWS APIs over HTTPS"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
+    description = "SRT answers to publishers"
+    protocol    = "udp"
+    from_port   = 0
+    to_port     = 65535
+    cidr_blocks = var.ingest_allowed_cidrs
+  }
+}
+
+resource "aws_lb" "ingest" {
+  #checkov:skip=CKV_AWS_91:NLB access logs cover only TLS listeners; these are UDP and TCP.
+  #checkov:skip=CKV_AWS_150:Deletion protection would make `terraform destroy` fail; operators who want it set it by hand.
+  #checkov:skip=CKV2_AWS_20:SRT and RTMP are not HTTP; SRT carries its own AES encryption (the stream key is the passphrase).
+  #checkov:skip=CKV2_AWS_28:A WAF does not apply to a network load balancer.
+  name                             = "${var.name_prefix}-ingest"
+  load_balancer_type               = "network"
+  internal                         = false
+  subnets                          = aws_subnet.public[*].id
+  enable_cross_zone_load_balancing = true
+}
+
+resource "aws_lb_target_group" "ingest" {
+  for_each = local.ingest_listeners
+
+  name                 = substr("${var.name_prefix}-${each.key}", 0, 32)
+  port                 = each.value.port
+  protocol             = each.value.protocol
+  target_type          = "instance"
+  vpc_id               = aws_vpc.ingest.id
+  deregistration_delay = 30
+
+  # UDP cannot be probed: every port checks the node's HTTP health endpoint.
+  health_check {
+    protocol = "TCP"
+    port     = "8081"
+  }
+}
+
+resource "aws_lb_listener" "ingest" {
+  for_each = local.ingest_listeners
+  #checkov:skip=CKV2_AWS_74:SRT and RTMP listeners cannot be TLS; SRT encrypts with the stream key.
+  #checkov:skip=CKV_AWS_2:As above: not HTTP.
+  #checkov:skip=CKV_AWS_103:As above: not TLS.
+
+  load_balancer_arn = aws_lb.ingest.arn
+  port              = each.value.port
+  protocol          = each.value.protocol
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.ingest[each.key].arn
+  }
+}
+
+resource "aws_ecr_repository" "ingest" {
+  name                 = "${var.name_prefix}-ingest-node"
+  image_tag_mutability = "IMMUTABLE"
+  force_delete         = false
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.data.arn
+  }
+}
+
+data "aws_ssm_parameter" "al2023_arm64" {
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+}
+
+resource "aws_cloudwatch_log_group" "ingest" {
+  name              = "/${var.name_prefix}/ingest-node"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.data.arn
+}
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+# What the node does: write live HLS, take commands, report events, register
+# itself and its port leases; and, as a host, pull its image and ship logs.
+resource "aws_iam_role" "ingest" {
+  name               = "${var.name_prefix}-ingest-node"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+}
+
+data "aws_iam_policy_document" "ingest" {
+  statement {
+    sid       = "WriteLiveHls"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.this["live"].arn}/live/*"]
+  }
+
+  statement {
+    sid       = "Commands"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.main["ingest-commands"].arn]
+  }
+
+  statement {
+    sid       = "Events"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.main["stream-events"].arn]
+  }
+
+  statement {
+    sid     = "Registry"
+    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
+    resources = [
+      aws_dynamodb_table.this["ingest-nodes"].arn,
+      aws_dynamodb_table.this["port-leases"].arn,
+    ]
+  }
+
+  statement {
+    sid       = "DataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+
+  statement {
+    sid       = "PullImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.ingest.arn]
+  }
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.ingest.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "ingest" {
+  name   = "ingest-node"
+  role   = aws_iam_role.ingest.id
+  policy = data.aws_iam_policy_document.ingest.json
+}
+
+# Shell access through Session Manager, not SSH: no key pair, no open port 22.
+resource "aws_iam_role_policy_attachment" "ingest_ssm" {
+  role       = aws_iam_role.ingest.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "ingest" {
+  name = "${var.name_prefix}-ingest-node"
+  role = aws_iam_role.ingest.name
+}
+
+locals {
+  ingest_env = merge(local.common_env, {
+    SKYCAST_NODE_ID            = "${var.name_prefix}-ingest"
+    SKYCAST_INGEST_PUBLIC_HOST = aws_lb.ingest.dns_name
+    SKYCAST_INGEST_LISTEN_HOST = "0.0.0.0"
+    SKYCAST_SRT_PORTS          = "${var.ingest_srt_ports.first}-${var.ingest_srt_ports.first + var.ingest_srt_ports.count - 1}"
+    SKYCAST_RTMP_PORTS         = "${var.ingest_rtmp_ports.first}-${var.ingest_rtmp_ports.first + var.ingest_rtmp_ports.count - 1}"
+    SKYCAST_SPOOL_DIR          = "/var/spool/skycast"
+    SKYCAST_COMMAND_QUEUE_URL  = aws_sqs_queue.main["ingest-commands"].url
+    SKYCAST_EVENTS_QUEUE_URL   = aws_sqs_queue.main["stream-events"].url
+    SKYCAST_INGEST_HEALTH_ADDR = "0.0.0.0:8081"
+    AWS_REGION                 = data.aws_region.current.name
+  })
+}
+
+resource "aws_launch_template" "ingest" {
+  #checkov:skip=CKV_AWS_88:The node pushes every segment to S3 and talks to SQS and DynamoDB; a NAT gateway would bill each streamed byte again. Its security group admits only the publisher ports and health checks.
+  name_prefix   = "${var.name_prefix}-ingest-"
+  image_id      = data.aws_ssm_parameter.al2023_arm64.value
+  instance_type = var.ingest_instance_type
+  ebs_optimized = true
+
+  iam_instance_profile {
+    arn = aws_iam_instance_profile.ingest.arn
+  }
+
+  network_interfaces {
+    associate_public_ip_address = true
+    security_groups             = [aws_security_group.ingest.id]
+  }
+
+  # The spool: segments wait here until they are in S3.
+  block_device_mappings {
+    device_name = "/dev/xvda"
+    ebs {
+      volume_size = 40
+      volume_type = "gp3"
+      encrypted   = true
+    }
+  }
+
+  # The container runs on the host's network, so one hop reaches IMDS.
+  metadata_options {
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  monitoring {
+    enabled = true
+  }
+
+  user_data = base64encode(templatefile("${path.module}/ingest-node.sh.tftpl", {
+    region    = data.aws_region.current.name
+    registry  = split("/", aws_ecr_repository.ingest.repository_url)[0]
+    image     = local.ingest_image
+    log_group = aws_cloudwatch_log_group.ingest.name
+    env       = join("\n", [for k, v in local.ingest_env : "${k}=${v}"])
+  }))
+}
+
+resource "aws_autoscaling_group" "ingest" {
+  name                      = "${var.name_prefix}-ingest"
+  min_size                  = 1
+  max_size                  = 1
+  desired_capacity          = 1
+  vpc_zone_identifier       = aws_subnet.public[*].id
+  health_check_type         = "ELB"
+  health_check_grace_period = 300
+  target_group_arns         = [for tg in aws_lb_target_group.ingest : tg.arn]
+
+  launch_template {
+    id      = aws_launch_template.ingest.id
+    version = aws_launch_template.ingest.latest_version
+  }
+
+  # A new template replaces the instance; the old one drains on SIGTERM first
+  # (docker stop waits up to 120 s: uploads finish, playlists close).
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 0
+    }
+  }
+
+  tag {
+    key                 = "Name"
+    value               = "${var.name_prefix}-ingest-node"
+    propagate_at_launch = true
+  }
+}

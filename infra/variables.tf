@@ -1,0 +1,135 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every table, bucket, queue and function: <prefix>-<logical name>. Bucket names are global, so pick something unique to you."
+  type        = string
+  default     = "skycast"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix: 3 to 32 lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "lambda_dist_dir" {
+  description = "Folder holding <function>/bootstrap.zip, as `make package` writes it."
+  type        = string
+  default     = "../target/lambda"
+}
+
+variable "lambda_architecture" {
+  description = "arm64 (Graviton, what `make package` builds by default) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention for every function, the API and the ingest node (a year: what audits ask for)."
+  type        = number
+  default     = 365
+}
+
+variable "cors_origins" {
+  description = "Browser origins allowed to call the API and to fetch media (players), or [\"*\"]."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "live_segment_transition_days" {
+  description = "Live and VOD HLS objects move to S3 Standard-IA after this many days (still served)."
+  type        = number
+  default     = 30
+}
+
+variable "live_segment_expiration_days" {
+  description = "Delete live HLS objects after this many days; 0 keeps them. The VOD HLS of older videos goes with them (their MP4 stays)."
+  type        = number
+  default     = 0
+}
+
+variable "recording_noncurrent_days" {
+  description = "Days an overwritten or deleted recording's old version is kept (versioning is on)."
+  type        = number
+  default     = 30
+}
+
+variable "api_throttle_rate" {
+  description = "API Gateway steady-state requests per second, across all routes."
+  type        = number
+  default     = 200
+}
+
+variable "api_throttle_burst" {
+  description = "API Gateway burst size."
+  type        = number
+  default     = 400
+}
+
+variable "ingest_image" {
+  description = "Container image of the ingest node, if not the one this stack's ECR repository holds under ingest_image_tag."
+  type        = string
+  default     = ""
+}
+
+variable "ingest_image_tag" {
+  description = "Tag of the ingest node's image in this stack's ECR repository (tags are immutable: push a new tag per release, then apply)."
+  type        = string
+  default     = "0.1.0"
+}
+
+variable "ingest_instance_type" {
+  description = "EC2 instance type of the ingest node (arm64/Graviton). The source profile costs ~0.02 vCPU a stream, the ladder ~0.2: c7g.large (2 vCPU) takes ~8 ladder streams or the whole default port pool on source."
+  type        = string
+  default     = "c7g.large"
+}
+
+variable "ingest_srt_ports" {
+  description = "SRT (UDP) port pool: first port and count. One port a live stream; each port is one NLB listener (the default NLB quota is 50 listeners, shared with RTMP)."
+  type = object({
+    first = number
+    count = number
+  })
+  default = {
+    first = 6000
+    count = 20
+  }
+}
+
+variable "ingest_rtmp_ports" {
+  description = "RTMP (TCP) port pool: first port and count."
+  type = object({
+    first = number
+    count = number
+  })
+  default = {
+    first = 1935
+    count = 10
+  }
+}
+
+variable "ingest_allowed_cidrs" {
+  description = "Who may publish to the ingest ports."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC this stack creates for the ingest node."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "cloudfront_price_class" {
+  description = "CloudFront price class: PriceClass_100 (NA+EU), PriceClass_200, PriceClass_All."
+  type        = string
+  default     = "PriceClass_100"
+}
