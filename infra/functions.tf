@@ -76,21 +76,11 @@ resource "aws_cloudwatch_log_group" "function" {
   kms_key_id        = aws_kms_key.data.arn
 }
 
-data "aws_iam_policy_document" "lambda_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
   name               = "${var.name_prefix}-${each.key}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda.amazonaws.com"].json
 }
 
 data "aws_iam_policy_document" "function" {

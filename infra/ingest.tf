@@ -54,19 +54,9 @@ resource "aws_cloudwatch_log_group" "flow" {
   kms_key_id        = aws_kms_key.data.arn
 }
 
-data "aws_iam_policy_document" "flow_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "flow" {
   name               = "${var.name_prefix}-vpc-flow"
-  assume_role_policy = data.aws_iam_policy_document.flow_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["vpc-flow-logs.amazonaws.com"].json
 }
 
 data "aws_iam_policy_document" "flow" {
@@ -229,21 +219,11 @@ resource "aws_cloudwatch_log_group" "ingest" {
   kms_key_id        = aws_kms_key.data.arn
 }
 
-data "aws_iam_policy_document" "ec2_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 # What the node does: write live HLS, take commands, report events, register
 # itself and its port leases; and, as a host, pull its image and ship logs.
 resource "aws_iam_role" "ingest" {
   name               = "${var.name_prefix}-ingest-node"
-  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["ec2.amazonaws.com"].json
 }
 
 data "aws_iam_policy_document" "ingest" {

@@ -69,3 +69,16 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 }
+
+# Who may take each kind of role: the functions, the node's instance, flow logs.
+data "aws_iam_policy_document" "assume" {
+  for_each = toset(["lambda.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com"])
+
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = [each.key]
+    }
+  }
+}

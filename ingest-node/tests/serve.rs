@@ -20,6 +20,7 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
     };
     let (commands, events) = (url("ingest-commands").await, url("stream-events").await);
     let spool = std::env::temp_dir().join(format!("skycast-serve-{prefix}"));
+    let health = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let node = skycast_tests::encoder::ChildGuard(
         std::process::Command::new(env!("CARGO_BIN_EXE_ingest-node"))
             .arg("serve")
@@ -30,6 +31,7 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
             .env("SKYCAST_NAME_PREFIX", &prefix)
             .env("SKYCAST_SPOOL_DIR", &spool)
             .env("SKYCAST_NODE_ID", "drain-test")
+            .env("SKYCAST_INGEST_HEALTH_ADDR", health.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,6 +69,9 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
             sqs.delete_message().queue_url(&events).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
         }
     }
+
+    // What a load balancer probes (SRT's UDP ports cannot be).
+    assert!(health_says_ok(health).await, "GET /health on SKYCAST_INGEST_HEALTH_ADDR");
 
     let pid = node.id() as i32;
     // SAFETY: signalling our own child.
@@ -114,4 +119,20 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
     assert!(listeners.stdout.is_empty(), "an ffmpeg listener survived: {}", String::from_utf8_lossy(&listeners.stdout));
     let _ = publisher.kill().await;
     let _ = std::fs::remove_dir_all(&spool);
+}
+
+async fn health_says_ok(addr: std::net::SocketAddr) -> bool {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return false };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        if conn.write_all(b"GET /health HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut reply = String::new();
+        let _ = conn.read_to_string(&mut reply);
+        reply.starts_with("HTTP/1.1 200") && reply.ends_with("ok")
+    })
+    .await
+    .unwrap_or(false)
 }

@@ -99,9 +99,13 @@ fn terraform_names_only_declared_resources() {
                 checked += 1;
             }
         } else if ["lifecycle", "recorder", "catalog", "streams"].contains(&key) && names.len() == 1 {
-            if r.queues.contains_key(names[0]) {
-                checked += 1;
-            }
+            // A function's trigger or send queue.
+            assert!(
+                r.queues.contains_key(names[0]),
+                "{key} is wired to queue {}, which resources.json lacks",
+                names[0]
+            );
+            checked += 1;
         }
     }
     assert!(checked > 20, "found the references: {checked}");
@@ -133,23 +137,17 @@ async fn the_localstack_hook_builds_what_make_dev_builds() {
     let (dev, hook) = (skycast_tests::unique_prefix(), skycast_tests::unique_prefix());
     skycast_dev::bootstrap::all(&sdk, &resources, &dev).await.expect("make dev's bootstrap");
 
-    let out = Command::new(skycast_tests::moto_python())
-        .arg(project_root().join("localstack/ready.d/create-resources.py"))
-        .env("SKYCAST_NAME_PREFIX", &hook)
-        .env("SKYCAST_HOOK_ENDPOINT", skycast_tests::emulator_endpoint())
-        .env("SKYCAST_RESOURCES", infra().join("resources.json"))
-        .output()
-        .expect("run the hook with the emulator's Python (it has boto3)");
-    assert!(out.status.success(), "hook failed: {}", String::from_utf8_lossy(&out.stderr));
-    // Run twice: LocalStack may restart with its state kept.
-    let again = Command::new(skycast_tests::moto_python())
-        .arg(project_root().join("localstack/ready.d/create-resources.py"))
-        .env("SKYCAST_NAME_PREFIX", &hook)
-        .env("SKYCAST_HOOK_ENDPOINT", skycast_tests::emulator_endpoint())
-        .env("SKYCAST_RESOURCES", infra().join("resources.json"))
-        .output()
-        .expect("rerun the hook");
-    assert!(again.status.success(), "the hook is not idempotent: {}", String::from_utf8_lossy(&again.stderr));
+    // Twice: LocalStack may restart with its state kept, so the hook must be idempotent.
+    for run in ["first", "second"] {
+        let out = Command::new(skycast_tests::moto_python())
+            .arg(project_root().join("localstack/ready.d/create-resources.py"))
+            .env("SKYCAST_NAME_PREFIX", &hook)
+            .env("SKYCAST_HOOK_ENDPOINT", skycast_tests::emulator_endpoint())
+            .env("SKYCAST_RESOURCES", infra().join("resources.json"))
+            .output()
+            .expect("run the hook with the emulator's Python (it has boto3)");
+        assert!(out.status.success(), "hook failed on its {run} run: {}", String::from_utf8_lossy(&out.stderr));
+    }
 
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     for logical in resources.tables.keys() {
