@@ -86,9 +86,9 @@ $(HCLFMT):
 	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(CURDIR)/$(TOOLS)/go-cache go build -o $@ github.com/hashicorp/hcl/v2/cmd/hclfmt
 
 # Offline: no provider downloads (`terraform validate` is for users, see infra/README.md).
-lint-infra: $(CHECKOV) $(HCLFMT)
-	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; \
-	else $(HCLFMT) -check -require-no-change infra/*.tf >/dev/null && echo "infra/*.tf: formatted (hclfmt)"; fi
+lint-infra: $(CHECKOV)
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra && echo "infra/*.tf: formatted (terraform fmt)"; \
+	else $(MAKE) --no-print-directory $(HCLFMT) && $(HCLFMT) -check -require-no-change infra/*.tf >/dev/null && echo "infra/*.tf: formatted (hclfmt)"; fi
 	$(CHECKOV) --directory infra --framework terraform --quiet --compact --skip-download
 
 $(CARGO_LAMBDA): | $(TOOLS)/bin/pip
