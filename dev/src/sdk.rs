@@ -22,8 +22,8 @@ pub async fn for_endpoint(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// S3 on an emulator needs path-style addressing (no per-bucket DNS names).
+/// S3 addressed as the endpoint wants (path style on an emulator); one rule
+/// for the local stack and the functions.
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
-    aws_sdk_s3::Client::from_conf(conf)
+    skycast_core::aws::s3(sdk)
 }
