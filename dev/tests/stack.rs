@@ -110,7 +110,7 @@ fn path_of(url: &str) -> String {
 
 /// An encoder publishing to exactly the URL the API handed out, as OBS would.
 async fn publish(url: &str, seconds: u32) -> bool {
-    skycast_tests::encoder::obs(url, seconds).status().await.is_ok_and(|s| s.success())
+    skycast_tests::encoder::obs(url, seconds).await
 }
 
 #[tokio::test]
@@ -249,18 +249,8 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
 /// Publishes to `url`, retrying while the listener is not up yet (between
 /// two publishers the node starts a new one).
 async fn publish_when_listening(url: &str, seconds: u32) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let started = tokio::time::Instant::now();
-        let ok = publish(url, seconds).await;
-        if ok
-            || started.elapsed() > Duration::from_secs(u64::from(seconds) / 2)
-            || tokio::time::Instant::now() > deadline
-        {
-            return ok;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    use skycast_tests::encoder::{Outcome, obs_when_listening};
+    obs_when_listening(url, seconds, "640x360", Duration::from_secs(15)).await == Outcome::Delivered
 }
 
 #[tokio::test]

@@ -115,6 +115,9 @@ pub struct Notice {
 pub const STATS_EVERY: Duration = Duration::from_secs(10);
 /// Thumbnails change every [`STATS_EVERY`]; caches may keep one that long.
 const THUMBNAIL_CACHE: &str = "public, max-age=10";
+/// How long an ending session waits for a first still already on its way
+/// to the store (retries included); none on its way ends the wait at once.
+const FIRST_THUMBNAIL_GRACE: Duration = Duration::from_secs(5);
 
 struct Running {
     stop: watch::Sender<bool>,
@@ -324,12 +327,17 @@ impl Node {
         // they hold and end every playlist with ENDLIST.
         drop(gate);
         self.registry.remove(&token);
-        // The stored still is at most one period old: the session does not wait for a newer one.
-        thumbnails.abort();
         let _ = give_up_tx.send(matches!(reason, EndReason::Failed(_)));
         for p in pipelines {
             let _ = p.await;
         }
+        // The stored still is at most one period old: the session does not
+        // wait for a newer one. A session too short to have stored its first
+        // still yet waits briefly for it, or its video would have none.
+        if !*thumbnail_stored.borrow() {
+            let _ = tokio::time::timeout(FIRST_THUMBNAIL_GRACE, thumbnail_stored.wait_for(|stored| *stored)).await;
+        }
+        thumbnails.abort();
         while let Ok(p) = progress.try_recv() {
             self.record(&mut stats, p);
         }

@@ -82,21 +82,10 @@ async fn publish_rtmp(port: u16, key: &str, seconds: u32) -> bool {
 }
 
 /// Publishes `size` frames in real time, retrying while the listener is not
-/// up yet; returns how ffmpeg exited.
+/// up yet; whether everything was delivered.
 async fn publish_to(url: &str, seconds: u32, size: &str) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let started = tokio::time::Instant::now();
-        let status = skycast_tests::encoder::obs_at(url, seconds, size).status().await.expect("run ffmpeg");
-        // A quick failure means nobody listened yet: try again.
-        if status.success()
-            || started.elapsed() > Duration::from_secs(seconds as u64 / 2)
-            || tokio::time::Instant::now() > deadline
-        {
-            return status.success();
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    use skycast_tests::encoder::{Outcome, obs_when_listening};
+    obs_when_listening(url, seconds, size, Duration::from_secs(15)).await == Outcome::Delivered
 }
 
 async fn next_event(
@@ -178,6 +167,7 @@ fn tempdir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srt_publish_goes_live_then_ends_with_a_complete_playlist() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     let mut rig = rig(Duration::from_secs(3)).await;
     let key = skycast_core::stream::new_stream_key();
     let s = spec(free_udp_port(), &key);
@@ -242,6 +232,7 @@ async fn srt_publish_goes_live_then_ends_with_a_complete_playlist() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_passphrase_never_goes_live() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     let mut rig = rig(Duration::from_secs(3)).await;
     let s = spec(free_udp_port(), &skycast_core::stream::new_stream_key());
     rig.node.start_session(s.clone()).await.unwrap();
@@ -260,6 +251,7 @@ async fn a_wrong_passphrase_never_goes_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_within_the_window_continues_the_session() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     // The window covers the gap between the two publishers; the session
     // then ends by itself once the second has gone and every file it sent is
     // in. A stop right after the encoder exits would race a listener that a
@@ -274,7 +266,7 @@ async fn a_reconnect_within_the_window_continues_the_session() {
         .await
         .expect("session ended");
     let summary = ended(&end).unwrap().clone();
-    assert_eq!((summary.reason.clone(), summary.publishes), (EndReason::PublisherGone, 2));
+    assert_eq!((summary.reason.clone(), summary.publishes), (EndReason::PublisherGone, 2), "{summary:?}");
 
     let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
     let dir = tempdir();
@@ -291,6 +283,8 @@ async fn a_reconnect_within_the_window_continues_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
+    // Three rungs transcoded in real time: the whole machine.
+    let _cores = skycast_tests::encoder::realtime_share(2).await;
     let mut rig = rig(Duration::from_secs(2)).await;
     let key = skycast_core::stream::new_stream_key();
     let mut s = spec(free_udp_port(), &key);
@@ -302,6 +296,8 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
         next_event(&mut rig, &s.session_id, Duration::from_secs(30), |e| ended(e).is_some()).await.expect("ended");
     let summary = ended(&end).unwrap().clone();
     assert_eq!(summary.renditions.len(), 3);
+    // Even a short session ends with its still stored.
+    assert!(summary.thumbnail, "{summary:?}");
 
     let prefix = format!("live/{}/{}", s.stream_id, s.session_id);
     let master = get_text(&rig, &format!("{prefix}/master.m3u8")).await.unwrap();
@@ -327,6 +323,7 @@ async fn the_ladder_profile_serves_every_rung_with_aligned_segments() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_outage_mid_stream_loses_nothing() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     // The node reaches S3 only through a proxy the test can pause.
     let proxy = skycast_tests::proxy::PausableProxy::start(
         skycast_tests::emulator_endpoint().trim_start_matches("http://").to_owned(),
@@ -384,6 +381,7 @@ async fn an_s3_outage_mid_stream_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmp_with_the_key_goes_live_and_ends_with_a_complete_playlist() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     let mut rig = rig(Duration::from_secs(3)).await;
     let key = skycast_core::stream::new_stream_key();
     let s = rtmp_spec(&key);
@@ -420,6 +418,7 @@ async fn rtmp_with_the_key_goes_live_and_ends_with_a_complete_playlist() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtmp_with_a_wrong_key_is_refused_and_the_right_one_still_gets_in() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     let mut rig = rig(Duration::from_secs(30)).await;
     let key = skycast_core::stream::new_stream_key();
     let s = rtmp_spec(&key);

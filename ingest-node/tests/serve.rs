@@ -7,6 +7,7 @@ use std::{
 };
 
 use serde_json::{Value, json};
+use skycast_tests::encoder::Obs;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
@@ -47,14 +48,14 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
 
     // An encoder that would go on for a minute: the drain must not wait for it.
     let publish_url = format!("srt://127.0.0.1:{port}?passphrase={key}&pbkeylen=16");
-    let mut publisher = skycast_tests::encoder::obs(&publish_url, 60).spawn().unwrap();
+    let mut publisher = Obs::start(&publish_url, 60, "640x360").await.unwrap();
     // A caller that started before the listener was up gives up: retry it.
     let mut seen = Vec::<Value>::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !seen.iter().any(|e| e["type"] == "live") {
         assert!(Instant::now() < deadline, "never went live: {seen:?}");
-        if let Ok(Some(_)) = publisher.try_wait() {
-            publisher = skycast_tests::encoder::obs(&publish_url, 60).spawn().unwrap();
+        if publisher.has_stopped() {
+            publisher = Obs::start(&publish_url, 60, "640x360").await.unwrap();
         }
         let out = sqs
             .receive_message()
@@ -117,7 +118,7 @@ async fn sigterm_drains_sessions_and_leaves_no_ffmpeg() {
         .output()
         .unwrap();
     assert!(listeners.stdout.is_empty(), "an ffmpeg listener survived: {}", String::from_utf8_lossy(&listeners.stdout));
-    let _ = publisher.kill().await;
+    publisher.stop().await;
     let _ = std::fs::remove_dir_all(&spool);
 }
 

@@ -1,50 +1,201 @@
-//! ffmpeg standing in for OBS, and a guard for child processes.
+//! ffmpeg standing in for OBS, a share of the machine for real-time
+//! tests, and a guard for child processes.
 
-use std::process::Stdio;
+use std::{path::PathBuf, process::Stdio, sync::OnceLock, time::Duration};
 
-use tokio::process::Command;
+use tokio::{
+    process::{Child, ChildStdin, Command},
+    sync::{Mutex, Semaphore, SemaphorePermit},
+};
 
-/// An encoder publishing `seconds` of test pattern and tone in real time,
-/// H.264 (2 s GOP, like OBS set up per the README) and AAC, to `url`: in
-/// MPEG-TS over SRT, in FLV over RTMP.
-pub fn obs(url: &str, seconds: u32) -> Command {
-    obs_at(url, seconds, "640x360")
+/// Holds `cores` of the machine's cores for a test that runs media in real
+/// time (an encoder pushing at 1×, the node's listener, a transcoding ladder)
+/// until the permit drops.
+///
+/// Real-time work beyond the cores starves: an encoder falls behind its own
+/// clock, and an SRT receiver drops what arrives later than its latency, as
+/// live SRT is meant to. The test would then fail on what the platform did
+/// right. Tests in one binary run in parallel; this keeps their real-time
+/// load within the machine and lets the rest of the test run alongside.
+pub async fn realtime_share(cores: u32) -> SemaphorePermit<'static> {
+    static CORES: OnceLock<(Semaphore, u32)> = OnceLock::new();
+    let (cores_free, total) = CORES.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 64) as u32;
+        (Semaphore::new(n as usize), n)
+    });
+    // A test that asks for more than there is waits for the whole machine.
+    cores_free.acquire_many(cores.clamp(1, *total)).await.expect("the semaphore is never closed")
+}
+
+/// A stand-in OBS publishing to `url`: H.264 (2 s GOP, like OBS set up per
+/// the README) and AAC in real time, in MPEG-TS over SRT, in FLV over RTMP.
+///
+/// The media is encoded once per size and length, ahead of time, and then
+/// fed to a copying ffmpeg at 1×. A live x264 encoder under `-re` costs most
+/// of a core here (ffmpeg 5.1 polls its clock); a copy fed by a pipe costs
+/// next to nothing, so the node under test gets the machine.
+pub struct Obs {
+    child: Child,
+    feeder: tokio::task::JoinHandle<std::io::Result<()>>,
+    complaints: tokio::task::JoinHandle<String>,
+}
+
+/// How a publish went, as OBS would tell the streamer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was sent and acknowledged.
+    Delivered,
+    /// Nobody accepted the connection (not listening yet, or refused).
+    NeverConnected,
+    /// Connected, then cut off.
+    Failed,
+}
+
+impl Obs {
+    /// Starts sending `seconds` of `size` (`WxH`) test pattern and tone.
+    pub async fn start(url: &str, seconds: u32, size: &str) -> std::io::Result<Obs> {
+        let media = tokio::fs::read(test_media(size, seconds).await?).await?;
+        let container = if url.starts_with("rtmp") { "flv" } else { "mpegts" };
+        let mut c = Command::new("ffmpeg");
+        // The copy needs no more than the first second (see the feeder) to
+        // know both streams; a longer probe would hold the start back.
+        c.args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+            .args(["-probesize", "200000", "-analyzeduration", "0", "-f", "mpegts", "-i", "pipe:0"])
+            .args(["-c", "copy", "-f", container])
+            .arg(lingering(url));
+        c.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = c.spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
+        let stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr"))?;
+        let complaints = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut text = String::new();
+            let _ = tokio::io::BufReader::new(stderr).read_to_string(&mut text).await;
+            text
+        });
+        let feeder = tokio::spawn(feed_in_real_time(media, Duration::from_secs(seconds.into()), stdin));
+        Ok(Obs { child, feeder, complaints })
+    }
+
+    /// Waits until everything is sent, or the encoder gave up.
+    pub async fn finished(mut self) -> Outcome {
+        let fed = matches!(self.feeder.await, Ok(Ok(())));
+        let exited = self.child.wait().await.is_ok_and(|s| s.success());
+        let complaints = self.complaints.await.unwrap_or_default();
+        match (fed && exited, complaints.contains("Connection to ") && complaints.contains(" failed")) {
+            (true, _) => Outcome::Delivered,
+            (false, true) => Outcome::NeverConnected,
+            (false, false) => Outcome::Failed,
+        }
+    }
+
+    /// Whether it has stopped (and so gave up or finished).
+    pub fn has_stopped(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub async fn stop(mut self) {
+        self.feeder.abort();
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Publishes `seconds` of 640x360 to `url`; whether all of it was delivered.
+pub async fn obs(url: &str, seconds: u32) -> bool {
+    obs_at(url, seconds, "640x360").await == Outcome::Delivered
 }
 
 /// The same at another frame size (`WxH`), for ladders that need a tall source.
-pub fn obs_at(url: &str, seconds: u32, size: &str) -> Command {
-    let container = if url.starts_with("rtmp") { "flv" } else { "mpegts" };
-    let mut c = Command::new("ffmpeg");
-    c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate=30"),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-        ])
+pub async fn obs_at(url: &str, seconds: u32, size: &str) -> Outcome {
+    match Obs::start(url, seconds, size).await {
+        Ok(o) => o.finished().await,
+        Err(_) => Outcome::Failed,
+    }
+}
+
+/// Publishes as a streamer does when the server is not up yet: tries again
+/// while nobody accepts the connection, until `patience` is over.
+pub async fn obs_when_listening(url: &str, seconds: u32, size: &str, patience: Duration) -> Outcome {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let outcome = obs_at(url, seconds, size).await;
+        if outcome != Outcome::NeverConnected || tokio::time::Instant::now() > deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Writes `media` (constant-rate MPEG-TS, so bytes are time) at 1× over
+/// `length`, then closes the pipe: the encoder's end of stream.
+///
+/// The first second goes at once, as an encoder's buffer does when the
+/// connection opens: a 720p keyframe alone outweighs a probe of 1×, and the
+/// first audio packet comes only after it. While ffmpeg does not read (it
+/// is still connecting) the clock stops: a backlog sent later in one burst
+/// would arrive too late for live SRT, which drops it, as it should.
+async fn feed_in_real_time(media: Vec<u8>, length: Duration, mut to: ChildStdin) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    const TICK: Duration = Duration::from_millis(20);
+    const MOST_BEHIND: f64 = 0.25;
+    const TS_PACKET: usize = 188;
+    let per_second = media.len() as f64 / length.as_secs_f64();
+    let started = tokio::time::Instant::now();
+    // Seconds of media due beyond the time elapsed: the first second, less
+    // whatever time ffmpeg spent not reading.
+    let mut ahead = 1.0;
+    let mut sent = 0;
+    while sent < media.len() {
+        let sent_until = sent as f64 / per_second;
+        let mut due_until = started.elapsed().as_secs_f64() + ahead;
+        if sent > 0 && due_until > sent_until + MOST_BEHIND {
+            ahead -= due_until - sent_until;
+            due_until = sent_until;
+        }
+        let due = (due_until * per_second) as usize / TS_PACKET * TS_PACKET;
+        let until = due.clamp(sent, media.len());
+        to.write_all(&media[sent..until]).await?;
+        sent = until;
+        tokio::time::sleep(TICK).await;
+    }
+    to.shutdown().await
+}
+
+/// The test pattern as a file, encoded once (per machine) for each size and
+/// length: a fresh clone pays seconds for it, a second run nothing.
+async fn test_media(size: &str, seconds: u32) -> std::io::Result<PathBuf> {
+    // Tests in one binary share the work; other binaries find the file.
+    static ENCODING: Mutex<()> = Mutex::const_new(());
+    let dir = std::env::temp_dir().join("skycast-test-media-v1");
+    let path = dir.join(format!("{size}-{seconds}s.ts"));
+    let _one_at_a_time = ENCODING.lock().await;
+    if tokio::fs::try_exists(&path).await? {
+        return Ok(path);
+    }
+    tokio::fs::create_dir_all(&dir).await?;
+    let partial = dir.join(format!(".{size}-{seconds}s.{}.ts", std::process::id()));
+    // Constant bit rate, muxed at a constant rate (null packets fill the
+    // gaps): a byte offset is a point in time, which is how it is paced.
+    let (video, mux) = if size.ends_with("x360") { ("800k", "1500k") } else { ("2000k", "3000k") };
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", container])
-        .arg(lingering(url));
-    quiet(&mut c);
-    c
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args(["-b:v", video, "-maxrate", video, "-bufsize", video, "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "96k", "-f", "mpegts", "-muxrate", mux])
+        .arg(&partial)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!("ffmpeg could not encode the test media: {status}")));
+    }
+    tokio::fs::rename(&partial, &path).await?;
+    Ok(path)
 }
 
 /// SRT in live mode closes at once by default and drops what is still
