@@ -249,8 +249,7 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
 /// Publishes to `url`, retrying while the listener is not up yet (between
 /// two publishers the node starts a new one).
 async fn publish_when_listening(url: &str, seconds: u32) -> bool {
-    use skycast_tests::encoder::{Outcome, obs_when_listening};
-    obs_when_listening(url, seconds, "640x360", Duration::from_secs(15)).await == Outcome::Delivered
+    skycast_tests::encoder::publish_when_listening(url, seconds, "640x360").await
 }
 
 #[tokio::test]

@@ -334,9 +334,7 @@ impl Node {
         // The stored still is at most one period old: the session does not
         // wait for a newer one. A session too short to have stored its first
         // still yet waits briefly for it, or its video would have none.
-        if !*thumbnail_stored.borrow() {
-            let _ = tokio::time::timeout(FIRST_THUMBNAIL_GRACE, thumbnail_stored.wait_for(|stored| *stored)).await;
-        }
+        let _ = tokio::time::timeout(FIRST_THUMBNAIL_GRACE, thumbnail_stored.wait_for(|stored| *stored)).await;
         thumbnails.abort();
         while let Ok(p) = progress.try_recv() {
             self.record(&mut stats, p);

@@ -84,8 +84,7 @@ async fn publish_rtmp(port: u16, key: &str, seconds: u32) -> bool {
 /// Publishes `size` frames in real time, retrying while the listener is not
 /// up yet; whether everything was delivered.
 async fn publish_to(url: &str, seconds: u32, size: &str) -> bool {
-    use skycast_tests::encoder::{Outcome, obs_when_listening};
-    obs_when_listening(url, seconds, size, Duration::from_secs(15)).await == Outcome::Delivered
+    skycast_tests::encoder::publish_when_listening(url, seconds, size).await
 }
 
 async fn next_event(

@@ -126,6 +126,12 @@ pub async fn obs_when_listening(url: &str, seconds: u32, size: &str, patience: D
     }
 }
 
+/// [`obs_when_listening`] with the patience every end-to-end test gives a
+/// listener to come up; whether everything was delivered.
+pub async fn publish_when_listening(url: &str, seconds: u32, size: &str) -> bool {
+    obs_when_listening(url, seconds, size, Duration::from_secs(15)).await == Outcome::Delivered
+}
+
 /// Writes `media` (constant-rate MPEG-TS, so bytes are time) at 1× over
 /// `length`, then closes the pipe: the encoder's end of stream.
 ///
