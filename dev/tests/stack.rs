@@ -108,11 +108,6 @@ fn path_of(url: &str) -> String {
     rest.find('/').map(|i| rest[i..].to_owned()).unwrap_or_else(|| "/".into())
 }
 
-/// An encoder publishing to exactly the URL the API handed out, as OBS would.
-async fn publish(url: &str, seconds: u32) -> bool {
-    skycast_tests::encoder::obs(url, seconds).await
-}
-
 #[tokio::test]
 async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     // One SRT port, so capacity is easy to exhaust.
@@ -171,7 +166,7 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
 
     let publisher = tokio::spawn({
         let url = url.clone();
-        async move { publish(&url, 8).await }
+        async move { publish_when_listening(&url, 8).await }
     });
     let live = stream_when(&addr, &id, Duration::from_secs(25), |r| r.body["status"] == "live")
         .await
@@ -230,7 +225,7 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     let server = rtmp_start.body["ingest"]["url"].as_str().unwrap().to_owned();
     assert_eq!(server, format!("rtmp://127.0.0.1:{rtmp_port}/live"));
     let key = rtmp_start.body["ingest"]["stream_key"].as_str().unwrap().to_owned();
-    let rtmp_publisher = tokio::spawn(async move { publish(&format!("{server}/{key}"), 6).await });
+    let rtmp_publisher = tokio::spawn(async move { publish_when_listening(&format!("{server}/{key}"), 6).await });
     stream_when(&addr, &rtmp_id, Duration::from_secs(25), |r| r.body["status"] == "live")
         .await
         .expect("the RTMP stream went live");
@@ -246,8 +241,9 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     let _ = std::fs::remove_dir_all(&stack.root);
 }
 
-/// Publishes to `url`, retrying while the listener is not up yet (between
-/// two publishers the node starts a new one).
+/// Publishes to exactly the URL the API handed out, as OBS would, retrying
+/// while nobody listens: the node opens a session's port only after it has
+/// seen the session (and between two publishers it starts a new listener).
 async fn publish_when_listening(url: &str, seconds: u32) -> bool {
     skycast_tests::encoder::publish_when_listening(url, seconds, "640x360").await
 }

@@ -82,11 +82,16 @@ impl Obs {
         let fed = matches!(self.feeder.await, Ok(Ok(())));
         let exited = self.child.wait().await.is_ok_and(|s| s.success());
         let complaints = self.complaints.await.unwrap_or_default();
-        match (fed && exited, complaints.contains("Connection to ") && complaints.contains(" failed")) {
+        let outcome = match (fed && exited, complaints.contains("Connection to ") && complaints.contains(" failed")) {
             (true, _) => Outcome::Delivered,
             (false, true) => Outcome::NeverConnected,
             (false, false) => Outcome::Failed,
+        };
+        if outcome != Outcome::Delivered {
+            // Shown with the failing test's output: why the encoder stopped.
+            eprintln!("stand-in OBS: {outcome:?} (fed: {fed}, exited cleanly: {exited}): {}", complaints.trim());
         }
+        outcome
     }
 
     /// Whether it has stopped (and so gave up or finished).
@@ -100,16 +105,14 @@ impl Obs {
     }
 }
 
-/// Publishes `seconds` of 640x360 to `url`; whether all of it was delivered.
-pub async fn obs(url: &str, seconds: u32) -> bool {
-    obs_at(url, seconds, "640x360").await == Outcome::Delivered
-}
-
-/// The same at another frame size (`WxH`), for ladders that need a tall source.
+/// Publishes `seconds` of `size` (`WxH`) to `url` once, without retrying.
 pub async fn obs_at(url: &str, seconds: u32, size: &str) -> Outcome {
     match Obs::start(url, seconds, size).await {
         Ok(o) => o.finished().await,
-        Err(_) => Outcome::Failed,
+        Err(e) => {
+            eprintln!("stand-in OBS could not start: {e}");
+            Outcome::Failed
+        }
     }
 }
 
