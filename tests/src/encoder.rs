@@ -105,8 +105,9 @@ impl Obs {
     }
 }
 
-/// Publishes `seconds` of `size` (`WxH`) to `url` once, without retrying.
-pub async fn obs_at(url: &str, seconds: u32, size: &str) -> Outcome {
+/// Publishes `seconds` of `size` (`WxH`) to `url` once, without retrying:
+/// private, so that every test publishes as OBS does ([`obs_when_listening`]).
+async fn obs_at(url: &str, seconds: u32, size: &str) -> Outcome {
     match Obs::start(url, seconds, size).await {
         Ok(o) => o.finished().await,
         Err(e) => {
