@@ -3,7 +3,9 @@
 //! garbage with an error, never a panic, an overread or a huge allocation.
 //!
 //! The first byte picks the init segment: a real ffmpeg one (so the fuzzer
-//! reaches fragment parsing quickly) or one taken from the input.
+//! reaches fragment parsing quickly), one taken from the input, or the input
+//! as one sample entry inside a minimal `moov` (so it reaches the codec
+//! readers, which a random init would almost never get to).
 
 #![no_main]
 
@@ -12,8 +14,28 @@ use skycast_media::mp4::{RecordingBuilder, init_tracks, scan_in_memory, stored_t
 
 const INIT: &[u8] = include_bytes!("../../crates/media/tests/fixtures/session/init.mp4");
 
+/// One MP4 box: size, type, payload.
+fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `moov/trak/mdia/minf/stbl/stsd` holding `entry` as a sample entry of `kind`.
+fn init_with_sample_entry(kind: &[u8; 4], entry: &[u8]) -> Vec<u8> {
+    let mut stsd = vec![0, 0, 0, 0, 0, 0, 0, 1];
+    stsd.extend(boxed(kind, entry));
+    [b"stbl", b"minf", b"mdia", b"trak", b"moov"].iter().fold(boxed(b"stsd", &stsd), |inner, k| boxed(k, &inner))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
+    if selector & 3 == 3 {
+        let kind = if selector & 4 == 0 { b"avc1" } else { b"mp4a" };
+        let _ = tracks(&init_with_sample_entry(kind, rest));
+        return;
+    }
     let (init, segment) = if selector & 1 == 0 {
         (INIT, rest)
     } else {

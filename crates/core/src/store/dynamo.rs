@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, SdkError},
+    operation::transact_write_items::TransactWriteItemsError,
     types::{AttributeValue, Put, TransactWriteItem},
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -51,6 +52,106 @@ pub(super) fn conditionally_applied<O, R: std::fmt::Debug>(
         Ok(_) => Ok(true),
         Err(e) if is_condition_failed(&e) => Ok(false),
         Err(e) => Err(backend(e)),
+    }
+}
+
+/// Why a transaction was cancelled, from its per-item cancellation reasons.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Cancelled {
+    /// Another transaction held an item, or DynamoDB throttled one: nothing
+    /// was decided, so the same transaction is to be sent again.
+    Contended,
+    /// These items' (0-based, in the order sent) conditions did not hold.
+    Conditions(Vec<usize>),
+}
+
+/// Classifies the reason codes DynamoDB gives per item (`None` for an item
+/// that was fine). A contended item wins over a failed condition: the
+/// condition was evaluated against state that was about to change.
+pub(super) fn classify_cancellation(codes: &[Option<&str>]) -> Cancelled {
+    let contended = codes
+        .iter()
+        .flatten()
+        .any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"));
+    if contended {
+        return Cancelled::Contended;
+    }
+    Cancelled::Conditions(
+        codes.iter().enumerate().filter(|(_, c)| *c == &Some("ConditionalCheckFailed")).map(|(i, _)| i).collect(),
+    )
+}
+
+type TransactError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
+
+/// Why a transaction failed: cancelled (with the reasons), or any other error.
+pub(super) enum TransactFailure {
+    Cancelled(Vec<usize>),
+    Other(TransactError),
+}
+
+/// Tries a transaction this many times while it is contended.
+const CONTENDED_ATTEMPTS: u32 = 8;
+
+/// A pause before retry `attempt` (1-based): exponential from 10 ms, capped at
+/// 320 ms, with full jitter so racing writers spread out.
+pub(super) fn contention_backoff(attempt: u32) -> std::time::Duration {
+    let cap_ms = 10u64 << attempt.min(5);
+    let mut r = [0u8; 2];
+    let random = if aws_lc_rs::rand::fill(&mut r).is_ok() { u64::from(u16::from_be_bytes(r)) } else { 0x8000 };
+    std::time::Duration::from_millis(1 + cap_ms * random / 0xffff)
+}
+
+/// Sends the transaction `build` makes, again (with jittered backoff) while
+/// another transaction or throttling cancels it, so a concurrent like, view or
+/// token rotation is delayed, never lost or refused.
+pub(super) async fn transact(
+    build: impl Fn() -> aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> Result<(), TransactFailure> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let err = match build().send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let cancelled = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                let codes: Vec<Option<&str>> = c.cancellation_reasons().iter().map(|r| r.code()).collect();
+                Some(classify_cancellation(&codes))
+            }
+            Some(TransactWriteItemsError::TransactionInProgressException(_)) => Some(Cancelled::Contended),
+            _ => None,
+        };
+        match cancelled {
+            Some(Cancelled::Contended) if attempt < CONTENDED_ATTEMPTS => {
+                tokio::time::sleep(contention_backoff(attempt)).await;
+            }
+            Some(Cancelled::Conditions(failed)) => return Err(TransactFailure::Cancelled(failed)),
+            _ => return Err(TransactFailure::Other(err)),
+        }
+    }
+}
+
+/// Sends an update again while another transaction holds its item
+/// (`TransactionConflictException`), as [`transact`] does for transactions.
+pub(super) async fn update_contended(
+    build: impl Fn() -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<
+    aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+    SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match build().send().await {
+            Err(e)
+                if attempt < CONTENDED_ATTEMPTS
+                    && e.as_service_error().is_some_and(|se| se.is_transaction_conflict_exception()) =>
+            {
+                tokio::time::sleep(contention_backoff(attempt)).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -159,5 +260,33 @@ impl ReadyCheck for TablesReady {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflict_is_retried_and_a_failed_condition_is_an_answer() {
+        assert_eq!(classify_cancellation(&[None, Some("TransactionConflict")]), Cancelled::Contended);
+        assert_eq!(classify_cancellation(&[Some("ThrottlingError"), None]), Cancelled::Contended);
+        assert_eq!(
+            classify_cancellation(&[Some("ConditionalCheckFailed"), Some("TransactionConflict")]),
+            Cancelled::Contended,
+            "a condition read during a conflict decides nothing"
+        );
+        assert_eq!(classify_cancellation(&[Some("ConditionalCheckFailed"), Some("None")]), Cancelled::Conditions(vec![0]));
+        assert_eq!(classify_cancellation(&[Some("None"), Some("ConditionalCheckFailed")]), Cancelled::Conditions(vec![1]));
+        assert_eq!(classify_cancellation(&[]), Cancelled::Conditions(vec![]));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        for attempt in 1..12 {
+            let d = contention_backoff(attempt);
+            assert!(d >= std::time::Duration::from_millis(1));
+            assert!(d <= std::time::Duration::from_millis(1 + (10 << attempt.min(5))), "attempt {attempt}: {d:?}");
+        }
     }
 }

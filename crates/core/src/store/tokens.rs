@@ -4,14 +4,13 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client,
-    operation::transact_write_items::TransactWriteItemsError,
     types::{ConditionCheck, Put, TransactWriteItem, Update},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{backend, get_consistent, put_if_absent, s, to_item},
+    dynamo::{TransactFailure, backend, get_consistent, put_if_absent, s, to_item, transact},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,20 +137,22 @@ impl TokenStore for DynamoTokenStore {
                 .condition_expression("attribute_not_exists(pk)")
                 .build(),
         )?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(spend).build())
-            .transact_items(TransactWriteItem::builder().condition_check(family_live).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
+        let result = transact(|| {
+            self.client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(spend.clone()).build())
+                .transact_items(TransactWriteItem::builder().condition_check(family_live.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+        })
+        .await;
         match result {
-            Ok(_) => Ok(Rotation::Rotated),
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(_)) => Ok(Rotation::Refused),
-                _ => Err(backend(e)),
-            },
+            Ok(()) => Ok(Rotation::Rotated),
+            // Spent, revoked or (never) a taken hash: a decision, not a fault.
+            Err(TransactFailure::Cancelled(failed)) if !failed.is_empty() => Ok(Rotation::Refused),
+            // Cancelled for no condition (contended past every retry): the
+            // login stays as it was, and the client may present the token again.
+            Err(TransactFailure::Cancelled(_)) => Err(StoreError::Backend("token rotation kept conflicting".into())),
+            Err(TransactFailure::Other(e)) => Err(backend(e)),
         }
     }
 

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     StoreError,
-    dynamo::{Item, backend, conditionally_applied, from_item, is_condition_failed, query_index_page, s, to_item},
+    dynamo::{
+        Item, TransactFailure, backend, conditionally_applied, from_item, is_condition_failed, query_index_page, s, to_item,
+        transact, update_contended,
+    },
 };
 use crate::{
     page::CursorKey,
@@ -148,23 +151,20 @@ impl DynamoVideoStore {
             .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(like)
-            .transact_items(TransactWriteItem::builder().update(counter).build())
-            .send()
-            .await;
+        let result = transact(|| {
+            self.client
+                .transact_write_items()
+                .transact_items(like.clone())
+                .transact_items(TransactWriteItem::builder().update(counter.clone()).build())
+        })
+        .await;
         match result {
-            Ok(_) => Ok(LikeOutcome::Changed),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => {
-                // Which condition failed: the video's, or the like's.
-                match self.get(id).await? {
-                    Some(v) if !v.deleting => Ok(LikeOutcome::Unchanged),
-                    _ => Ok(LikeOutcome::NotFound),
-                }
-            }
-            Err(e) => Err(backend(e)),
+            Ok(()) => Ok(LikeOutcome::Changed),
+            // The like's own condition: already liked (or not liked, to unlike).
+            Err(TransactFailure::Cancelled(failed)) if failed == [0] => Ok(LikeOutcome::Unchanged),
+            // The video's: gone, or being deleted.
+            Err(TransactFailure::Cancelled(_)) => Ok(LikeOutcome::NotFound),
+            Err(TransactFailure::Other(e)) => Err(backend(e)),
         }
     }
 }
@@ -289,16 +289,16 @@ impl VideoStore for DynamoVideoStore {
     }
 
     async fn add_view(&self, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .update_expression("ADD view_count :one")
-            .condition_expression("attribute_exists(id) AND attribute_not_exists(deleting)")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await;
+        let result = update_contended(|| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("id", s(id))
+                .update_expression("ADD view_count :one")
+                .condition_expression("attribute_exists(id) AND attribute_not_exists(deleting)")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        })
+        .await;
         conditionally_applied(result)
     }
 

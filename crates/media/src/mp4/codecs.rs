@@ -47,8 +47,9 @@ fn sample_entry(kind: &[u8; 4], p: &[u8]) -> Result<Option<TrackInfo>, Mp4Error>
         b"avc1" | b"avc3" => {
             // VisualSampleEntry: 8 bytes SampleEntry, 16 pre-defined/reserved,
             // width, height, then 50 more bytes before the child boxes.
-            let width = u16::from_be_bytes([*p.get(24).ok_or(Mp4Error::Malformed("avc1"))?, p[25]]);
-            let height = u16::from_be_bytes([*p.get(26).ok_or(Mp4Error::Malformed("avc1"))?, p[27]]);
+            let get = |i: usize| p.get(i).copied().ok_or(Mp4Error::Malformed("avc1"));
+            let width = u16::from_be_bytes([get(24)?, get(25)?]);
+            let height = u16::from_be_bytes([get(26)?, get(27)?]);
             let boxes = p.get(78..).ok_or(Mp4Error::Malformed("avc1"))?;
             let codec = match child(boxes, b"avcC")? {
                 // AVCDecoderConfigurationRecord: version, profile, compatibility, level.
@@ -205,5 +206,20 @@ mod tests {
             flipped[i] ^= 0xff;
         }
         assert!(tracks(b"not an mp4").is_err());
+    }
+
+    #[test]
+    fn a_sample_entry_cut_anywhere_is_malformed_not_a_panic() {
+        // A whole entry reads; each shorter one (a header cut mid-field, e.g.
+        // after the width's first byte) is an error, never an index panic.
+        let mut entry = vec![0u8; 78];
+        entry[24..28].copy_from_slice(&[0x02, 0x80, 0x01, 0x68]);
+        let whole = sample_entry(b"avc1", &entry).unwrap().unwrap();
+        assert_eq!(whole.kind, TrackKind::Video { width: 640, height: 360 });
+        for kind in [b"avc1", b"avc3", b"mp4a"] {
+            for n in 0..28 {
+                assert!(sample_entry(kind, &entry[..n]).is_err(), "{} cut at {n}", String::from_utf8_lossy(kind));
+            }
+        }
     }
 }
