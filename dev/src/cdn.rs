@@ -3,9 +3,11 @@
 //! live bucket and `recordings/…` from the recordings bucket, the path split
 //! CloudFront's behaviours make in AWS, so URLs differ only in their base.
 //!
-//! A recording is served only while its video is public: a private video's
-//! owner gets presigned URLs instead. Byte ranges are passed through, so
-//! players can seek in an MP4 without downloading it.
+//! Every request passes the edge's check first, the same Rust decision the
+//! CloudFront Function is held to (`skycast_core::playback`): public
+//! sessions play from plain URLs, private ones only behind `/t/{token}/`,
+//! deleted ones not at all; anything refused is a bare 404. Byte ranges are
+//! passed through, so players can seek in an MP4 without downloading it.
 
 use axum::{
     Router,
@@ -15,7 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use skycast_core::{config::physical_name, stream::Visibility};
+use skycast_core::{config::physical_name, playback::MediaRequest, timefmt};
 use skycast_http::{ApiContext, ApiError};
 
 pub fn routes(s3: aws_sdk_s3::Client, prefix: &str) -> Router<ApiContext> {
@@ -29,31 +31,36 @@ pub fn routes(s3: aws_sdk_s3::Client, prefix: &str) -> Router<ApiContext> {
     )
 }
 
-/// Whether `key` in the recordings bucket belongs to a public video.
-async fn is_public_recording(ctx: &ApiContext, key: &str) -> bool {
-    let Some(file) = key.strip_prefix("recordings/").and_then(|r| r.split('/').nth(1)) else { return false };
-    let Some(session) = file.strip_suffix(".mp4").or_else(|| file.strip_suffix(".jpg")) else { return false };
-    if !skycast_core::ids::is_id(session) {
-        return false;
-    }
-    matches!(ctx.stores.videos.get(session).await, Ok(Some(v)) if v.visibility == Visibility::Public && !v.deleting)
+/// The object key `uri` may read, if the edge lets the request through.
+async fn admitted(ctx: &ApiContext, uri: &str) -> Result<Option<String>, Response> {
+    let Some(request) = MediaRequest::parse(uri) else { return Ok(None) };
+    let Some(signer) = ctx.playback.as_deref() else { return Ok(None) };
+    let access = ctx.stores.access.get(request.session_id).await.map_err(|e| {
+        tracing::warn!(error = %e, "media access unreadable; refusing");
+        ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+    })?;
+    let allowed = signer.allows(&request, access, timefmt::unix_now());
+    Ok(allowed.then(|| request.path.trim_start_matches('/').to_owned()))
 }
 
 async fn serve(s3: &aws_sdk_s3::Client, ctx: &ApiContext, prefix: &str, key: &str, headers: &HeaderMap) -> Response {
     let not_found = || ApiError::for_status(StatusCode::NOT_FOUND).into_response();
-    if key.split('/').any(|part| part.is_empty() || part == "..") {
-        return not_found();
-    }
+    let key = match admitted(ctx, &format!("/{key}")).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return not_found(),
+        Err(outage) => return outage,
+    };
     let bucket = match key.split('/').next() {
         Some("live") => physical_name(prefix, "live"),
-        Some("recordings") if is_public_recording(ctx, key).await => physical_name(prefix, "recordings"),
+        Some("recordings") => physical_name(prefix, "recordings"),
         _ => return not_found(),
     };
+    let key = key.as_str();
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let out = match s3.get_object().bucket(&bucket).key(key).set_range(range.clone()).send().await {
         Ok(out) => out,
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => {
-            return ApiError::not_found("object").into_response();
+            return not_found();
         }
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
             return ApiError::for_status(StatusCode::RANGE_NOT_SATISFIABLE).into_response();

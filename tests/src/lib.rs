@@ -96,7 +96,9 @@ pub async fn api_with(tweak: impl FnOnce(&mut Config)) -> TestApi {
     config.jwt_private_key_pem = Some(JwtKeys::generate_pkcs8_pem());
     tweak(&mut config);
     let ctx = ApiContext::from_sdk(config, &sdk).expect("context");
-    TestApi { router: skycast_dev::api::router(ctx.clone()), ctx, dynamodb }
+    // The API and the CDN's part on one router, as `make dev` serves them.
+    let routes = skycast_dev::api::routes().merge(skycast_dev::cdn::routes(skycast_dev::sdk::s3(&sdk), &prefix));
+    TestApi { router: skycast_http::app::finish(routes, ctx.clone()), ctx, dynamodb }
 }
 
 #[derive(Debug)]

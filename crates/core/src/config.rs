@@ -30,6 +30,8 @@ pub struct TableNames {
     pub recordings: String,
     pub videos: String,
     pub video_likes: String,
+    /// Per session: who may play its stored media (see `playback`).
+    pub media_access: String,
 }
 
 /// Physical names of the buckets.
@@ -56,6 +58,7 @@ impl TableNames {
             recordings: physical_name(prefix, "recordings"),
             videos: physical_name(prefix, "videos"),
             video_likes: physical_name(prefix, "video-likes"),
+            media_access: physical_name(prefix, "media-access"),
         }
     }
 }
@@ -187,6 +190,7 @@ impl Config {
             ("SKYCAST_TABLE_RECORDINGS", &mut c.tables.recordings),
             ("SKYCAST_TABLE_VIDEOS", &mut c.tables.videos),
             ("SKYCAST_TABLE_VIDEO_LIKES", &mut c.tables.video_likes),
+            ("SKYCAST_TABLE_MEDIA_ACCESS", &mut c.tables.media_access),
             ("SKYCAST_BUCKET_LIVE", &mut c.buckets.live),
             ("SKYCAST_BUCKET_RECORDINGS", &mut c.buckets.recordings),
         ] {

@@ -1,15 +1,17 @@
-//! Pagination: page sizes and opaque cursors.
+//! Pagination: page sizes and sealed cursors.
 //!
-//! A cursor is the key of the last item a page returned, as base64url JSON.
-//! Clients treat it as opaque; a tampered cursor can only move where a listing
-//! starts, never what the caller may see (visibility is checked per item).
+//! A cursor is the key of the last item a page returned, as base64url JSON,
+//! followed by a seal: an HMAC over that key, the listing (its filters) and
+//! the caller. A cursor is only good for the listing and caller it was made
+//! for, and cannot be forged, so nobody can start a listing at a key of their
+//! choosing to probe for hidden ids. Visibility is still checked per item.
 
 use std::collections::BTreeMap;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Serialize;
 
-use crate::validation::ValidationError;
+use crate::{playback::PlaybackSigner, validation::ValidationError};
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
@@ -31,23 +33,43 @@ pub fn check_limit(limit: Option<i64>) -> Result<usize, ValidationError> {
 /// A position in a listing: the string key attributes of the last item seen.
 pub type CursorKey = BTreeMap<String, String>;
 
-pub fn encode_cursor(key: &CursorKey) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+/// Seals and opens the cursors of one listing for one caller.
+pub struct CursorSeal<'a> {
+    signer: &'a PlaybackSigner,
+    scope: String,
 }
 
-/// Decodes a cursor and checks it carries exactly the `expected` attributes.
-pub fn decode_cursor(cursor: &str, expected: &[&str]) -> Result<CursorKey, ValidationError> {
-    let invalid = || ValidationError::new("cursor", "cursor is not valid for this listing");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
-    let key: CursorKey = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    let mut names: Vec<&str> = key.keys().map(String::as_str).collect();
-    let mut want = expected.to_vec();
-    names.sort_unstable();
-    want.sort_unstable();
-    if names != want || key.values().any(|v| v.is_empty() || v.len() > 256) {
-        return Err(invalid());
+impl<'a> CursorSeal<'a> {
+    /// `listing` names the listing and every filter that shapes it.
+    pub fn new(signer: &'a PlaybackSigner, listing: &str, caller: Option<&str>) -> Self {
+        Self { signer, scope: format!("{listing}\n{}", caller.unwrap_or("-")) }
     }
-    Ok(key)
+
+    pub fn seal(&self, key: &CursorKey) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default());
+        let seal = self.signer.seal(&self.scope, &payload);
+        format!("{payload}.{seal}")
+    }
+
+    /// Opens a cursor of this listing and caller that carries exactly the
+    /// `expected` attributes; anything else is an error.
+    pub fn open(&self, cursor: &str, expected: &[&str]) -> Result<CursorKey, ValidationError> {
+        let invalid = || ValidationError::new("cursor", "cursor is not valid for this listing");
+        let (payload, seal) = cursor.trim().split_once('.').ok_or_else(invalid)?;
+        if !self.signer.seal_matches(&self.scope, payload, seal) {
+            return Err(invalid());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+        let key: CursorKey = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let mut names: Vec<&str> = key.keys().map(String::as_str).collect();
+        let mut want = expected.to_vec();
+        names.sort_unstable();
+        want.sort_unstable();
+        if names != want || key.values().any(|v| v.is_empty() || v.len() > 256) {
+            return Err(invalid());
+        }
+        Ok(key)
+    }
 }
 
 /// Index reads per page at most; past it a short page is returned with a cursor.
@@ -63,6 +85,7 @@ pub async fn filtered_page<T, E, Q, Fut>(
     cursor_after: impl Fn(&T) -> CursorKey,
     cursor: Option<CursorKey>,
     limit: usize,
+    seal: &CursorSeal<'_>,
 ) -> Result<Page<T>, E>
 where
     Q: FnMut(Option<CursorKey>, usize) -> Fut,
@@ -82,7 +105,7 @@ where
             items.push(item);
             if items.len() == limit {
                 let more = i + 1 < n || next.is_some();
-                let next_cursor = more.then(|| encode_cursor(&cursor_after(&items[limit - 1])));
+                let next_cursor = more.then(|| seal.seal(&cursor_after(&items[limit - 1])));
                 return Ok(Page { items, next_cursor });
             }
         }
@@ -91,7 +114,7 @@ where
             None => return Ok(Page { items, next_cursor: None }),
         }
     }
-    Ok(Page { items, next_cursor: start.map(|k| encode_cursor(&k)) })
+    Ok(Page { items, next_cursor: start.map(|k| seal.seal(&k)) })
 }
 
 #[cfg(test)]
@@ -109,12 +132,22 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_reject_garbage() {
+    fn cursors_open_only_for_their_listing_and_caller() {
+        let signer = PlaybackSigner::new(b"0123456789abcdef0123456789abcdef");
+        let seal = CursorSeal::new(&signer, "streams?owner=u", Some("alice"));
         let key: CursorKey = [("id".to_string(), "a".to_string()), ("owner_id".to_string(), "u".to_string())].into();
-        let c = encode_cursor(&key);
-        assert_eq!(decode_cursor(&c, &["owner_id", "id"]).unwrap(), key);
-        assert!(decode_cursor(&c, &["id"]).is_err());
-        assert!(decode_cursor("!!!", &["id"]).is_err());
-        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode(b"[1,2]"), &["id"]).is_err());
+        let c = seal.seal(&key);
+        assert_eq!(seal.open(&c, &["owner_id", "id"]).unwrap(), key);
+        assert!(seal.open(&c, &["id"]).is_err(), "other attributes");
+        assert!(CursorSeal::new(&signer, "streams?owner=u", Some("bob")).open(&c, &["owner_id", "id"]).is_err());
+        assert!(CursorSeal::new(&signer, "streams?owner=u", None).open(&c, &["owner_id", "id"]).is_err());
+        assert!(CursorSeal::new(&signer, "streams", Some("alice")).open(&c, &["owner_id", "id"]).is_err());
+        // A forged key, with or without the seal of another cursor, is nothing.
+        let forged: CursorKey = [("id".to_string(), "b".to_string()), ("owner_id".to_string(), "u".to_string())].into();
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let old_seal = c.split_once('.').unwrap().1;
+        assert!(seal.open(&forged_payload, &["owner_id", "id"]).is_err());
+        assert!(seal.open(&format!("{forged_payload}.{old_seal}"), &["owner_id", "id"]).is_err());
+        assert!(seal.open("!!!", &["id"]).is_err());
     }
 }

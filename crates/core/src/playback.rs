@@ -1,33 +1,229 @@
-//! Playback links for private videos' HLS: an expiry and an HMAC over the
-//! video id and that expiry. A player cannot send an `Authorization` header
-//! with every playlist request, so the link itself carries the right to
-//! play, for a short while, like a presigned S3 URL.
+//! Who may play stored media, decided at the edge on every request.
+//!
+//! Public media keeps plain, cacheable URLs that never expire. Private media
+//! (a private stream's live HLS, a private video's HLS, MP4 and still) plays
+//! only through URLs that carry a **media token** in a path prefix:
+//!
+//! ```text
+//! /t/{expires}.{epoch}.{sig}/live/{stream}/{session}/master.m3u8
+//! /t/{expires}.{epoch}.{sig}/recordings/{stream}/{session}.mp4
+//! ```
+//!
+//! A prefix, not a query string, so that the relative URIs inside playlists
+//! (`480p/index.m3u8`, `seg_000001.m4s`) inherit it. `sig` is an HMAC over the
+//! stream, the session, the expiry and the session's **epoch**. Each session
+//! has an access entry, `{state}:{epoch}` (what CloudFront's KeyValueStore
+//! holds in AWS); making media private or deleting it bumps the epoch, which
+//! voids every token handed out before, at once.
+//!
+//! The edge strips the prefix before its cache, so tokens never split the
+//! cache. This module is the decision, pure; the local CDN runs it, and the
+//! CloudFront Function (`infra/edge/media-access.js`) is tested against the
+//! same vectors (`infra/edge/vectors.json`), so the two cannot drift.
 
 use aws_lc_rs::hmac;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
+/// Where a session's media stands at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaState {
+    /// Plain URLs work.
+    Public,
+    /// Only URLs with a valid token of the current epoch.
+    Private,
+    /// Nothing works: deleted.
+    Gone,
+}
+
+impl MediaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+/// A session's access entry: its state and the epoch its tokens must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub state: MediaState,
+    pub epoch: u64,
+}
+
+impl Access {
+    /// What a session without an entry is: public, never restricted.
+    pub const PUBLIC: Access = Access { state: MediaState::Public, epoch: 0 };
+
+    /// The edge's form of the entry: `{state}:{epoch}`.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.state.as_str(), self.epoch)
+    }
+
+    /// Reads an entry; anything malformed is `Gone` (fail closed).
+    pub fn decode(value: &str) -> Access {
+        let gone = Access { state: MediaState::Gone, epoch: 0 };
+        let Some((state, epoch)) = value.split_once(':') else { return gone };
+        let Some(epoch) = digits(epoch, 10).and_then(|e| e.parse().ok()) else { return gone };
+        let state = match state {
+            "public" => MediaState::Public,
+            "private" => MediaState::Private,
+            _ => return gone,
+        };
+        Access { state, epoch }
+    }
+}
+
+/// `s` if it is 1 to `max` ASCII digits.
+fn digits(s: &str, max: usize) -> Option<&str> {
+    (!s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+}
+
+/// A lowercase hyphenated UUID, as every Skycast id is.
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
+/// A request for stored media, as the edge sees it: the optional token and
+/// the object's path, which names the stream and session it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRequest<'a> {
+    pub token: Option<&'a str>,
+    /// The path without the token prefix, starting with `/`: what the cache
+    /// and the origin see.
+    pub path: &'a str,
+    pub stream_id: &'a str,
+    pub session_id: &'a str,
+}
+
+impl<'a> MediaRequest<'a> {
+    /// Reads a request path (`/live/…`, `/recordings/…`, either behind
+    /// `/t/{token}`). `None` for anything outside the media layout.
+    pub fn parse(uri: &'a str) -> Option<Self> {
+        let (token, path) = match uri.strip_prefix("/t/") {
+            Some(rest) => {
+                let slash = rest.find('/')?;
+                let token = &rest[..slash];
+                if token.is_empty() || token == "." || token == ".." {
+                    return None;
+                }
+                (Some(token), &rest[slash..])
+            }
+            None => (None, uri),
+        };
+        let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+            return None;
+        }
+        let (stream_id, session_id) = match parts.as_slice() {
+            ["live", stream, session, _, ..] => (*stream, *session),
+            ["recordings", stream, file] => {
+                let session = file.strip_suffix(".mp4").or_else(|| file.strip_suffix(".jpg"))?;
+                (*stream, session)
+            }
+            _ => return None,
+        };
+        if !is_uuid(stream_id) || !is_uuid(session_id) {
+            return None;
+        }
+        Some(Self { token, path, stream_id, session_id })
+    }
+}
+
+/// Signs and checks media tokens with the playback key.
 pub struct PlaybackSigner {
     key: hmac::Key,
+    cursor_key: hmac::Key,
 }
 
 impl PlaybackSigner {
     pub fn new(secret: &[u8]) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, secret) }
+        // Listing cursors are sealed with a key of their own, derived from the
+        // same secret, so a cursor can never pass for a media token.
+        let cursor = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), b"skycast-cursor-key-v1");
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            cursor_key: hmac::Key::new(hmac::HMAC_SHA256, cursor.as_ref()),
+        }
     }
 
-    fn message(video_id: &str, expires: i64) -> String {
-        format!("skycast-playback\n{video_id}\n{expires}")
+    fn message(stream_id: &str, session_id: &str, expires: &str, epoch: &str) -> String {
+        format!("skycast-media-v1\n{stream_id}\n{session_id}\n{expires}\n{epoch}")
     }
 
-    pub fn sign(&self, video_id: &str, expires: i64) -> String {
-        URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, Self::message(video_id, expires).as_bytes()))
+    /// A token for one session's media until `expires` (unix seconds), valid
+    /// while the session's epoch is `epoch`.
+    pub fn token(&self, stream_id: &str, session_id: &str, expires: i64, epoch: u64) -> String {
+        let (expires, epoch) = (expires.max(0).to_string(), epoch.to_string());
+        let sig = hmac::sign(&self.key, Self::message(stream_id, session_id, &expires, &epoch).as_bytes());
+        format!("{expires}.{epoch}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
 
-    /// Whether `signature` is ours for this video and has not expired;
-    /// compared in constant time.
-    pub fn verify(&self, video_id: &str, expires: i64, signature: &str, now: i64) -> bool {
-        let Ok(tag) = URL_SAFE_NO_PAD.decode(signature) else { return false };
-        now <= expires && hmac::verify(&self.key, Self::message(video_id, expires).as_bytes(), &tag).is_ok()
+    /// Whether `token` is ours for this session and epoch and has not
+    /// expired; the signature is compared in constant time.
+    pub fn verify(&self, token: &str, stream_id: &str, session_id: &str, epoch: u64, now: i64) -> bool {
+        let mut parts = token.split('.');
+        let (Some(expires), Some(token_epoch), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let (Some(expires), Some(token_epoch)) = (digits(expires, 12), digits(token_epoch, 10)) else { return false };
+        let (Ok(exp), Ok(ep)) = (expires.parse::<i64>(), token_epoch.parse::<u64>()) else { return false };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(sig) else { return false };
+        ep == epoch
+            && now <= exp
+            && hmac::verify(&self.key, Self::message(stream_id, session_id, expires, token_epoch).as_bytes(), &tag)
+                .is_ok()
+    }
+
+    /// The edge's decision for `request` given its session's access entry:
+    /// `true` lets it through (to `request.path`, without the token).
+    pub fn allows(&self, request: &MediaRequest<'_>, access: Access, now: i64) -> bool {
+        match access.state {
+            MediaState::Public => true,
+            MediaState::Gone => false,
+            MediaState::Private => {
+                request.token.is_some_and(|t| self.verify(t, request.stream_id, request.session_id, access.epoch, now))
+            }
+        }
+    }
+
+    /// Seals a listing cursor to its listing and caller (see [`crate::page`]).
+    pub(crate) fn seal(&self, scope: &str, payload: &str) -> String {
+        let tag = hmac::sign(&self.cursor_key, format!("{scope}\n{payload}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
+    }
+
+    pub(crate) fn seal_matches(&self, scope: &str, payload: &str, seal: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(seal) else { return false };
+        let want = hmac::sign(&self.cursor_key, format!("{scope}\n{payload}").as_bytes());
+        tag.len() == 16 && aws_lc_rs::constant_time::verify_slices_are_equal(&want.as_ref()[..16], &tag).is_ok()
+    }
+}
+
+/// How long a private live stream's links work; a player that watches
+/// longer fetches the stream again for fresh ones.
+pub const LIVE_TOKEN_TTL_S: i64 = 3600;
+
+/// How long a private video's links work: an hour to start, plus twice the
+/// video's length, so a viewer who pauses still plays it to the end.
+pub fn vod_token_ttl_s(duration_s: f64) -> i64 {
+    3600 + 2 * duration_s.max(0.0).ceil() as i64
+}
+
+/// The URL of stored media under the CDN's `base`, behind `token` if given:
+/// `{base}/live/…` or `{base}/t/{token}/live/…`.
+pub fn media_url(base: &str, key: &str, token: Option<&str>) -> String {
+    let key = key.trim_start_matches('/');
+    match token {
+        Some(t) => format!("{base}/t/{t}/{key}"),
+        None => format!("{base}/{key}"),
     }
 }
 
@@ -35,16 +231,66 @@ impl PlaybackSigner {
 mod tests {
     use super::*;
 
+    const S: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    const X: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c";
+
     #[test]
-    fn links_verify_until_they_expire_and_only_for_their_video() {
+    fn tokens_verify_for_their_session_epoch_and_time_only() {
         let s = PlaybackSigner::new(b"0123456789abcdef0123456789abcdef");
-        let sig = s.sign("v1", 1000);
-        assert!(s.verify("v1", 1000, &sig, 999));
-        assert!(s.verify("v1", 1000, &sig, 1000));
-        assert!(!s.verify("v1", 1000, &sig, 1001), "expired");
-        assert!(!s.verify("v2", 1000, &sig, 999), "another video");
-        assert!(!s.verify("v1", 2000, &sig, 999), "a longer expiry is a forgery");
-        assert!(!s.verify("v1", 1000, "garbage!", 999));
-        assert!(!PlaybackSigner::new(b"another key").verify("v1", 1000, &sig, 999));
+        let t = s.token(S, X, 1000, 3);
+        assert!(s.verify(&t, S, X, 3, 999));
+        assert!(s.verify(&t, S, X, 3, 1000));
+        assert!(!s.verify(&t, S, X, 3, 1001), "expired");
+        assert!(!s.verify(&t, S, X, 4, 999), "an older epoch");
+        assert!(!s.verify(&t, X, S, 3, 999), "another stream and session");
+        assert!(!s.verify(&t.replace("1000.", "2000."), S, X, 3, 999), "a longer expiry is a forgery");
+        assert!(!s.verify("garbage", S, X, 3, 999));
+        assert!(!s.verify(&format!("{t}.x"), S, X, 3, 999));
+        assert!(!PlaybackSigner::new(b"another key").verify(&t, S, X, 3, 999));
+    }
+
+    #[test]
+    fn requests_parse_only_inside_the_media_layout() {
+        let uri = format!("/t/abc/live/{S}/{X}/480p/seg_000001.m4s");
+        let r = MediaRequest::parse(&uri).unwrap();
+        assert_eq!((r.token, r.stream_id, r.session_id), (Some("abc"), S, X));
+        assert_eq!(r.path, format!("/live/{S}/{X}/480p/seg_000001.m4s"));
+        let uri = format!("/recordings/{S}/{X}.mp4");
+        let r = MediaRequest::parse(&uri).unwrap();
+        assert_eq!((r.token, r.session_id), (None, X));
+        for bad in [
+            format!("/live/{S}/{X}"),
+            format!("/live/{S}/{X}/"),
+            format!("/live/{S}/{X}/../x"),
+            format!("/live/{S}//{X}/a"),
+            format!("/recordings/{S}/{X}.mov"),
+            format!("/live/{}/{X}/a", S.to_uppercase()),
+            format!("/t//live/{S}/{X}/a"),
+            format!("/t/abc"),
+            "/other/x".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(MediaRequest::parse(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_fail_closed() {
+        let a = Access { state: MediaState::Private, epoch: 7 };
+        assert_eq!(Access::decode(&a.encode()), a);
+        assert_eq!(Access::decode("public:0"), Access::PUBLIC);
+        for bad in ["", "private", "private:", "private:x", "open:1", "private:-1", "gone:1"] {
+            assert_eq!(Access::decode(bad).state, MediaState::Gone, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursor_seals_are_bound_to_their_scope() {
+        let s = PlaybackSigner::new(b"k");
+        let seal = s.seal("streams:all:anon", "payload");
+        assert!(s.seal_matches("streams:all:anon", "payload", &seal));
+        assert!(!s.seal_matches("streams:all:alice", "payload", &seal));
+        assert!(!s.seal_matches("streams:all:anon", "payload2", &seal));
+        assert!(!s.seal_matches("streams:all:anon", "payload", "AAAA"));
     }
 }

@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod lambda;
+pub mod listing;
 pub mod openapi;
 pub mod telemetry;
 

@@ -12,7 +12,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde::Deserialize;
 use skycast_core::{
     recording::{mp4_key, parse_mp4_key, session_prefix, thumbnail_key},
-    store::Stores,
+    store::{Stores, VideoAccess},
     timefmt,
     video::Video,
 };
@@ -153,6 +153,9 @@ impl Catalog {
             updated_at: now,
             deleting: false,
         };
+        // The session's media takes the video's visibility before the video
+        // exists (its owner can change it only after), and never again from here.
+        self.stores.access.init_video(stream_id, session_id, VideoAccess::of(video.visibility)).await.map_err(err)?;
         let created = self.stores.videos.create(&video).await.map_err(err)?;
         // Tagged after the item exists, and again on a duplicate: a retry
         // finishes what a crash between the two left, with the visibility

@@ -7,7 +7,7 @@ use axum::{
 use serde::Deserialize;
 use skycast_core::{
     ids,
-    page::{check_limit, decode_cursor},
+    page::check_limit,
     store::{Deletion, KeyRotation, StreamIndex},
     stream::{self, NewStream, Profile, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
     timefmt,
@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     listing,
-    view::{StreamPage, StreamView},
+    view::{SessionLinks, StreamPage, StreamView},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -140,7 +140,7 @@ pub async fn create(
     };
     ctx.stores.streams.create(&s).await?;
     tracing::info!(stream_id = %s.id, "stream created");
-    Ok((StatusCode::CREATED, JsonResponse(StreamView::new(s, true))).into_response())
+    Ok((StatusCode::CREATED, JsonResponse(StreamView::new(s, true, SessionLinks::default()))).into_response())
 }
 
 /// List streams, newest first. Others' private streams never appear.
@@ -162,18 +162,17 @@ pub async fn list(
         (None, Some(st)) => StreamIndex::ByStatus(st.as_str().to_owned()),
         (None, None) => StreamIndex::All,
     };
-    let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &index.cursor_attributes())).transpose()?;
-    if cursor.as_ref().is_some_and(|c| !index.accepts(c)) {
-        return Err(
-            ApiError::bad_request("validation_failed", "cursor is not valid for this listing").with_field("cursor")
-        );
-    }
+    let listing =
+        format!("streams?owner={}&status={}", owner.as_deref().unwrap_or(""), q.status.map_or("", |s| s.as_str()));
+    let seal = skycast_http::listing::seal(&ctx, &listing, caller_id.as_deref())?;
+    let cursor =
+        skycast_http::listing::open(&seal, q.cursor.as_deref(), &index.cursor_attributes(), |c| index.accepts(c))?;
     let status = q.status;
     let who = caller_id.clone();
     let keep = move |s: &Stream| stream::is_visible_to(s, who.as_deref()) && status.is_none_or(|st| s.status == st);
-    let page = listing::page(ctx.stores.streams.as_ref(), &index, keep, cursor, limit).await?;
+    let page = listing::page(ctx.stores.streams.as_ref(), &index, keep, cursor, limit, &seal).await?;
     Ok(JsonResponse(StreamPage {
-        items: page.items.into_iter().map(|s| StreamView::for_caller(s, caller_id.as_deref())).collect(),
+        items: StreamView::read_all(&ctx, page.items, caller_id.as_deref()).await?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -196,7 +195,7 @@ pub async fn get_one(
     StreamId(id): StreamId,
 ) -> ApiResult<JsonResponse<StreamView>> {
     let s = visible(&ctx, &id, caller.id()).await?;
-    Ok(JsonResponse(StreamView::for_caller(s, caller.id())))
+    Ok(JsonResponse(StreamView::read(&ctx, s, caller.id()).await?))
 }
 
 /// Change title, description, visibility or recording.
@@ -226,7 +225,18 @@ pub async fn update(
         ));
     }
     let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
-    Ok(JsonResponse(StreamView::new(s, true)))
+    if let (Some(visibility), Some(session)) = (patch.visibility, &s.session_id) {
+        // The current or last session's media follows the stream (a video
+        // made from it, once there is one, decides for itself). If this write
+        // fails the PATCH answers 503, and sending it again finishes the job.
+        let access = ctx.stores.access.set_stream(&s.id, session, visibility).await?;
+        tracing::info!(stream_id = %s.id, %session, state = access.state.as_str(), "session media access set");
+    }
+    Ok(JsonResponse(StreamView::read(&ctx, s, Some(&caller.id)).await?))
+}
+
+fn on_air() -> ApiError {
+    ApiError::conflict("stream_on_air", "the stream is on air; stop it before deleting it")
 }
 
 /// Delete a stream. Refused while on air: stop it first.
@@ -237,13 +247,24 @@ pub async fn update(
     (status = 409, description = "stream_on_air: stop the stream first", body = ErrorBody),
 ))]
 pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, StreamId(id): StreamId) -> ApiResult<StatusCode> {
+    let last_session = match ctx.stores.streams.get(&id).await? {
+        Some(s) if s.owner_id == caller.id && s.status.is_on_air() => return Err(on_air()),
+        Some(s) if s.owner_id == caller.id => s.session_id,
+        _ => return Err(not_found()),
+    };
+    if let Some(session) = &last_session {
+        // Its last session's media (live HLS kept as a recording) stops
+        // playing for anyone, unless a video of it says otherwise. First, so
+        // a failure part way never leaves it playing.
+        ctx.stores.access.set_stream(&id, session, Visibility::Private).await?;
+    }
     match ctx.stores.streams.delete(&id, &caller.id).await? {
         Deletion::Deleted => {
             tracing::info!(stream_id = %id, "stream deleted");
             Ok(StatusCode::NO_CONTENT)
         }
         Deletion::NotFound => Err(not_found()),
-        Deletion::OnAir => Err(ApiError::conflict("stream_on_air", "the stream is on air; stop it before deleting it")),
+        Deletion::OnAir => Err(on_air()),
     }
 }
 
@@ -263,7 +284,7 @@ pub async fn rotate_key(
     match ctx.stores.streams.rotate_key(&id, &caller.id, &key, &timefmt::now_rfc3339()).await? {
         KeyRotation::Rotated(s) => {
             tracing::info!(stream_id = %id, "stream key rotated");
-            Ok(JsonResponse(StreamView::new(*s, true)))
+            Ok(JsonResponse(StreamView::read(&ctx, *s, Some(&caller.id)).await?))
         }
         KeyRotation::NotFound => Err(not_found()),
         KeyRotation::OnAir => {

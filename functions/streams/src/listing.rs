@@ -4,7 +4,7 @@
 //! until the page is full.
 
 use skycast_core::{
-    page::{CursorKey, Page, filtered_page},
+    page::{CursorKey, CursorSeal, Page, filtered_page},
     store::{StoreError, StreamIndex, StreamStore},
     stream::Stream,
 };
@@ -15,6 +15,7 @@ pub async fn page(
     keep: impl Fn(&Stream) -> bool,
     cursor: Option<CursorKey>,
     limit: usize,
+    seal: &CursorSeal<'_>,
 ) -> Result<Page<Stream>, StoreError> {
-    filtered_page(|start, n| store.query(index, start, n), keep, |s| index.cursor_after(s), cursor, limit).await
+    filtered_page(|start, n| store.query(index, start, n), keep, |s| index.cursor_after(s), cursor, limit, seal).await
 }

@@ -4,5 +4,8 @@
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     skycast_http::telemetry::init();
     let ctx = skycast_http::ApiContext::from_env().await?;
+    if ctx.playback.is_none() {
+        return Err("set SKYCAST_PLAYBACK_KEY: it signs private streams' playback tokens and listing cursors".into());
+    }
     skycast_http::lambda::run(skycast_http::app::finish(skycast_streams::routes(), ctx)).await
 }

@@ -2,7 +2,11 @@
 
 use axum::{Json as JsonResponse, extract::State};
 use serde::{Deserialize, Serialize};
-use skycast_core::recording::{Recording, RecordingStatus};
+use skycast_core::{
+    playback::MediaState,
+    recording::{Recording, RecordingStatus},
+    stream::is_owner,
+};
 use skycast_http::{ApiContext, ErrorBody, auth::MaybeAuthUser, error::ApiResult};
 use utoipa::ToSchema;
 
@@ -16,7 +20,7 @@ pub struct RecordingView {
     pub video_id: Option<String>,
     pub size_bytes: Option<u64>,
     pub duration_s: Option<f64>,
-    /// Why the last attempt failed.
+    /// Why the last attempt failed (shown to the owner only).
     pub reason: Option<String>,
     pub attempts: u32,
     pub created_at: String,
@@ -59,7 +63,21 @@ pub async fn list(
     caller: MaybeAuthUser,
     StreamId(id): StreamId,
 ) -> ApiResult<JsonResponse<RecordingList>> {
-    visible(&ctx, &id, caller.id()).await?;
+    let stream = visible(&ctx, &id, caller.id()).await?;
     let items = ctx.stores.recordings.list(&id, MAX_RECORDINGS).await?;
-    Ok(JsonResponse(RecordingList { items: items.into_iter().map(RecordingView::from).collect() }))
+    if is_owner(&stream, caller.id()) {
+        return Ok(JsonResponse(RecordingList { items: items.into_iter().map(RecordingView::from).collect() }));
+    }
+    // Others see the sessions whose media is public, and no failure reasons:
+    // a private recording's id, or an error text, is the owner's alone.
+    let sessions: Vec<String> = items.iter().map(|r| r.session_id.clone()).collect();
+    let access = ctx.stores.access.get_many(&sessions).await?;
+    let public = |r: &Recording| access.get(&r.session_id).is_none_or(|a| a.state == MediaState::Public);
+    Ok(JsonResponse(RecordingList {
+        items: items
+            .into_iter()
+            .filter(public)
+            .map(|r| RecordingView { reason: None, ..RecordingView::from(r) })
+            .collect(),
+    }))
 }

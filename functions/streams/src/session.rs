@@ -11,13 +11,13 @@ use skycast_core::{
     events::IngestCommand,
     ids,
     store::{BeginSession, EndSession, IngestNode, PortLease, SessionStart, lease_id, queue::send},
-    stream::{Protocol, Stream, StreamStatus},
+    stream::{Protocol, Stream, StreamStatus, Visibility},
     timefmt,
 };
 use skycast_http::{ApiContext, ApiError, ErrorBody, auth::AuthUser, error::ApiResult};
 use utoipa::ToSchema;
 
-use crate::handlers::StreamId;
+use crate::{handlers::StreamId, view::SessionLinks};
 
 /// What an encoder needs. For OBS: Settings → Stream → Service "Custom",
 /// Server = `url`, Stream Key = `stream_key` (RTMP) or empty (SRT carries the
@@ -65,13 +65,14 @@ pub fn ingest_view(s: &Stream) -> Option<IngestView> {
     })
 }
 
-fn started(s: &Stream) -> ApiResult<StartResponse> {
+async fn started(ctx: &ApiContext, s: &Stream) -> ApiResult<StartResponse> {
     let ingest = ingest_view(s).ok_or_else(ApiError::internal)?;
+    let links = SessionLinks::read(ctx, s, Some(&s.owner_id)).await?;
     Ok(StartResponse {
         status: s.status,
         session_id: s.session_id.clone().unwrap_or_default(),
         ingest,
-        hls_url: s.hls_url.clone().unwrap_or_default(),
+        hls_url: links.hls_url.unwrap_or_default(),
     })
 }
 
@@ -127,7 +128,7 @@ pub async fn start(
         _ => return Err(ApiError::not_found("stream")),
     };
     if stream.status.is_on_air() {
-        return Ok(JsonResponse(started(&stream)?));
+        return Ok(JsonResponse(started(&ctx, &stream).await?));
     }
     let nodes = ctx.stores.ingest.live_nodes(timefmt::unix_now()).await?;
     let session_id = ids::new_id();
@@ -156,13 +157,24 @@ pub async fn start(
         BeginSession::AlreadyOnAir(s) => {
             // A concurrent start won: give its port back, answer with its session.
             ctx.stores.ingest.release(&lease, &session_id).await?;
-            return Ok(JsonResponse(started(&s)?));
+            return Ok(JsonResponse(started(&ctx, &s).await?));
         }
         BeginSession::NotFound => {
             ctx.stores.ingest.release(&lease, &session_id).await?;
             return Err(ApiError::not_found("stream"));
         }
     };
+    // A private stream's session is private before the node makes any of
+    // its media. Its visibility as this write saw it: a PATCH that raced the
+    // start either came before (and is in `stream`) or writes the same entry.
+    if stream.visibility == Visibility::Private
+        && let Err(e) = ctx.stores.access.set_stream(&id, &session_id, Visibility::Private).await
+    {
+        tracing::error!(error = %e, "cannot make the session private; rolling the start back");
+        let _ = ctx.stores.streams.end_session(&id, &caller.id, &now).await;
+        let _ = ctx.stores.ingest.release(&lease, &session_id).await;
+        return Err(e.into());
+    }
     let command = IngestCommand::Start {
         stream_id: id.clone(),
         session_id: session_id.clone(),
@@ -179,7 +191,7 @@ pub async fn start(
         return Err(no_capacity());
     }
     tracing::info!(stream_id = %id, %session_id, node = %node.node_id, port, "session started");
-    Ok(JsonResponse(started(&stream)?))
+    Ok(JsonResponse(started(&ctx, &stream).await?))
 }
 
 /// End the session. Once the node has closed its playlists, a stream that

@@ -1,7 +1,13 @@
 //! How a stream looks in responses: owner-only fields appear only for the owner.
 
 use serde::{Deserialize, Serialize};
-use skycast_core::stream::{Profile, Protocol, Stream, StreamStatus, Visibility};
+use skycast_core::{
+    playback::{Access, LIVE_TOKEN_TTL_S, MediaState, media_url},
+    recording::session_prefix,
+    stream::{Profile, Protocol, Stream, StreamStatus, Visibility, is_owner},
+    timefmt,
+};
+use skycast_http::{ApiContext, error::ApiResult};
 
 use crate::session::{IngestView, ingest_view};
 use utoipa::ToSchema;
@@ -23,7 +29,9 @@ pub struct StreamView {
     pub record: bool,
     pub profile: Profile,
     pub status: StreamStatus,
-    /// The current (or last) session's master playlist.
+    /// The current (or last) session's master playlist. For a private
+    /// stream, only its owner sees it, with a token valid for an hour: read the
+    /// stream again for a fresh one.
     pub hls_url: Option<String>,
     /// A still of the current (or last) session, renewed every 10 s while live.
     pub thumbnail_url: Option<String>,
@@ -45,16 +53,53 @@ pub struct StreamView {
     pub ingest: Option<IngestView>,
 }
 
-impl StreamView {
-    pub fn new(s: Stream, owner_sees: bool) -> Self {
-        let ingest = (owner_sees && s.status.is_on_air()).then(|| ingest_view(&s)).flatten();
-        // The storage layout puts `thumb.jpg` beside the master playlist.
-        let thumbnail_url = s
-            .thumbnail
-            .then(|| s.hls_url.as_deref().and_then(|u| u.rsplit_once('/')).map(|(base, _)| format!("{base}/thumb.jpg")))
-            .flatten();
+/// The current (or last) session's playback links, as one caller may see them.
+#[derive(Debug, Clone, Default)]
+pub struct SessionLinks {
+    pub hls_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+}
+
+impl SessionLinks {
+    /// Public media: plain CDN URLs. Private media: the owner's URLs carry a
+    /// token (renewed on every read of the stream); nobody else sees any.
+    pub fn for_stream(ctx: &ApiContext, s: &Stream, owner: bool, access: Access) -> Self {
+        // A session nobody published to keeps its id but has nothing to play.
+        let Some(session) = s.session_id.as_deref().filter(|_| s.hls_url.is_some()) else { return Self::default() };
+        let prefix = session_prefix(&s.id, session);
+        let token = match access.state {
+            MediaState::Public => None,
+            MediaState::Private if owner => match ctx.playback.as_ref() {
+                Some(signer) => {
+                    Some(signer.token(&s.id, session, timefmt::unix_now() + LIVE_TOKEN_TTL_S, access.epoch))
+                }
+                None => return Self::default(),
+            },
+            _ => return Self::default(),
+        };
+        let cdn = &ctx.config.cdn_base_url;
         Self {
-            thumbnail_url,
+            hls_url: Some(media_url(cdn, &format!("{prefix}/master.m3u8"), token.as_deref())),
+            thumbnail_url: s.thumbnail.then(|| media_url(cdn, &format!("{prefix}/thumb.jpg"), token.as_deref())),
+        }
+    }
+
+    /// The links of `s` for `caller`, reading its session's access.
+    pub async fn read(ctx: &ApiContext, s: &Stream, caller: Option<&str>) -> ApiResult<Self> {
+        let access = match s.session_id.as_deref() {
+            Some(session) => ctx.stores.access.get(session).await?,
+            None => Access::PUBLIC,
+        };
+        Ok(Self::for_stream(ctx, s, is_owner(s, caller), access))
+    }
+}
+
+impl StreamView {
+    pub fn new(s: Stream, owner_sees: bool, links: SessionLinks) -> Self {
+        let ingest = (owner_sees && s.status.is_on_air()).then(|| ingest_view(&s)).flatten();
+        Self {
+            thumbnail_url: links.thumbnail_url,
+            hls_url: links.hls_url,
             bitrate_bps: s.bitrate_bps,
             ingest,
             profile: s.profile,
@@ -70,7 +115,6 @@ impl StreamView {
             visibility: s.visibility,
             record: s.record,
             status: s.status,
-            hls_url: s.hls_url,
             created_at: s.created_at,
             updated_at: s.updated_at,
             started_at: s.started_at,
@@ -78,9 +122,26 @@ impl StreamView {
         }
     }
 
-    pub fn for_caller(s: Stream, caller: Option<&str>) -> Self {
-        let owner = skycast_core::stream::is_owner(&s, caller);
-        Self::new(s, owner)
+    /// The stream as `caller` may see it, its session's access read.
+    pub async fn read(ctx: &ApiContext, s: Stream, caller: Option<&str>) -> ApiResult<Self> {
+        let links = SessionLinks::read(ctx, &s, caller).await?;
+        let owner = is_owner(&s, caller);
+        Ok(Self::new(s, owner, links))
+    }
+
+    /// Several streams as `caller` may see them, with one read of access.
+    pub async fn read_all(ctx: &ApiContext, streams: Vec<Stream>, caller: Option<&str>) -> ApiResult<Vec<Self>> {
+        let sessions: Vec<String> = streams.iter().filter_map(|s| s.session_id.clone()).collect();
+        let access = ctx.stores.access.get_many(&sessions).await?;
+        Ok(streams
+            .into_iter()
+            .map(|s| {
+                let a = s.session_id.as_ref().and_then(|id| access.get(id)).copied().unwrap_or(Access::PUBLIC);
+                let owner = is_owner(&s, caller);
+                let links = SessionLinks::for_stream(ctx, &s, owner, a);
+                Self::new(s, owner, links)
+            })
+            .collect())
     }
 }
 

@@ -6,9 +6,9 @@ use axum::{
 use serde::Deserialize;
 use skycast_core::{
     ids,
-    page::{check_limit, decode_cursor, filtered_page},
+    page::{check_limit, filtered_page},
     recording::session_prefix,
-    store::{LikeOutcome, VideoIndex},
+    store::{LikeOutcome, VideoAccess, VideoIndex},
     stream::Visibility,
     timefmt,
     video::{self, Video, VideoPatch},
@@ -130,12 +130,17 @@ pub async fn list(
         (Sort::Recent, Some(o), None) => VideoIndex::ByOwner(o.clone()),
         (Sort::Recent, None, None) => VideoIndex::Recent,
     };
-    let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &index.cursor_attributes())).transpose()?;
-    if cursor.as_ref().is_some_and(|c| !index.accepts(c)) {
-        return Err(
-            ApiError::bad_request("validation_failed", "cursor is not valid for this listing").with_field("cursor")
-        );
-    }
+    let listing = format!(
+        "videos?owner={}&stream_id={}&tag={}&q={}&sort={:?}",
+        owner.as_deref().unwrap_or(""),
+        stream_id.as_deref().unwrap_or(""),
+        tag.as_deref().unwrap_or(""),
+        q.q.as_deref().unwrap_or(""),
+        q.sort.unwrap_or_default()
+    );
+    let seal = skycast_http::listing::seal(&ctx, &listing, caller_id.as_deref())?;
+    let cursor =
+        skycast_http::listing::open(&seal, q.cursor.as_deref(), &index.cursor_attributes(), |c| index.accepts(c))?;
     let who = caller_id.clone();
     let keep = move |v: &Video| {
         video::is_visible_to(v, who.as_deref())
@@ -146,7 +151,8 @@ pub async fn list(
     };
     let store = ctx.stores.videos.as_ref();
     let page =
-        filtered_page(|start, n| store.query(&index, start, n), keep, |v| index.cursor_after(v), cursor, limit).await?;
+        filtered_page(|start, n| store.query(&index, start, n), keep, |v| index.cursor_after(v), cursor, limit, &seal)
+            .await?;
     let mut items = Vec::with_capacity(page.items.len());
     for v in page.items {
         items.push(view(&ctx, v, None).await?);
@@ -191,6 +197,9 @@ pub async fn update(
     }
     let v = ctx.stores.videos.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
     if req.visibility.is_some() {
+        // The edge follows the session's access entry: private bumps its
+        // epoch, voiding every link handed out before.
+        ctx.stores.access.set_video(&v.stream_id, &v.session_id, VideoAccess::of(v.visibility)).await?;
         // The CDN follows the objects' tag; if this fails the PATCH answers
         // 503 and sending it again finishes the job.
         let public = v.visibility == Visibility::Public;
@@ -212,6 +221,8 @@ pub async fn update(
 pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, VideoId(id): VideoId) -> ApiResult<StatusCode> {
     // Hidden first, so a failure part way never shows a video whose objects are gone.
     let v = ctx.stores.videos.mark_deleting(&id, &caller.id).await?.ok_or_else(not_found)?;
+    // Unplayable at the edge at once, even from a cache or an old link.
+    ctx.stores.access.set_video(&v.stream_id, &v.session_id, VideoAccess::Gone).await?;
     let session = session_prefix(&v.stream_id, &v.session_id);
     let recordings = format!("recordings/{}/{}.", v.stream_id, v.session_id);
     let removed = ctx.objects.delete_prefix(&ctx.config.buckets.recordings, &recordings).await?

@@ -1,8 +1,7 @@
 //! The videos function: the VOD catalog (what recorded sessions become),
-//! views, likes and tags, and private videos' playback links.
+//! views, likes and tags; private videos play from the CDN with a token.
 
 mod handlers;
-mod playback;
 mod view;
 
 use axum::{
@@ -13,7 +12,7 @@ use skycast_http::ApiContext;
 use utoipa::OpenApi;
 
 pub use handlers::{ListVideosQuery, Sort, UpdateVideoRequest};
-pub use view::{LikeView, VideoPage, VideoView, private_hls_url};
+pub use view::{LikeView, VideoPage, VideoView};
 
 pub fn routes() -> Router<ApiContext> {
     Router::new()
@@ -21,12 +20,11 @@ pub fn routes() -> Router<ApiContext> {
         .route("/videos/{id}", get(handlers::get_one).patch(handlers::update).delete(handlers::delete))
         .route("/videos/{id}/views", post(handlers::add_view))
         .route("/videos/{id}/like", put(handlers::like).delete(handlers::unlike))
-        .route("/videos/{id}/hls/{*path}", get(playback::hls))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::add_view, handlers::like, handlers::unlike, playback::hls),
+    paths(handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::add_view, handlers::like, handlers::unlike),
     components(schemas(VideoView, VideoPage, LikeView, UpdateVideoRequest, Sort)),
     tags((name = "videos", description = "Videos on demand: recorded sessions, their views, likes and tags"))
 )]

@@ -1,18 +1,17 @@
-//! How a video looks in responses. Public videos link to the CDN; a private
-//! video is only ever shown to its owner, with links that expire: presigned
-//! S3 URLs for the MP4 and thumbnail, and a signed playback link for the HLS
-//! (see [`crate::playback`]).
-
-use std::time::Duration;
+//! How a video looks in responses. Public videos link to the CDN with plain
+//! URLs; a private video is only ever shown to its owner, whose CDN links
+//! carry a media token (see `skycast_core::playback`).
 
 use serde::{Deserialize, Serialize};
-use skycast_core::{stream::Visibility, timefmt, video::Video};
+use skycast_core::{
+    playback::{media_url, vod_token_ttl_s},
+    stream::Visibility,
+    timefmt,
+    video::Video,
+};
 use skycast_http::{ApiContext, ApiError, error::ApiResult};
 use skycast_streams::OwnerView;
 use utoipa::ToSchema;
-
-/// How long the links of a private video work.
-pub const PRIVATE_LINK_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VideoView {
@@ -57,43 +56,24 @@ pub struct LikeView {
     pub like_count: u64,
 }
 
-fn unavailable(e: skycast_core::store::StoreError) -> ApiError {
-    ApiError::from(e)
-}
-
-/// The signed HLS link of a private video, valid until `expires` (unix seconds).
-pub fn private_hls_url(ctx: &ApiContext, video_id: &str, expires: i64) -> Option<String> {
-    let signer = ctx.playback.as_ref()?;
-    let signature = signer.sign(video_id, expires);
-    Some(format!(
-        "{}/videos/{video_id}/hls/master.m3u8?expires={expires}&signature={signature}",
-        ctx.config.api_base_url
-    ))
-}
-
 pub async fn view(ctx: &ApiContext, v: Video, liked: Option<bool>) -> ApiResult<VideoView> {
     let cdn = &ctx.config.cdn_base_url;
-    let (mp4_url, thumbnail_url, hls_url, links_expire_at) = match v.visibility {
-        Visibility::Public => (
-            format!("{cdn}/{}", v.mp4_key),
-            v.thumbnail_key.as_ref().map(|k| format!("{cdn}/{k}")),
-            v.hls_key.as_ref().map(|k| format!("{cdn}/{k}")),
-            None,
-        ),
+    // A private video's links carry a token of its session's current epoch,
+    // long enough to play it to the end; making it private again, or deleting
+    // it, voids them at once.
+    let (token, links_expire_at) = match v.visibility {
+        Visibility::Public => (None, None),
         Visibility::Private => {
-            let bucket = &ctx.config.buckets.recordings;
-            let presign = |key: String| async move { ctx.objects.presign_get(bucket, &key, PRIVATE_LINK_TTL).await };
-            let mp4 = presign(v.mp4_key.clone()).await.map_err(unavailable)?;
-            let thumb = match v.thumbnail_key.clone() {
-                Some(k) => Some(presign(k).await.map_err(unavailable)?),
-                None => None,
-            };
-            let expires = timefmt::unix_now() + PRIVATE_LINK_TTL.as_secs() as i64;
-            let hls = v.hls_key.as_ref().and_then(|_| private_hls_url(ctx, &v.id, expires));
+            let signer = ctx.playback.as_ref().ok_or_else(ApiError::internal)?;
+            let access = ctx.stores.access.get(&v.session_id).await?;
+            let expires = timefmt::unix_now() + vod_token_ttl_s(v.duration_s);
             let at = time::OffsetDateTime::from_unix_timestamp(expires).ok().map(timefmt::rfc3339);
-            (mp4, thumb, hls, at)
+            (Some(signer.token(&v.stream_id, &v.session_id, expires, access.epoch)), at)
         }
     };
+    let url = |key: &str| media_url(cdn, key, token.as_deref());
+    let (mp4_url, thumbnail_url, hls_url) =
+        (url(&v.mp4_key), v.thumbnail_key.as_deref().map(url), v.hls_key.as_deref().map(url));
     Ok(VideoView {
         id: v.id,
         title: v.title,

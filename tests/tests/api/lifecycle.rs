@@ -40,6 +40,13 @@ async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
     let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
     let name = format!("{}-jobs", skycast_tests::unique_prefix());
     let jobs = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    register_node(&api, &queue, ports, rtmp).await;
+    let owner = api.register("caster").await;
+    Rig { api, sqs, queue, jobs, owner }
+}
+
+/// A stand-in ingest node offering these SRT and RTMP ports, reading `queue`.
+pub(crate) async fn register_node(api: &TestApi, queue: &str, ports: (u16, u16), rtmp: (u16, u16)) {
     let now = timefmt::unix_now();
     let node = IngestNode {
         node_id: "node-a".into(),
@@ -48,13 +55,11 @@ async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
         srt_port_high: ports.1,
         rtmp_port_low: rtmp.0,
         rtmp_port_high: rtmp.1,
-        command_queue_url: queue.clone(),
+        command_queue_url: queue.to_owned(),
         heartbeat_at: now,
         expires_at: now + 120,
     };
     api.ctx.stores.ingest.register(&node).await.unwrap();
-    let owner = api.register("caster").await;
-    Rig { api, sqs, queue, jobs, owner }
 }
 
 async fn commands(rig: &Rig) -> Vec<Value> {

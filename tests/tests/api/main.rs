@@ -5,6 +5,7 @@ mod http_behaviour;
 mod lambda;
 mod lifecycle;
 mod openapi;
+mod privacy;
 mod recording;
 mod secrets;
 mod streams;

@@ -23,7 +23,7 @@ use skycast_tests::{
 pub(crate) struct Rig {
     pub(crate) api: TestApi,
     pub(crate) s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
+    pub(crate) sqs: aws_sdk_sqs::Client,
     pub(crate) owner: Account,
     pub(crate) stream_id: String,
 }

@@ -201,6 +201,28 @@ async fn listing_filters_and_their_errors() {
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"collection":"users","id":"x"}"#);
     let r = api.get(&format!("/streams?cursor={forged}"), None).await;
     assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, "cursor"), "{:?}", r.body);
+
+    // Sealed: a cursor is good only for its listing and its caller. A
+    // well-formed key for this very listing, not made by the API, is refused,
+    // and so is a real cursor that another caller replays.
+    let page = api.get(&format!("/streams?owner={}&limit=1", b.id), None).await;
+    let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+    let ok = api.get(&format!("/streams?owner={}&limit=1&cursor={cursor}", b.id), None).await;
+    assert_eq!(ok.status, StatusCode::OK, "positive control: the cursor works for its caller");
+    let (payload, seal) = cursor.split_once('.').unwrap();
+    let key = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let probe_id = skycast_core::ids::new_id();
+    let id_at = key.find("\"id\":\"").unwrap() + 6;
+    let probing = format!("{}{probe_id}{}", &key[..id_at], &key[id_at + 36..]);
+    let probing = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(probing);
+    for (why, c, token) in [
+        ("a key of the caller's choosing", format!("{probing}.{seal}"), None),
+        ("no seal", payload.to_owned(), None),
+        ("another caller's cursor", cursor.clone(), Some(a.access.as_str())),
+    ] {
+        let r = api.get(&format!("/streams?owner={}&limit=1&cursor={c}", b.id), token).await;
+        assert_eq!((r.status, r.code(), r.field()), (StatusCode::BAD_REQUEST, "invalid_query", "cursor"), "{why}");
+    }
 }
 
 async fn patch(api: &TestApi, who: &Account, id: &str, body: Value) -> skycast_tests::Reply {

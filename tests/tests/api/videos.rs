@@ -11,10 +11,7 @@ use skycast_core::{
     timefmt,
     video::Video,
 };
-use skycast_tests::{
-    Account, TestApi, api,
-    media::{decode_errors, probe},
-};
+use skycast_tests::{Account, TestApi, api};
 
 use crate::recording::{self, rig_with};
 
@@ -209,9 +206,8 @@ async fn likes_count_once_per_user_and_counters_are_atomic() {
     assert_eq!((v["view_count"].as_u64(), v["like_count"].as_u64()), (Some(20), Some(51)));
 }
 
-/// Polled together: the requests race in the emulator.
 /// The CDN visibility tag of a video's MP4 and thumbnail.
-async fn cdn_tags(rig: &recording::Rig, session_id: &str) -> Vec<String> {
+pub(crate) async fn cdn_tags(rig: &recording::Rig, session_id: &str) -> Vec<String> {
     let mut tags = Vec::new();
     for key in [mp4_key(&rig.stream_id, session_id), thumbnail_key(&rig.stream_id, session_id)] {
         let out = rig.s3.get_object_tagging().bucket(rig.recordings()).key(&key).send().await.unwrap();
@@ -221,64 +217,9 @@ async fn cdn_tags(rig: &recording::Rig, session_id: &str) -> Vec<String> {
     tags
 }
 
+/// Polled together: the requests race in the emulator.
 async fn futures_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     futures_util::future::join_all(futures).await
-}
-
-#[tokio::test]
-async fn a_private_video_is_hidden_and_its_owner_plays_it_through_expiring_links() {
-    // A real HTTP server, so FFmpeg can follow the playback links.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let rig = rig_with(|c| c.api_base_url = base.clone()).await;
-    let server = tokio::spawn(axum::serve(listener, rig.api.router.clone()).into_future());
-    let id = rig.recorded_video().await;
-    let path = format!("/videos/{id}");
-    let owner = &rig.owner;
-    // The CDN (CloudFront, by bucket policy) serves only objects tagged public.
-    assert_eq!(cdn_tags(&rig, &id).await, ["public", "public"], "the catalog tags a public video's MP4 and still");
-    let r = rig.api.call(Method::PATCH, &path, Some(&owner.access), Some(json!({"visibility": "private"}))).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(cdn_tags(&rig, &id).await, ["private", "private"], "going private untags them for the CDN");
-
-    // Nobody else learns it exists.
-    let other = rig.api.register("stranger").await;
-    for token in [None, Some(other.access.as_str())] {
-        assert_eq!(rig.api.get(&path, token).await.status, StatusCode::NOT_FOUND);
-        assert!(ids_of(&rig.api.get("/videos", token).await.body).is_empty());
-        assert_eq!(
-            rig.api.call(Method::POST, &format!("{path}/views"), token, None).await.status,
-            StatusCode::NOT_FOUND
-        );
-    }
-    assert_eq!(
-        rig.api.call(Method::PUT, &format!("{path}/like"), Some(&other.access), None).await.status,
-        StatusCode::NOT_FOUND
-    );
-
-    // The owner's links expire, and they play.
-    let v = rig.api.get(&path, Some(&owner.access)).await.body;
-    assert!(v["links_expire_at"].is_string(), "{v}");
-    let mp4 = v["mp4_url"].as_str().unwrap();
-    assert!(mp4.contains("X-Amz-Signature=") && mp4.contains("X-Amz-Expires="), "{mp4}");
-    assert_eq!(probe(mp4).await.codecs, ["h264", "aac"]);
-    assert!(v["thumbnail_url"].as_str().unwrap().contains("X-Amz-Signature="));
-    let hls = v["hls_url"].as_str().unwrap();
-    assert!(hls.starts_with(&format!("{base}/videos/{id}/hls/master.m3u8?expires=")), "{hls}");
-    let p = probe(hls).await;
-    assert!((p.duration_s - 10.0).abs() < 0.5, "{}", p.duration_s);
-    assert_eq!(decode_errors(hls).await, "", "the VOD HLS plays through its presigned segments");
-
-    // A forged or expired link is nothing.
-    let forged = hls.replace("signature=", "signature=x");
-    assert_eq!(rig.api.get(&forged[base.len()..], None).await.status, StatusCode::NOT_FOUND);
-    let signer = rig.api.ctx.playback.as_ref().unwrap();
-    let past = timefmt::unix_now() - 1;
-    let expired = format!("/videos/{id}/hls/master.m3u8?expires={past}&signature={}", signer.sign(&id, past));
-    assert_eq!(rig.api.get(&expired, None).await.status, StatusCode::NOT_FOUND);
-    let sneaky = format!("/videos/{id}/hls/..%2F..%2Fother/index.m3u8{}", &hls[hls.find('?').unwrap()..]);
-    assert_eq!(rig.api.get(&sneaky, None).await.status, StatusCode::NOT_FOUND);
-    server.abort();
 }
 
 #[tokio::test]

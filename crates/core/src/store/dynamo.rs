@@ -238,6 +238,7 @@ impl TablesReady {
             t.recordings.clone(),
             t.videos.clone(),
             t.video_likes.clone(),
+            t.media_access.clone(),
         ];
         Self { client, tables }
     }
@@ -276,8 +277,14 @@ mod tests {
             Cancelled::Contended,
             "a condition read during a conflict decides nothing"
         );
-        assert_eq!(classify_cancellation(&[Some("ConditionalCheckFailed"), Some("None")]), Cancelled::Conditions(vec![0]));
-        assert_eq!(classify_cancellation(&[Some("None"), Some("ConditionalCheckFailed")]), Cancelled::Conditions(vec![1]));
+        assert_eq!(
+            classify_cancellation(&[Some("ConditionalCheckFailed"), Some("None")]),
+            Cancelled::Conditions(vec![0])
+        );
+        assert_eq!(
+            classify_cancellation(&[Some("None"), Some("ConditionalCheckFailed")]),
+            Cancelled::Conditions(vec![1])
+        );
         assert_eq!(classify_cancellation(&[]), Cancelled::Conditions(vec![]));
     }
 

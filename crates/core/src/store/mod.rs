@@ -2,6 +2,7 @@
 //! implementations. Handlers take `Arc<dyn …Store>` so their dependencies are
 //! explicit and swappable.
 
+mod access;
 mod dynamo;
 mod ingest;
 mod recordings;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+pub use access::{AccessStore, DynamoAccessStore, VideoAccess};
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
 pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
 pub use streams::{
@@ -46,6 +48,7 @@ pub struct Stores {
     pub ingest: Arc<dyn IngestStore>,
     pub recordings: Arc<dyn RecordingStore>,
     pub videos: Arc<dyn VideoStore>,
+    pub access: Arc<dyn AccessStore>,
     pub ready: Arc<dyn ReadyCheck>,
 }
 
@@ -62,6 +65,7 @@ impl Stores {
             )),
             recordings: Arc::new(DynamoRecordingStore::new(client.clone(), tables.recordings.clone())),
             videos: Arc::new(DynamoVideoStore::new(client.clone(), tables.videos.clone(), tables.video_likes.clone())),
+            access: Arc::new(DynamoAccessStore::new(client.clone(), tables.media_access.clone())),
             ready: Arc::new(dynamo::TablesReady::new(client, tables)),
         }
     }

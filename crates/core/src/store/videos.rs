@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     StoreError,
     dynamo::{
-        Item, TransactFailure, backend, conditionally_applied, from_item, is_condition_failed, query_index_page, s, to_item,
-        transact, update_contended,
+        Item, TransactFailure, backend, conditionally_applied, from_item, is_condition_failed, query_index_page, s,
+        to_item, transact, update_contended,
     },
 };
 use crate::{
