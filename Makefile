@@ -1,6 +1,6 @@
 # Skycast: `make dev` runs the platform locally, `make test` runs every test.
-# Both install what is missing first (moto into .venv/, ffmpeg from Debian),
-# and do nothing more on a second run.
+# Both install what is missing first (moto into .venv/, ffmpeg and Node.js
+# from Debian), and do nothing more on a second run.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -18,11 +18,11 @@ CHECKOV_VERSION  := 3.3.30
 CARGO_LAMBDA     := $(TOOLS)/bin/cargo-lambda
 CARGO_LAMBDA_VERSION := 1.9.2
 HCLFMT           := $(TOOLS)/bin/hclfmt
-FUNCTIONS        := auth streams vod lifecycle recorder catalog
+FUNCTIONS        := auth streams vod lifecycle recorder catalog edge-sync
 LAMBDA_ARCH      ?= arm64
 LAMBDA_TARGET    := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 
-.PHONY: help deps dev test bench openapi fmt lint lint-infra package fuzz clean
+.PHONY: help deps node ffmpeg dev test bench openapi fmt lint lint-infra package fuzz clean
 
 help:
 	@echo "make dev      run the whole platform locally (Ctrl-C stops it)"
@@ -33,7 +33,7 @@ help:
 	@echo "make package  build every Lambda as target/lambda/<name>/bootstrap.zip (LAMBDA_ARCH=arm64|x86_64)"
 	@echo "make fuzz     fuzz the fMP4 parser for a minute (needs cargo-fuzz)"
 
-deps: $(MOTO) ffmpeg
+deps: $(MOTO) ffmpeg node
 
 $(MOTO):
 	@echo "installing moto $(MOTO_VERSION) into $(VENV)/"
@@ -44,12 +44,18 @@ $(MOTO):
 ffmpeg:
 	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
 
+# The CloudFront Function (infra/edge/) is tested with Node's own test runner.
+node:
+	@command -v node >/dev/null || { echo "installing Node.js from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs >/dev/null; }
+
 dev: deps
 	$(CARGO) build --bin skycast-dev
 	exec ./target/debug/skycast-dev
 
 test: deps
 	$(CARGO) test --workspace
+	@# The edge's JavaScript, against the vectors the Rust edge passes too.
+	node --test infra/edge/
 	@# The fuzz target is built (not run): it must keep compiling against the parser.
 	$(CARGO) build --manifest-path fuzz/Cargo.toml --target-dir target
 

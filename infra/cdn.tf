@@ -13,9 +13,10 @@ data "aws_cloudfront_cache_policy" "optimized" {
   name = "Managed-CachingOptimized"
 }
 
-# Recordings are immutable (cached a year by their own header), but a video
-# can go private: edges keep a copy at most an hour, so that takes effect
-# within the hour everywhere.
+# Recordings are immutable (cached a year by their own header). Who may play
+# one is decided before the cache, on every request (edge.tf), so a video gone
+# private or deleted stops at once; an hour at the edge only bounds how long
+# a deleted object's bytes linger in a cache nobody can reach.
 resource "aws_cloudfront_cache_policy" "recordings" {
   name        = "${var.name_prefix}-recordings"
   comment     = "Recordings: at most an hour at the edge"
@@ -50,7 +51,7 @@ data "aws_cloudfront_response_headers_policy" "cors" {
 # stored, so one distribution serves both buckets by path.
 resource "aws_cloudfront_distribution" "media" {
   #checkov:skip=CKV_AWS_86:Access logs need a log bucket and cost per request; turn on standard logging to your own bucket if you need them.
-  #checkov:skip=CKV_AWS_68:A WAF in front of public, cache-friendly media costs per request and blocks nothing the bucket policy does not; attach one with web_acl_id if you need geo or rate rules.
+  #checkov:skip=CKV_AWS_68:A WAF in front of public, cache-friendly media costs per request; who may play what is the media-access function's (edge.tf); attach one with web_acl_id if you need geo or rate rules.
   #checkov:skip=CKV2_AWS_47:As CKV_AWS_68: no WAF, so no Log4j rule set.
   #checkov:skip=CKV_AWS_310:Origin failover needs a second region's copy of every segment; one region is the design.
   #checkov:skip=CKV_AWS_174:The default *.cloudfront.net certificate is used, whose TLS policy CloudFront fixes; a custom domain with TLSv1.2_2021 is a variable away for operators who add one.
@@ -85,18 +86,33 @@ resource "aws_cloudfront_distribution" "media" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
     origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.cors.id
     response_headers_policy_id = data.aws_cloudfront_response_headers_policy.cors.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.media_access.arn
+    }
   }
 
-  ordered_cache_behavior {
-    path_pattern               = "recordings/*"
-    target_origin_id           = "recordings"
-    viewer_protocol_policy     = "redirect-to-https"
-    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
-    cached_methods             = ["GET", "HEAD"]
-    compress                   = false
-    cache_policy_id            = aws_cloudfront_cache_policy.recordings.id
-    origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.cors.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.cors.id
+  # A behaviour is chosen by the viewer's path, before the function strips a
+  # token: tokened recordings need their own, ahead of the plain one.
+  dynamic "ordered_cache_behavior" {
+    for_each = ["t/*/recordings/*", "recordings/*"]
+    content {
+      path_pattern               = ordered_cache_behavior.value
+      target_origin_id           = "recordings"
+      viewer_protocol_policy     = "redirect-to-https"
+      allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+      cached_methods             = ["GET", "HEAD"]
+      compress                   = false
+      cache_policy_id            = aws_cloudfront_cache_policy.recordings.id
+      origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.cors.id
+      response_headers_policy_id = data.aws_cloudfront_response_headers_policy.cors.id
+
+      function_association {
+        event_type   = "viewer-request"
+        function_arn = aws_cloudfront_function.media_access.arn
+      }
+    }
   }
 
   restrictions {

@@ -14,18 +14,20 @@ locals {
     streams = {
       memory  = 256
       timeout = 10
-      tables  = ["streams", "users", "ingest-nodes", "port-leases", "recordings"]
-      env     = { SKYCAST_JWT_PUBLIC_KEY = local.jwt_public_key_x }
-      secrets = []
+      tables  = ["streams", "users", "ingest-nodes", "port-leases", "recordings", "media-access"]
+      env = {
+        SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
+        SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
+      }
+      secrets = [aws_secretsmanager_secret.this["playback-key"].arn]
     }
     vod = {
       memory  = 256
       timeout = 15
-      tables  = ["videos", "video-likes", "users", "streams", "recordings"]
+      tables  = ["videos", "video-likes", "users", "streams", "recordings", "media-access"]
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
-        SKYCAST_API_BASE_URL           = aws_apigatewayv2_api.http.api_endpoint
       }
       secrets = [aws_secretsmanager_secret.this["playback-key"].arn]
     }
@@ -48,8 +50,16 @@ locals {
     catalog = {
       memory  = 256
       timeout = 30
-      tables  = ["videos", "streams", "recordings", "users"]
+      tables  = ["videos", "streams", "recordings", "users", "media-access"]
       env     = {}
+      secrets = []
+    }
+    # Media access entries (the table's stream) → the edge's KeyValueStore.
+    edge-sync = {
+      memory  = 128
+      timeout = 60
+      tables  = []
+      env     = { SKYCAST_EDGE_KVS_ARN = aws_cloudfront_key_value_store.media_access.arn }
       secrets = []
     }
   }
@@ -92,13 +102,16 @@ data "aws_iam_policy_document" "function" {
     resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
-  statement {
-    sid = "Tables"
-    actions = [
-      "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-      "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
-    ]
-    resources = flatten([for t in each.value.tables : [aws_dynamodb_table.this[t].arn, "${aws_dynamodb_table.this[t].arn}/index/*"]])
+  dynamic "statement" {
+    for_each = length(each.value.tables) > 0 ? [1] : []
+    content {
+      sid = "Tables"
+      actions = [
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+        "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+      ]
+      resources = flatten([for t in each.value.tables : [aws_dynamodb_table.this[t].arn, "${aws_dynamodb_table.this[t].arn}/index/*"]])
+    }
   }
 
   statement {
@@ -162,6 +175,32 @@ data "aws_iam_policy_document" "function" {
       sid       = "ReadMedia"
       actions   = ["s3:GetObject", "s3:ListBucket", "s3:GetObjectTagging", "s3:PutObjectTagging"]
       resources = flatten([for b in aws_s3_bucket.this : [b.arn, "${b.arn}/*"]])
+    }
+  }
+
+  # The edge-sync function reads the media-access stream and writes the edge's store.
+  dynamic "statement" {
+    for_each = each.key == "edge-sync" ? [1] : []
+    content {
+      sid       = "ReadAccessStream"
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+      resources = ["${aws_dynamodb_table.this["media-access"].arn}/stream/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "edge-sync" ? [1] : []
+    content {
+      sid       = "WriteEdgeStore"
+      actions   = ["cloudfront-keyvaluestore:DescribeKeyValueStore", "cloudfront-keyvaluestore:PutKey", "cloudfront-keyvaluestore:DeleteKey"]
+      resources = [aws_cloudfront_key_value_store.media_access.arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "edge-sync" ? [1] : []
+    content {
+      sid       = "FailuresQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.edge_sync_failures.arn]
     }
   }
 

@@ -136,12 +136,13 @@ resource "aws_s3_bucket_notification" "this" {
   depends_on = [aws_sqs_queue_policy.from_s3]
 }
 
-# CloudFront reads through origin access control. From the recordings bucket
-# it reads only objects tagged `skycast-visibility=public`: the catalog tags a
-# public video's MP4 and thumbnail when it lists the video, the videos
-# function retags them when the owner changes visibility, and an untagged
-# object (not yet catalogued) is refused too. Owners of private videos get
-# presigned URLs, which this policy does not touch.
+# CloudFront reads through origin access control; who may play what is
+# decided before that, on every request, by the media-access function
+# (edge.tf). From the recordings bucket it reads only objects the catalog has
+# tagged (a listed video's MP4 and still, public or private): an MP4 not yet
+# catalogued, or one whose tagging failed, is refused even so. ListBucket makes
+# a missing object a 404, like a refused one, so the answer never tells a
+# stranger that private media exists.
 data "aws_iam_policy_document" "bucket" {
   for_each = aws_s3_bucket.this
 
@@ -163,8 +164,23 @@ data "aws_iam_policy_document" "bucket" {
       content {
         test     = "StringEquals"
         variable = "s3:ExistingObjectTag/skycast-visibility"
-        values   = ["public"]
+        values   = ["public", "private"]
       }
+    }
+  }
+
+  statement {
+    sid       = "CloudFrontLists"
+    actions   = ["s3:ListBucket"]
+    resources = [each.value.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.media.arn]
     }
   }
 

@@ -39,6 +39,10 @@ resource "aws_dynamodb_table" "this" {
     }
   }
 
+  # A stream where a function follows the table's changes (media-access → edge).
+  stream_enabled   = try(each.value.stream_view_type, null) != null
+  stream_view_type = try(each.value.stream_view_type, null)
+
   point_in_time_recovery {
     enabled = true
   }

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::{
     error::DisplayErrorContext,
     types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType, TimeToLiveSpecification,
+        ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
     },
 };
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -91,6 +91,15 @@ pub async fn tables(
             .billing_mode(BillingMode::PayPerRequest)
             .set_key_schema(Some(key_schema(&spec.hash_key, spec.range_key.as_ref())?))
             .set_attribute_definitions(Some(attribute_definitions(spec)?));
+        if let Some(view) = &spec.stream_view_type {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
+                    .build()
+                    .map_err(aws("stream specification"))?,
+            );
+        }
         for gsi in &spec.global_secondary_indexes {
             req = req.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()

@@ -61,9 +61,9 @@ async fn serve() -> anyhow::Result<()> {
             Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
     }
     let addr: SocketAddr = env_or("SKYCAST_HTTP_ADDR", "127.0.0.1:8080").parse().context("SKYCAST_HTTP_ADDR")?;
-    if std::env::var("SKYCAST_API_BASE_URL").is_err() {
-        // Links the API hands out (private playback) point at where it listens.
-        config.api_base_url = format!("http://{addr}");
+    if std::env::var("SKYCAST_CDN_BASE_URL").is_err() {
+        // Media URLs the API hands out point at where the local CDN listens.
+        config.cdn_base_url = format!("http://{addr}/cdn");
     }
     let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
     let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root)

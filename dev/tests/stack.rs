@@ -36,7 +36,6 @@ async fn start_stack(extra_env: &[(&str, String)]) -> Stack {
         .env("SKYCAST_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("SKYCAST_EMULATOR_PORT", emulator_port.to_string())
         .env("SKYCAST_CDN_BASE_URL", format!("http://127.0.0.1:{http_port}/cdn"))
-        .env("SKYCAST_API_BASE_URL", format!("http://127.0.0.1:{http_port}"))
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("SKYCAST_JWT_PRIVATE_KEY")
         .env_remove("SKYCAST_JWT_PRIVATE_KEY_FILE")

@@ -57,6 +57,8 @@ def tables(ddb):
             "KeySchema": key_schema(spec["hash_key"], spec.get("range_key")),
             "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in attributes.items()],
         }
+        if spec.get("stream_view_type"):
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec["stream_view_type"]}
         if indexes:
             args["GlobalSecondaryIndexes"] = [
                 {

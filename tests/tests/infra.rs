@@ -122,7 +122,7 @@ fn terraform_deploys_every_function() {
         assert!(tf.contains(&format!("\n    {name} = {{")), "functions/{name} has no entry in infra/functions.tf");
         n += 1;
     }
-    assert_eq!(n, 6, "auth, streams, vod, lifecycle, recorder, catalog");
+    assert_eq!(n, 7, "auth, streams, vod, lifecycle, recorder, catalog, edge-sync");
     for http in ["\"auth\"", "\"streams\"", "\"vod\""] {
         assert!(tf.contains(&format!("= {http}")), "API Gateway routes to {http}");
     }
@@ -190,7 +190,8 @@ async fn table_shape(ddb: &aws_sdk_dynamodb::Client, name: &str) -> String {
     indexes.sort();
     let ttl = ddb.describe_time_to_live().table_name(name).send().await.expect("describe TTL");
     let ttl = ttl.time_to_live_description().and_then(|d| d.attribute_name()).map(str::to_owned);
-    format!("keys {} attrs {attrs:?} indexes {indexes:?} ttl {ttl:?}", keys(t.key_schema()))
+    let stream = t.stream_specification().and_then(|s| s.stream_view_type()).map(|v| v.to_string());
+    format!("keys {} attrs {attrs:?} indexes {indexes:?} ttl {ttl:?} stream {stream:?}", keys(t.key_schema()))
 }
 
 async fn queue_shape(sqs: &aws_sdk_sqs::Client, prefix: &str, logical: &str) -> String {

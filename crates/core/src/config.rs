@@ -92,9 +92,8 @@ pub struct Config {
     /// Public base of stored media: `<base>/live/...` and `<base>/recordings/...`
     /// (CloudFront in AWS, `make dev`'s `/cdn` locally).
     pub cdn_base_url: String,
-    /// Public base of this API, for links it hands out (private playback).
-    pub api_base_url: String,
-    /// Secret that signs private playback links (`SKYCAST_PLAYBACK_KEY`);
+    /// Secret that signs private media tokens and seals listing cursors
+    /// (`SKYCAST_PLAYBACK_KEY`);
     /// derived from the JWT signing key when unset and that is present.
     pub playback_key: Option<String>,
 }
@@ -113,7 +112,6 @@ impl std::fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("cors_origins", &self.cors_origins)
             .field("cdn_base_url", &self.cdn_base_url)
-            .field("api_base_url", &self.api_base_url)
             .field("playback_key", &self.playback_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -121,7 +119,6 @@ impl std::fmt::Debug for Config {
 
 pub const DEFAULT_PREFIX: &str = "skycast";
 pub const DEFAULT_CDN_BASE_URL: &str = "http://127.0.0.1:8080/cdn";
-pub const DEFAULT_API_BASE_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_ACCESS_TOKEN_TTL_S: u64 = 15 * 60;
 pub const DEFAULT_REFRESH_TOKEN_TTL_S: u64 = 30 * 24 * 3600;
 
@@ -139,7 +136,6 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
             cors_origins: CorsOrigins::Any,
             cdn_base_url: DEFAULT_CDN_BASE_URL.to_owned(),
-            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
             playback_key: None,
         }
     }
@@ -200,9 +196,6 @@ impl Config {
         }
         if let Some(v) = get("SKYCAST_CDN_BASE_URL") {
             c.cdn_base_url = v.trim_end_matches('/').to_owned();
-        }
-        if let Some(v) = get("SKYCAST_API_BASE_URL") {
-            c.api_base_url = v.trim_end_matches('/').to_owned();
         }
         c.playback_key = get("SKYCAST_PLAYBACK_KEY");
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {

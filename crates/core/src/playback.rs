@@ -266,7 +266,7 @@ mod tests {
             format!("/recordings/{S}/{X}.mov"),
             format!("/live/{}/{X}/a", S.to_uppercase()),
             format!("/t//live/{S}/{X}/a"),
-            format!("/t/abc"),
+            "/t/abc".to_owned(),
             "/other/x".to_owned(),
             String::new(),
         ] {

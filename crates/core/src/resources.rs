@@ -43,6 +43,10 @@ pub struct TableSpec {
     pub range_key: Option<KeySpec>,
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// A DynamoDB stream of the table's changes (`NEW_IMAGE`, …), for a
+    /// function that follows them (the edge-sync function in AWS).
+    #[serde(default)]
+    pub stream_view_type: Option<String>,
     #[serde(default)]
     pub global_secondary_indexes: Vec<IndexSpec>,
 }

@@ -51,6 +51,25 @@ impl VideoAccess {
     }
 }
 
+/// An access entry as stored: what the edge-sync function reads from the
+/// table's stream.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AccessEntry {
+    pub session_id: String,
+    #[serde(default)]
+    pub stream: Option<String>,
+    #[serde(default)]
+    pub video: Option<String>,
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+impl AccessEntry {
+    pub fn access(&self) -> Access {
+        combine(self.stream.as_deref(), self.video.as_deref(), self.epoch)
+    }
+}
+
 /// The combined state of an entry's two attributes.
 pub fn combine(stream: Option<&str>, video: Option<&str>, epoch: u64) -> Access {
     let state = match (video, stream) {

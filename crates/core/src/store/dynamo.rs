@@ -86,7 +86,7 @@ type TransactError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config:
 /// Why a transaction failed: cancelled (with the reasons), or any other error.
 pub(super) enum TransactFailure {
     Cancelled(Vec<usize>),
-    Other(TransactError),
+    Other(Box<TransactError>),
 }
 
 /// Tries a transaction this many times while it is contended.
@@ -127,7 +127,7 @@ pub(super) async fn transact(
                 tokio::time::sleep(contention_backoff(attempt)).await;
             }
             Some(Cancelled::Conditions(failed)) => return Err(TransactFailure::Cancelled(failed)),
-            _ => return Err(TransactFailure::Other(err)),
+            _ => return Err(TransactFailure::Other(Box::new(err))),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use access::{AccessStore, DynamoAccessStore, VideoAccess};
+pub use access::{AccessEntry, AccessStore, DynamoAccessStore, VideoAccess};
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
 pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
 pub use streams::{

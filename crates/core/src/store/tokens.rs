@@ -152,7 +152,7 @@ impl TokenStore for DynamoTokenStore {
             // Cancelled for no condition (contended past every retry): the
             // login stays as it was, and the client may present the token again.
             Err(TransactFailure::Cancelled(_)) => Err(StoreError::Backend("token rotation kept conflicting".into())),
-            Err(TransactFailure::Other(e)) => Err(backend(e)),
+            Err(TransactFailure::Other(e)) => Err(backend(*e)),
         }
     }
 

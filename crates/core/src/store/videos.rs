@@ -164,7 +164,7 @@ impl DynamoVideoStore {
             Err(TransactFailure::Cancelled(failed)) if failed == [0] => Ok(LikeOutcome::Unchanged),
             // The video's: gone, or being deleted.
             Err(TransactFailure::Cancelled(_)) => Ok(LikeOutcome::NotFound),
-            Err(TransactFailure::Other(e)) => Err(backend(e)),
+            Err(TransactFailure::Other(e)) => Err(backend(*e)),
         }
     }
 }
