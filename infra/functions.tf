@@ -7,14 +7,14 @@ locals {
     auth = {
       memory  = 512 # argon2id hashing wants CPU, which Lambda gives with memory
       timeout = 10
-      tables  = ["users", "refresh-tokens"]
+      tables  = ["users", "refresh-tokens", "limits"]
       env     = { SKYCAST_JWT_PRIVATE_KEY_SECRET_ID = aws_secretsmanager_secret.this["jwt-private-key"].arn }
       secrets = [aws_secretsmanager_secret.this["jwt-private-key"].arn]
     }
     streams = {
       memory  = 256
       timeout = 10
-      tables  = ["streams", "users", "ingest-nodes", "port-leases", "recordings", "media-access"]
+      tables  = ["streams", "users", "ingest-nodes", "port-leases", "recordings", "media-access", "limits"]
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
@@ -24,7 +24,7 @@ locals {
     vod = {
       memory  = 256
       timeout = 15
-      tables  = ["videos", "video-likes", "users", "streams", "recordings", "media-access"]
+      tables  = ["videos", "video-likes", "users", "streams", "recordings", "media-access", "limits"]
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
@@ -34,7 +34,7 @@ locals {
     lifecycle = {
       memory  = 256
       timeout = 30
-      tables  = ["streams", "recordings", "ingest-nodes", "port-leases"]
+      tables  = ["streams", "recordings", "ingest-nodes", "port-leases", "limits"]
       env     = { SKYCAST_RECORDING_JOBS_QUEUE_URL = aws_sqs_queue.main["recording-jobs"].url }
       secrets = []
     }
@@ -232,7 +232,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The functions call only AWS APIs over TLS; a VPC would add NAT or endpoint costs and cold-start time for no isolation gain.
   #checkov:skip=CKV_AWS_116:HTTP functions answer their caller; SQS-triggered ones have a DLQ on their queue (redrive), which is where failed events go.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile of the operator's; the zips come from this repository's own `make package`.
-  #checkov:skip=CKV_AWS_115:Reserved concurrency would take capacity from the account (new accounts have 10 in all); the API is throttled at the gateway and SQS triggers cap their own concurrency (maximum_concurrency).
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is var.reserved_concurrency (auth by default): reserving for every function would take the account's capacity (new accounts have 10 in all); SQS triggers cap their own concurrency (maximum_concurrency).
   #checkov:skip=CKV_AWS_173:The environment holds names and URLs only; the secrets are read from Secrets Manager at start, so there is nothing to encrypt with a CMK.
 
   function_name    = "${var.name_prefix}-${each.key}"
@@ -244,6 +244,8 @@ resource "aws_lambda_function" "this" {
   architectures    = [var.lambda_architecture]
   memory_size      = each.value.memory
   timeout          = each.value.timeout
+
+  reserved_concurrent_executions = lookup(var.reserved_concurrency, each.key, -1)
 
   environment {
     variables = merge(local.common_env, each.value.env)

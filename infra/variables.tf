@@ -133,3 +133,15 @@ variable "cloudfront_price_class" {
   type        = string
   default     = "PriceClass_100"
 }
+
+variable "media_requests_per_5min_per_ip" {
+  description = "WAF on the CDN: requests one address may make in 5 minutes before it is blocked for a while. A viewer of one rendition makes about 300 (a playlist and a segment every 2 s); households and offices share an address."
+  type        = number
+  default     = 20000
+}
+
+variable "reserved_concurrency" {
+  description = "Lambda reserved concurrency per function: a cap that also guarantees capacity. The default caps auth (argon2 is costly), so a login flood cannot take the account's concurrency from the event functions. New accounts (10 in all) cannot reserve anything: set {} there."
+  type        = map(number)
+  default     = { auth = 50 }
+}

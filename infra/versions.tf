@@ -27,3 +27,16 @@ provider "aws" {
     }
   }
 }
+
+# CloudFront's WAF is a global resource managed from us-east-1.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = {
+      Application = "skycast"
+      Deployment  = var.name_prefix
+    }
+  }
+}

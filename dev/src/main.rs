@@ -73,7 +73,9 @@ async fn serve() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!("Skycast API on http://{addr}  (Ctrl-C stops everything)");
     let routes = api::routes().merge(skycast_dev::cdn::routes(sdk::s3(&sdk_config), &config.name_prefix));
-    axum::serve(listener, skycast_http::app::finish(routes, ctx)).with_graceful_shutdown(shutdown_signal()).await?;
+    // With each connection's peer address: per-address limits read it.
+    let app = skycast_http::app::finish(routes, ctx).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     // Sessions end cleanly: playlists closed with ENDLIST, `ended` sent.
     services.shutdown().await;
 

@@ -4,9 +4,9 @@
 //! One moto server serves a whole test binary; each test gets its own name
 //! prefix, so its tables are its own and tests run in parallel.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
-use axum::{Router, body::Body};
+use axum::{Router, body::Body, extract::ConnectInfo};
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -101,6 +101,17 @@ pub async fn api_with(tweak: impl FnOnce(&mut Config)) -> TestApi {
     TestApi { router: skycast_http::app::finish(routes, ctx.clone()), ctx, dynamodb }
 }
 
+/// A loopback address no other request of this process has used.
+pub fn fresh_client_addr() -> SocketAddr {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    loop {
+        let [_, a, b, c] = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes();
+        if c != 0 {
+            return SocketAddr::from(([127, a, b, c], 40000));
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
@@ -129,7 +140,14 @@ pub struct Account {
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApi {
-    pub async fn send(&self, req: Request<Body>) -> Reply {
+    /// Sends `req` as a client would. Unless the request names its client
+    /// address (`ConnectInfo`, see [`TestApi::call_from`]), each request comes
+    /// from an address of its own, so per-address limits stay out of tests
+    /// that are not about them.
+    pub async fn send(&self, mut req: Request<Body>) -> Reply {
+        if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+            req.extensions_mut().insert(ConnectInfo(fresh_client_addr()));
+        }
         let res = self.router.clone().oneshot(req).await.expect("router is infallible");
         let status = res.status();
         let headers = res.headers().clone();
@@ -143,7 +161,22 @@ impl TestApi {
     }
 
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        self.call_from(None, method, path, token, body).await
+    }
+
+    /// A request from client address `from` (or a fresh one).
+    pub async fn call_from(
+        &self,
+        from: Option<SocketAddr>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(addr) = from {
+            req = req.extension(ConnectInfo(addr));
+        }
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }

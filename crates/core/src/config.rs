@@ -32,6 +32,8 @@ pub struct TableNames {
     pub video_likes: String,
     /// Per session: who may play its stored media (see `playback`).
     pub media_access: String,
+    /// Rate counters (expiring) and per-user quotas (see `limits`).
+    pub limits: String,
 }
 
 /// Physical names of the buckets.
@@ -59,6 +61,7 @@ impl TableNames {
             videos: physical_name(prefix, "videos"),
             video_likes: physical_name(prefix, "video-likes"),
             media_access: physical_name(prefix, "media-access"),
+            limits: physical_name(prefix, "limits"),
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct Config {
     /// (`SKYCAST_PLAYBACK_KEY`);
     /// derived from the JWT signing key when unset and that is present.
     pub playback_key: Option<String>,
+    /// Abuse limits and quotas (`SKYCAST_LIMIT_*`, `SKYCAST_QUOTA_*`).
+    pub limits: crate::limits::Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,6 +118,7 @@ impl std::fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("cdn_base_url", &self.cdn_base_url)
             .field("playback_key", &self.playback_key.as_ref().map(|_| "<redacted>"))
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -137,6 +143,7 @@ impl Config {
             cors_origins: CorsOrigins::Any,
             cdn_base_url: DEFAULT_CDN_BASE_URL.to_owned(),
             playback_key: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 
@@ -187,6 +194,7 @@ impl Config {
             ("SKYCAST_TABLE_VIDEOS", &mut c.tables.videos),
             ("SKYCAST_TABLE_VIDEO_LIKES", &mut c.tables.video_likes),
             ("SKYCAST_TABLE_MEDIA_ACCESS", &mut c.tables.media_access),
+            ("SKYCAST_TABLE_LIMITS", &mut c.tables.limits),
             ("SKYCAST_BUCKET_LIVE", &mut c.buckets.live),
             ("SKYCAST_BUCKET_RECORDINGS", &mut c.buckets.recordings),
         ] {
@@ -198,6 +206,7 @@ impl Config {
             c.cdn_base_url = v.trim_end_matches('/').to_owned();
         }
         c.playback_key = get("SKYCAST_PLAYBACK_KEY");
+        c.limits = crate::limits::Limits::from_lookup(get)?;
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);
         }

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config;
 pub mod events;
 pub mod ids;
+pub mod limits;
 pub mod page;
 pub mod playback;
 pub mod recording;

@@ -26,6 +26,9 @@ pub struct ErrorDetail {
     /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With 429: the limit or quota that was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,11 +37,21 @@ pub struct ApiError {
     pub code: Cow<'static, str>,
     pub message: String,
     pub field: Option<String>,
+    /// With 429: which limit, and seconds until it lifts (`Retry-After`).
+    pub limit: Option<(&'static str, u64)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Cow::Borrowed(code), message: message.into(), field: None }
+        Self { status, code: Cow::Borrowed(code), message: message.into(), field: None, limit: None }
+    }
+
+    /// 429 for a limit reached: the body names it, `Retry-After` says when
+    /// to try again.
+    pub fn limited(code: &'static str, limit: &'static str, retry_after_s: u64, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+        e.limit = Some((limit, retry_after_s.max(1)));
+        e
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
@@ -96,6 +109,7 @@ impl ApiError {
                 code: self.code.to_string(),
                 message: self.message.clone(),
                 field: self.field.clone(),
+                limit: self.limit.map(|(name, _)| name.to_owned()),
             },
         }
     }
@@ -122,6 +136,9 @@ impl IntoResponse for ApiError {
         let mut res = (self.status, Json(self.body())).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some((_, seconds)) = self.limit {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         res
     }

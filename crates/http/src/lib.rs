@@ -8,10 +8,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod context;
 pub mod error;
 pub mod extract;
 pub mod lambda;
+pub mod limits;
 pub mod listing;
 pub mod openapi;
 pub mod telemetry;

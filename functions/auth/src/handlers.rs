@@ -12,7 +12,7 @@ use skycast_core::{
     timefmt,
     user::{self, User, UserView},
 };
-use skycast_http::{ApiContext, ApiError, auth::AuthUser, error::ApiResult, extract::Json};
+use skycast_http::{ApiContext, ApiError, auth::AuthUser, client::ClientAddr, error::ApiResult, extract::Json, limits};
 use utoipa::ToSchema;
 
 use crate::tokens;
@@ -71,8 +71,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     (status = 201, body = TokenResponse),
     (status = 400, description = "a field is invalid (named in `field`)", body = skycast_http::ErrorBody),
     (status = 409, description = "username_taken or email_taken", body = skycast_http::ErrorBody),
+    (status = 429, description = "too many registrations from this address; see Retry-After", body = skycast_http::ErrorBody),
 ))]
-pub async fn register(State(ctx): State<ApiContext>, Json(req): Json<RegisterRequest>) -> ApiResult<Response> {
+pub async fn register(
+    State(ctx): State<ApiContext>,
+    ClientAddr(addr): ClientAddr,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<Response> {
+    let limit = ctx.config.limits.registrations_per_address;
+    limits::check(&ctx, &limit, &addr).await?;
     let username = user::normalize_username(&req.username)?;
     let email = user::normalize_email(&req.email)?;
     user::check_password(&req.password)?;
@@ -90,6 +97,7 @@ pub async fn register(State(ctx): State<ApiContext>, Json(req): Json<RegisterReq
         }
     }
     tracing::info!(user_id = %user.id, "user registered");
+    limits::count(&ctx, &limit, &addr).await?;
     let tokens = tokens::issue_for_login(&ctx, &user).await?;
     Ok((StatusCode::CREATED, JsonResponse(tokens)).into_response())
 }
@@ -99,19 +107,21 @@ pub async fn register(State(ctx): State<ApiContext>, Json(req): Json<RegisterReq
     (status = 200, body = TokenResponse),
     (status = 400, body = skycast_http::ErrorBody),
     (status = 401, description = "unknown user or wrong password (indistinguishable)", body = skycast_http::ErrorBody),
+    (status = 429, description = "too many failed logins from this address or for this account; see Retry-After", body = skycast_http::ErrorBody),
 ))]
 pub async fn login(
     State(ctx): State<ApiContext>,
+    ClientAddr(addr): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<JsonResponse<TokenResponse>> {
-    let found = match (&req.username, &req.email) {
+    let (found, named) = match (&req.username, &req.email) {
         (Some(u), None) => match user::normalize_username(u) {
-            Ok(u) => ctx.stores.users.find_by_username(&u).await?,
-            Err(_) => None,
+            Ok(u) => (ctx.stores.users.find_by_username(&u).await?, format!("name:{u}")),
+            Err(_) => (None, format!("name:{}", u.to_lowercase())),
         },
         (None, Some(e)) => match user::normalize_email(e) {
-            Ok(e) => ctx.stores.users.find_by_email(&e).await?,
-            Err(_) => None,
+            Ok(e) => (ctx.stores.users.find_by_email(&e).await?, format!("email:{e}")),
+            Err(_) => (None, format!("email:{}", e.to_lowercase())),
         },
         _ => {
             return Err(
@@ -119,6 +129,21 @@ pub async fn login(
             );
         }
     };
+    // Failed logins are limited per address, per account and address, and
+    // per account (an account by its id, so its name and email share one
+    // budget; an unknown one by the name given, so both look alike). Checked
+    // before the password: a guesser over the limit learns nothing more.
+    let account = found.as_ref().map_or(named, |u| format!("user:{}", u.id));
+    let account_addr = format!("{account}@{addr}");
+    let l = &ctx.config.limits;
+    let budgets = [
+        (&l.login_failures_per_address, addr.as_str()),
+        (&l.login_failures_per_account_address, account_addr.as_str()),
+        (&l.login_failures_per_account, account.as_str()),
+    ];
+    for (rate, subject) in budgets {
+        limits::check(&ctx, rate, subject).await?;
+    }
     let pw = req.password;
     // Unknown users cost a hash check too, so timing does not tell which
     // usernames exist.
@@ -130,8 +155,13 @@ pub async fn login(
             None
         }
     })
-    .await?
-    .ok_or_else(|| ApiError::unauthorized("invalid username, email or password").with_code("invalid_credentials"))?;
+    .await?;
+    let Some(user) = user else {
+        for (rate, subject) in budgets {
+            limits::count(&ctx, rate, subject).await?;
+        }
+        return Err(ApiError::unauthorized("invalid username, email or password").with_code("invalid_credentials"));
+    };
     Ok(JsonResponse(tokens::issue_for_login(&ctx, &user).await?))
 }
 

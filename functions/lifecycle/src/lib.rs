@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use skycast_core::{
     events::{RecordingJob, StreamEvent},
+    limits::Quota,
     recording::Recording,
     store::{EndReport, Stores, lease_id, queue::MessageSender},
     stream::Stream,
@@ -69,6 +70,13 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
                 queue_recording(lc, s, session_id, rendition, &now).await?;
             }
             let held = stream.filter(|s| s.session_id.as_deref() == Some(session_id.as_str()));
+            // Its owner's places on air come back too (the streams function
+            // also reconciles them, should this be missed).
+            if let Some(s) = held.as_ref().filter(|s| !s.status.is_on_air()) {
+                for quota in [Quota::OnAir, Quota::Ladder] {
+                    stores.limits.release(&s.owner_id, quota, &s.id).await.map_err(fail)?;
+                }
+            }
             if let Some((Some(node), Some(port), protocol)) =
                 held.map(|s| (s.ingest_node_id, s.ingest_port, s.protocol))
             {

@@ -7,6 +7,7 @@ use axum::{
 use serde::Deserialize;
 use skycast_core::{
     ids,
+    limits::Quota,
     page::check_limit,
     store::{Deletion, KeyRotation, StreamIndex},
     stream::{self, NewStream, Profile, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
@@ -21,7 +22,7 @@ use skycast_http::{
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    listing,
+    listing, quota,
     view::{SessionLinks, StreamPage, StreamView},
 };
 
@@ -96,6 +97,7 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamId {
     (status = 201, body = StreamView),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
+    (status = 429, description = "quota_exceeded: the caller owns as many streams as allowed", body = ErrorBody),
 ))]
 pub async fn create(
     State(ctx): State<ApiContext>,
@@ -111,8 +113,10 @@ pub async fn create(
         profile: req.profile.unwrap_or_default(),
     };
     let now = timefmt::now_rfc3339();
+    let id = ids::new_id();
+    quota::claim(&ctx, &caller.id, Quota::Streams, &id).await?;
     let s = Stream {
-        id: ids::new_id(),
+        id,
         owner_id: caller.id,
         owner_username: caller.username,
         title: new.title,
@@ -138,7 +142,10 @@ pub async fn create(
         duration_s: None,
         bitrate_bps: None,
     };
-    ctx.stores.streams.create(&s).await?;
+    if let Err(e) = ctx.stores.streams.create(&s).await {
+        quota::release(&ctx, &s.owner_id, Quota::Streams, &s.id).await;
+        return Err(e.into());
+    }
     tracing::info!(stream_id = %s.id, "stream created");
     Ok((StatusCode::CREATED, JsonResponse(StreamView::new(s, true, SessionLinks::default()))).into_response())
 }
@@ -260,6 +267,7 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, StreamId(id
     }
     match ctx.stores.streams.delete(&id, &caller.id).await? {
         Deletion::Deleted => {
+            quota::release(&ctx, &caller.id, Quota::Streams, &id).await;
             tracing::info!(stream_id = %id, "stream deleted");
             Ok(StatusCode::NO_CONTENT)
         }

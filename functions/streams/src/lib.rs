@@ -3,6 +3,7 @@
 
 mod handlers;
 mod listing;
+mod quota;
 mod recordings;
 mod session;
 mod view;

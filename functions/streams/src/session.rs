@@ -17,7 +17,7 @@ use skycast_core::{
 use skycast_http::{ApiContext, ApiError, ErrorBody, auth::AuthUser, error::ApiResult};
 use utoipa::ToSchema;
 
-use crate::{handlers::StreamId, view::SessionLinks};
+use crate::{handlers::StreamId, quota, view::SessionLinks};
 
 /// What an encoder needs. For OBS: Settings → Stream → Service "Custom",
 /// Server = `url`, Stream Key = `stream_key` (RTMP) or empty (SRT carries the
@@ -116,6 +116,7 @@ async fn lease_port(
     (status = 200, body = StartResponse),
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody),
+    (status = 429, description = "quota_exceeded: as many streams on air (or ladder streams) as allowed", body = ErrorBody),
     (status = 503, description = "no_ingest_capacity", body = ErrorBody),
 ))]
 pub async fn start(
@@ -130,6 +131,28 @@ pub async fn start(
     if stream.status.is_on_air() {
         return Ok(JsonResponse(started(&ctx, &stream).await?));
     }
+    let quotas = quota::on_air(&stream);
+    for (i, q) in quotas.iter().enumerate() {
+        if let Err(e) = quota::claim(&ctx, &caller.id, *q, &id).await {
+            for taken in &quotas[..i] {
+                quota::release(&ctx, &caller.id, *taken, &id).await;
+            }
+            return Err(e);
+        }
+    }
+    let result = go_on_air(&ctx, &caller, &id, &stream).await;
+    // Every way out that leaves the stream off air gives the places back.
+    if !matches!(&result, Ok(r) if r.status.is_on_air()) {
+        for q in quotas {
+            quota::release(&ctx, &caller.id, *q, &id).await;
+        }
+    }
+    result.map(JsonResponse)
+}
+
+/// Leases a port, begins the session and tells the node: the part of a start
+/// that the quota places were claimed for.
+async fn go_on_air(ctx: &ApiContext, caller: &AuthUser, id: &str, stream: &Stream) -> ApiResult<StartResponse> {
     let nodes = ctx.stores.ingest.live_nodes(timefmt::unix_now()).await?;
     let session_id = ids::new_id();
     // Spread sessions over nodes; each node's ports are tried in turn.
@@ -137,7 +160,7 @@ pub async fn start(
     let mut chosen = None;
     for i in 0..nodes.len() {
         let node = &nodes[(first + i) % nodes.len()];
-        if let Some(port) = lease_port(&ctx, node, stream.protocol, &id, &session_id).await? {
+        if let Some(port) = lease_port(ctx, node, stream.protocol, id, &session_id).await? {
             chosen = Some((node.clone(), port));
             break;
         }
@@ -152,12 +175,12 @@ pub async fn start(
         hls_url: format!("{}/live/{id}/{session_id}/master.m3u8", ctx.config.cdn_base_url),
     };
     let now = timefmt::now_rfc3339();
-    let stream = match ctx.stores.streams.begin_session(&id, &caller.id, &start, &now).await? {
+    let stream = match ctx.stores.streams.begin_session(id, &caller.id, &start, &now).await? {
         BeginSession::Started(s) => *s,
         BeginSession::AlreadyOnAir(s) => {
             // A concurrent start won: give its port back, answer with its session.
             ctx.stores.ingest.release(&lease, &session_id).await?;
-            return Ok(JsonResponse(started(&ctx, &s).await?));
+            return started(ctx, &s).await;
         }
         BeginSession::NotFound => {
             ctx.stores.ingest.release(&lease, &session_id).await?;
@@ -168,15 +191,15 @@ pub async fn start(
     // its media. Its visibility as this write saw it: a PATCH that raced the
     // start either came before (and is in `stream`) or writes the same entry.
     if stream.visibility == Visibility::Private
-        && let Err(e) = ctx.stores.access.set_stream(&id, &session_id, Visibility::Private).await
+        && let Err(e) = ctx.stores.access.set_stream(id, &session_id, Visibility::Private).await
     {
         tracing::error!(error = %e, "cannot make the session private; rolling the start back");
-        let _ = ctx.stores.streams.end_session(&id, &caller.id, &now).await;
+        let _ = ctx.stores.streams.end_session(id, &caller.id, &now).await;
         let _ = ctx.stores.ingest.release(&lease, &session_id).await;
         return Err(e.into());
     }
     let command = IngestCommand::Start {
-        stream_id: id.clone(),
+        stream_id: id.to_owned(),
         session_id: session_id.clone(),
         at: now.clone(),
         protocol: stream.protocol,
@@ -186,12 +209,12 @@ pub async fn start(
     };
     if let Err(e) = send(ctx.messages.as_ref(), &node.command_queue_url, &command).await {
         tracing::error!(error = %e, "cannot reach the ingest node; rolling the start back");
-        let _ = ctx.stores.streams.end_session(&id, &caller.id, &now).await;
+        let _ = ctx.stores.streams.end_session(id, &caller.id, &now).await;
         let _ = ctx.stores.ingest.release(&lease, &session_id).await;
         return Err(no_capacity());
     }
     tracing::info!(stream_id = %id, %session_id, node = %node.node_id, port, "session started");
-    Ok(JsonResponse(started(&ctx, &stream).await?))
+    started(ctx, &stream).await
 }
 
 /// End the session. Once the node has closed its playlists, a stream that
@@ -217,6 +240,9 @@ pub async fn stop(
         EndSession::NotFound => return Err(ApiError::not_found("stream")),
     };
     stop_on_node(&ctx, &old, &now).await;
+    for q in quota::on_air(&old) {
+        quota::release(&ctx, &caller.id, *q, &id).await;
+    }
     Ok(JsonResponse(StopResponse { status: StreamStatus::Ended }))
 }
 

@@ -16,8 +16,10 @@ use skycast_core::{
 use skycast_http::{
     ApiContext, ApiError, ErrorBody,
     auth::{AuthUser, MaybeAuthUser, owner_filter},
+    client::ClientAddr,
     error::ApiResult,
     extract::{Json, Query},
+    limits,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -232,17 +234,28 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, VideoId(id)
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Count a view.
+/// Count a view: once per viewer per video within `SKYCAST_LIMIT_VIEW_DEDUP_S`.
 #[utoipa::path(post, path = "/videos/{id}/views", tag = "videos", params(("id" = String, Path)), responses(
-    (status = 204, description = "counted"),
+    (status = 204, description = "counted, or already counted for this viewer lately"),
     (status = 404, body = ErrorBody),
+    (status = 429, description = "too many view requests from this address; see Retry-After", body = ErrorBody),
 ))]
 pub async fn add_view(
     State(ctx): State<ApiContext>,
     caller: MaybeAuthUser,
+    ClientAddr(addr): ClientAddr,
     VideoId(id): VideoId,
 ) -> ApiResult<StatusCode> {
+    limits::take(&ctx, &ctx.config.limits.views_per_address, &addr).await?;
     visible(&ctx, &id, caller.id()).await?;
+    // One viewer (the user, or the address without a token) counts once per
+    // window per video, so a loop cannot inflate the count.
+    let viewer = caller.id().map_or_else(|| format!("addr:{addr}"), |u| format!("user:{u}"));
+    let now = timefmt::unix_now();
+    let window = ctx.config.limits.view_dedup_s;
+    if !ctx.stores.limits.first_sight(&format!("seen#view#{id}#{viewer}"), now + window, now).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
     if ctx.stores.videos.add_view(&id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found()) }
 }
 

@@ -4,6 +4,7 @@ mod auth;
 mod http_behaviour;
 mod lambda;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod privacy;
 mod recording;

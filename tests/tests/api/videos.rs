@@ -16,7 +16,13 @@ use skycast_tests::{Account, TestApi, api};
 use crate::recording::{self, rig_with};
 
 /// A video of `owner`'s, written as the catalog writes one.
-async fn video(api: &TestApi, owner: &Account, title: &str, description: &str, visibility: Visibility) -> String {
+pub(crate) async fn video(
+    api: &TestApi,
+    owner: &Account,
+    title: &str,
+    description: &str,
+    visibility: Visibility,
+) -> String {
     let id = ids::new_id();
     let stream_id = ids::new_id();
     let now = timefmt::now_rfc3339();

@@ -239,6 +239,7 @@ impl TablesReady {
             t.videos.clone(),
             t.video_likes.clone(),
             t.media_access.clone(),
+            t.limits.clone(),
         ];
         Self { client, tables }
     }

@@ -5,6 +5,7 @@
 mod access;
 mod dynamo;
 mod ingest;
+mod limits;
 mod recordings;
 mod streams;
 mod tokens;
@@ -20,6 +21,7 @@ use thiserror::Error;
 
 pub use access::{AccessEntry, AccessStore, DynamoAccessStore, VideoAccess};
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
+pub use limits::{DynamoLimitStore, LimitStore};
 pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
 pub use streams::{
     BeginSession, Deletion, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamIndex,
@@ -49,6 +51,7 @@ pub struct Stores {
     pub recordings: Arc<dyn RecordingStore>,
     pub videos: Arc<dyn VideoStore>,
     pub access: Arc<dyn AccessStore>,
+    pub limits: Arc<dyn LimitStore>,
     pub ready: Arc<dyn ReadyCheck>,
 }
 
@@ -66,6 +69,7 @@ impl Stores {
             recordings: Arc::new(DynamoRecordingStore::new(client.clone(), tables.recordings.clone())),
             videos: Arc::new(DynamoVideoStore::new(client.clone(), tables.videos.clone(), tables.video_likes.clone())),
             access: Arc::new(DynamoAccessStore::new(client.clone(), tables.media_access.clone())),
+            limits: Arc::new(DynamoLimitStore::new(client.clone(), tables.limits.clone())),
             ready: Arc::new(dynamo::TablesReady::new(client, tables)),
         }
     }
