@@ -1,66 +1,59 @@
 # One Lambda per folder of functions/, each with its own role that may touch
-# only what its code touches.
+# only what its code touches: its grants come from permissions.json, the
+# declaration tests/tests/iam.rs runs each function's code against with IAM
+# enforced (a grant missing or unused there fails the test).
 locals {
+  permissions = jsondecode(file("${path.module}/permissions.json")).roles
+
+  # S3 actions IAM applies to a bucket, not to its objects.
+  s3_bucket_actions = ["ListBucket", "ListBucketVersions", "ListBucketMultipartUploads"]
+
   http_functions = ["auth", "streams", "vod"]
 
   functions = {
     auth = {
       memory  = 512 # argon2id hashing wants CPU, which Lambda gives with memory
       timeout = 10
-      tables  = ["users", "refresh-tokens", "limits"]
       env     = { SKYCAST_JWT_PRIVATE_KEY_SECRET_ID = aws_secretsmanager_secret.this["jwt-private-key"].arn }
-      secrets = [aws_secretsmanager_secret.this["jwt-private-key"].arn]
     }
     streams = {
       memory  = 256
       timeout = 10
-      tables  = ["streams", "users", "ingest-nodes", "port-leases", "recordings", "media-access", "limits"]
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
       }
-      secrets = [aws_secretsmanager_secret.this["playback-key"].arn]
     }
     vod = {
       memory  = 256
       timeout = 15
-      tables  = ["videos", "video-likes", "users", "streams", "recordings", "media-access", "limits"]
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
       }
-      secrets = [aws_secretsmanager_secret.this["playback-key"].arn]
     }
     lifecycle = {
       memory  = 256
       timeout = 30
-      tables  = ["streams", "recordings", "ingest-nodes", "port-leases", "limits"]
       env     = { SKYCAST_RECORDING_JOBS_QUEUE_URL = aws_sqs_queue.main["recording-jobs"].url }
-      secrets = []
     }
     recorder = {
       # Memory is bounded by design (two 6 MiB parts, 3 segments read ahead);
       # more memory buys network throughput and CPU for a faster copy.
       memory  = 1024
       timeout = 900
-      tables  = ["recordings"]
       env     = { SKYCAST_RECORDING_JOBS_QUEUE_URL = aws_sqs_queue.main["recording-jobs"].url }
-      secrets = []
     }
     catalog = {
       memory  = 256
       timeout = 30
-      tables  = ["videos", "streams", "recordings", "users", "media-access"]
       env     = {}
-      secrets = []
     }
     # Media access entries (the table's stream) → the edge's KeyValueStore.
     edge-sync = {
       memory  = 128
       timeout = 60
-      tables  = []
       env     = { SKYCAST_EDGE_KVS_ARN = aws_cloudfront_key_value_store.media_access.arn }
-      secrets = []
     }
   }
 
@@ -69,12 +62,6 @@ locals {
     lifecycle = "stream-events"
     recorder  = "recording-jobs"
     catalog   = "catalog-events"
-  }
-
-  # The queue each function sends to: start/stop commands, recording jobs.
-  function_sends = {
-    streams   = "ingest-commands"
-    lifecycle = "recording-jobs"
   }
 }
 
@@ -102,15 +89,51 @@ data "aws_iam_policy_document" "function" {
     resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
+  # permissions.json: tables (with their indexes), queues, buckets, secrets.
   dynamic "statement" {
-    for_each = length(each.value.tables) > 0 ? [1] : []
+    for_each = lookup(local.permissions[each.key], "dynamodb", {})
     content {
-      sid = "Tables"
-      actions = [
-        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-        "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
-      ]
-      resources = flatten([for t in each.value.tables : [aws_dynamodb_table.this[t].arn, "${aws_dynamodb_table.this[t].arn}/index/*"]])
+      sid       = "Table${replace(title(replace(statement.key, "-", " ")), " ", "")}"
+      actions   = [for a in statement.value : "dynamodb:${a}"]
+      resources = [aws_dynamodb_table.this[statement.key].arn, "${aws_dynamodb_table.this[statement.key].arn}/index/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = lookup(local.permissions[each.key], "sqs", {})
+    content {
+      sid       = "Queue${replace(title(replace(statement.key, "-", " ")), " ", "")}"
+      actions   = [for a in statement.value : "sqs:${a}"]
+      resources = [aws_sqs_queue.main[statement.key].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = { for b, g in lookup(local.permissions[each.key], "s3", {}) : b => g if length([for a in g.actions : a if !contains(local.s3_bucket_actions, a)]) > 0 }
+    content {
+      sid       = "Objects${title(statement.key)}"
+      actions   = [for a in statement.value.actions : "s3:${a}" if !contains(local.s3_bucket_actions, a)]
+      resources = ["${aws_s3_bucket.this[statement.key].arn}/${statement.value.keys}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = { for b, g in lookup(local.permissions[each.key], "s3", {}) : b => g if length([for a in g.actions : a if contains(local.s3_bucket_actions, a)]) > 0 }
+    content {
+      sid     = "Bucket${title(statement.key)}"
+      actions = [for a in statement.value.actions : "s3:${a}" if contains(local.s3_bucket_actions, a)]
+      # Not narrowed by s3:prefix: a HEAD of a missing object is checked as
+      # ListBucket with no prefix, and must answer 404 (not 403) to the code.
+      resources = [aws_s3_bucket.this[statement.key].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(lookup(local.permissions[each.key], "secrets", [])) > 0 ? [1] : []
+    content {
+      sid       = "OwnSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [for name in local.permissions[each.key].secrets : aws_secretsmanager_secret.this[name].arn]
     }
   }
 
@@ -118,64 +141,6 @@ data "aws_iam_policy_document" "function" {
     sid       = "DataKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [aws_kms_key.data.arn]
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.secrets) > 0 ? [1] : []
-    content {
-      sid       = "OwnSecrets"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = each.value.secrets
-    }
-  }
-
-  dynamic "statement" {
-    for_each = contains(keys(local.function_queues), each.key) ? [local.function_queues[each.key]] : []
-    content {
-      sid       = "TriggerQueue"
-      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-      resources = [aws_sqs_queue.main[statement.value].arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = contains(keys(local.function_sends), each.key) ? [local.function_sends[each.key]] : []
-    content {
-      sid       = "SendOn"
-      actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
-      resources = [aws_sqs_queue.main[statement.value].arn]
-    }
-  }
-
-  # The recorder reads a session's segments and thumbnail, writes the MP4.
-  dynamic "statement" {
-    for_each = each.key == "recorder" ? [1] : []
-    content {
-      sid       = "ReadLive"
-      actions   = ["s3:GetObject", "s3:ListBucket"]
-      resources = [aws_s3_bucket.this["live"].arn, "${aws_s3_bucket.this["live"].arn}/live/*"]
-    }
-  }
-  dynamic "statement" {
-    for_each = each.key == "recorder" ? [1] : []
-    content {
-      sid = "WriteRecordings"
-      actions = [
-        "s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-        "s3:ListBucket",
-      ]
-      resources = [aws_s3_bucket.this["recordings"].arn, "${aws_s3_bucket.this["recordings"].arn}/recordings/*"]
-    }
-  }
-
-  # The catalog checks the MP4 it is told about and reads the session's playlists.
-  dynamic "statement" {
-    for_each = each.key == "catalog" ? [1] : []
-    content {
-      sid       = "ReadMedia"
-      actions   = ["s3:GetObject", "s3:ListBucket", "s3:GetObjectTagging", "s3:PutObjectTagging"]
-      resources = flatten([for b in aws_s3_bucket.this : [b.arn, "${b.arn}/*"]])
-    }
   }
 
   # The edge-sync function reads the media-access stream and writes the edge's store.
@@ -201,20 +166,6 @@ data "aws_iam_policy_document" "function" {
       sid       = "FailuresQueue"
       actions   = ["sqs:SendMessage"]
       resources = [aws_sqs_queue.edge_sync_failures.arn]
-    }
-  }
-
-  # The videos function presigns private media, tags it private for the CDN,
-  # and deletes a video's objects, every version.
-  dynamic "statement" {
-    for_each = each.key == "vod" ? [1] : []
-    content {
-      sid = "ManageVideoMedia"
-      actions = [
-        "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion",
-        "s3:PutObjectTagging", "s3:GetObjectTagging",
-      ]
-      resources = flatten([for b in aws_s3_bucket.this : [b.arn, "${b.arn}/*"]])
     }
   }
 }

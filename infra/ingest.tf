@@ -226,32 +226,34 @@ resource "aws_iam_role" "ingest" {
   assume_role_policy = data.aws_iam_policy_document.assume["ec2.amazonaws.com"].json
 }
 
+# The node's grants on tables, queues and the live bucket come from
+# permissions.json, as the functions' do (and are tested the same way).
 data "aws_iam_policy_document" "ingest" {
-  statement {
-    sid       = "WriteLiveHls"
-    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
-    resources = ["${aws_s3_bucket.this["live"].arn}/live/*"]
+  dynamic "statement" {
+    for_each = local.permissions["ingest-node"].dynamodb
+    content {
+      sid       = "Table${replace(title(replace(statement.key, "-", " ")), " ", "")}"
+      actions   = [for a in statement.value : "dynamodb:${a}"]
+      resources = [aws_dynamodb_table.this[statement.key].arn]
+    }
   }
 
-  statement {
-    sid       = "Commands"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-    resources = [aws_sqs_queue.main["ingest-commands"].arn]
+  dynamic "statement" {
+    for_each = local.permissions["ingest-node"].sqs
+    content {
+      sid       = "Queue${replace(title(replace(statement.key, "-", " ")), " ", "")}"
+      actions   = [for a in statement.value : "sqs:${a}"]
+      resources = [aws_sqs_queue.main[statement.key].arn]
+    }
   }
 
-  statement {
-    sid       = "Events"
-    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
-    resources = [aws_sqs_queue.main["stream-events"].arn]
-  }
-
-  statement {
-    sid     = "Registry"
-    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
-    resources = [
-      aws_dynamodb_table.this["ingest-nodes"].arn,
-      aws_dynamodb_table.this["port-leases"].arn,
-    ]
+  dynamic "statement" {
+    for_each = local.permissions["ingest-node"].s3
+    content {
+      sid       = "Objects${title(statement.key)}"
+      actions   = [for a in statement.value.actions : "s3:${a}"]
+      resources = ["${aws_s3_bucket.this[statement.key].arn}/${statement.value.keys}"]
+    }
   }
 
   statement {

@@ -16,6 +16,7 @@ use skycast_http::ApiContext;
 use tower::ServiceExt;
 
 pub mod encoder;
+pub mod iam;
 pub mod media;
 pub mod proxy;
 pub mod raw_http;
@@ -36,33 +37,36 @@ pub fn project_root() -> std::path::PathBuf {
 /// threads come and go.
 pub fn emulator_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let started = skycast_dev::emulator::free_port()
-                .map_err(|e| e.to_string())
-                .and_then(|port| Emulator::start(&moto_python(), port).map_err(|e| e.to_string()));
-            match started {
-                Ok(emulator) => {
-                    let _ = tx.send(Ok(emulator.endpoint()));
-                    // Keep the emulator (and this thread) for the life of the process.
-                    loop {
-                        std::thread::park();
-                    }
-                    #[allow(unreachable_code)]
-                    drop(emulator);
+    ENDPOINT.get_or_init(spawn_emulator)
+}
+
+/// Starts a moto server that lives as long as this process: its endpoint.
+pub fn spawn_emulator() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = skycast_dev::emulator::free_port()
+            .map_err(|e| e.to_string())
+            .and_then(|port| Emulator::start(&moto_python(), port).map_err(|e| e.to_string()));
+        match started {
+            Ok(emulator) => {
+                let _ = tx.send(Ok(emulator.endpoint()));
+                // Keep the emulator (and this thread) for the life of the process.
+                loop {
+                    std::thread::park();
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
+                #[allow(unreachable_code)]
+                drop(emulator);
             }
-        });
-        match rx.recv() {
-            Ok(Ok(endpoint)) => endpoint,
-            Ok(Err(e)) => panic!("cannot start the emulator: {e}"),
-            Err(_) => panic!("emulator thread died"),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
         }
-    })
+    });
+    match rx.recv() {
+        Ok(Ok(endpoint)) => endpoint,
+        Ok(Err(e)) => panic!("cannot start the emulator: {e}"),
+        Err(_) => panic!("emulator thread died"),
+    }
 }
 
 pub async fn sdk_config() -> aws_config::SdkConfig {

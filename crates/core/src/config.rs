@@ -36,6 +36,25 @@ pub struct TableNames {
     pub limits: String,
 }
 
+impl TableNames {
+    /// The physical name of a table by its logical name (`resources.json`).
+    pub fn physical(&self, logical: &str) -> Option<&str> {
+        Some(match logical {
+            "users" => &self.users,
+            "refresh-tokens" => &self.refresh_tokens,
+            "streams" => &self.streams,
+            "ingest-nodes" => &self.ingest_nodes,
+            "port-leases" => &self.port_leases,
+            "recordings" => &self.recordings,
+            "videos" => &self.videos,
+            "video-likes" => &self.video_likes,
+            "media-access" => &self.media_access,
+            "limits" => &self.limits,
+            _ => return None,
+        })
+    }
+}
+
 /// Physical names of the buckets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketNames {

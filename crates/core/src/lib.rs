@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod page;
+pub mod permissions;
 pub mod playback;
 pub mod recording;
 pub mod resources;

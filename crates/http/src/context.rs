@@ -25,8 +25,9 @@ pub struct ApiContext {
     pub messages: Arc<dyn MessageSender>,
     /// Stored media: presigned URLs, playlists, deletes.
     pub objects: Arc<dyn ObjectStorage>,
-    /// Signs private playback links; `None` where no secret is configured.
+    /// Signs media tokens and seals cursors; `None` where no secret is configured.
     pub playback: Option<Arc<PlaybackSigner>>,
+    dynamodb: aws_sdk_dynamodb::Client,
 }
 
 #[derive(Debug, Error)]
@@ -47,7 +48,7 @@ impl ApiContext {
         s3: aws_sdk_s3::Client,
     ) -> Result<Self, ContextError> {
         let jwt = config.jwt_keys()?;
-        let stores = Stores::dynamo(dynamodb, &config.tables);
+        let stores = Stores::dynamo(dynamodb.clone(), &config.tables);
         let playback = config.playback_signer().map(Arc::new);
         Ok(Self {
             config: Arc::new(config),
@@ -56,7 +57,27 @@ impl ApiContext {
             messages: Arc::new(SqsSender::new(sqs)),
             objects: Arc::new(S3Objects::new(s3)),
             playback,
+            dynamodb,
         })
+    }
+
+    /// For the function of `role` (in `infra/permissions.json`): `/ready`
+    /// describes only the tables that role may describe, as its IAM policy
+    /// allows in AWS.
+    pub fn for_role(mut self, role: &str) -> Self {
+        let permissions = skycast_core::permissions::Permissions::embedded();
+        let tables = permissions
+            .role(role)
+            .map(|r| {
+                r.dynamodb
+                    .iter()
+                    .filter(|(_, actions)| actions.iter().any(|a| a == "DescribeTable"))
+                    .filter_map(|(logical, _)| self.config.tables.physical(logical).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.stores = self.stores.ready_for(self.dynamodb.clone(), tables);
+        self
     }
 
     /// From one SDK configuration.

@@ -228,7 +228,12 @@ pub(super) struct TablesReady {
 }
 
 impl TablesReady {
-    pub(super) fn new(client: Client, t: &TableNames) -> Self {
+    pub(super) fn new(client: Client, tables: Vec<String>) -> Self {
+        Self { client, tables }
+    }
+
+    /// Every table of the stack.
+    pub(super) fn all(client: Client, t: &TableNames) -> Self {
         let tables = vec![
             t.users.clone(),
             t.refresh_tokens.clone(),
@@ -247,54 +252,22 @@ impl TablesReady {
 
 #[async_trait::async_trait]
 impl ReadyCheck for TablesReady {
+    /// The reason names the table, never an ARN or the SDK's error text
+    /// (those go to the log): `/ready` answers anyone.
     async fn check(&self) -> Result<(), String> {
         for table in &self.tables {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(table)
-                .send()
-                .await
-                .map_err(|e| format!("table {table}: {}", DisplayErrorContext(e)))?;
+            let out = match self.client.describe_table().table_name(table).send().await {
+                Ok(out) => out,
+                Err(e) => {
+                    tracing::warn!(%table, error = %DisplayErrorContext(e), "readiness: table not reachable");
+                    return Err(format!("table {table} is not reachable"));
+                }
+            };
             let status = out.table().and_then(|t| t.table_status());
             if !matches!(status, Some(aws_sdk_dynamodb::types::TableStatus::Active)) {
                 return Err(format!("table {table} is not active"));
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_conflict_is_retried_and_a_failed_condition_is_an_answer() {
-        assert_eq!(classify_cancellation(&[None, Some("TransactionConflict")]), Cancelled::Contended);
-        assert_eq!(classify_cancellation(&[Some("ThrottlingError"), None]), Cancelled::Contended);
-        assert_eq!(
-            classify_cancellation(&[Some("ConditionalCheckFailed"), Some("TransactionConflict")]),
-            Cancelled::Contended,
-            "a condition read during a conflict decides nothing"
-        );
-        assert_eq!(
-            classify_cancellation(&[Some("ConditionalCheckFailed"), Some("None")]),
-            Cancelled::Conditions(vec![0])
-        );
-        assert_eq!(
-            classify_cancellation(&[Some("None"), Some("ConditionalCheckFailed")]),
-            Cancelled::Conditions(vec![1])
-        );
-        assert_eq!(classify_cancellation(&[]), Cancelled::Conditions(vec![]));
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_a_cap() {
-        for attempt in 1..12 {
-            let d = contention_backoff(attempt);
-            assert!(d >= std::time::Duration::from_millis(1));
-            assert!(d <= std::time::Duration::from_millis(1 + (10 << attempt.min(5))), "attempt {attempt}: {d:?}");
-        }
     }
 }

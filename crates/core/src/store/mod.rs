@@ -70,8 +70,17 @@ impl Stores {
             videos: Arc::new(DynamoVideoStore::new(client.clone(), tables.videos.clone(), tables.video_likes.clone())),
             access: Arc::new(DynamoAccessStore::new(client.clone(), tables.media_access.clone())),
             limits: Arc::new(DynamoLimitStore::new(client.clone(), tables.limits.clone())),
-            ready: Arc::new(dynamo::TablesReady::new(client, tables)),
+            ready: Arc::new(dynamo::TablesReady::all(client, tables)),
         }
+    }
+}
+
+impl Stores {
+    /// Readiness as these tables alone (physical names): what a function with
+    /// least privilege may describe.
+    pub fn ready_for(mut self, client: aws_sdk_dynamodb::Client, tables: Vec<String>) -> Self {
+        self.ready = Arc::new(dynamo::TablesReady::new(client, tables));
+        self
     }
 }
 

@@ -27,10 +27,10 @@ pub trait ObjectStorage: Send + Sync {
     async fn tag_visibility(&self, bucket: &str, key: &str, public: bool) -> Result<(), StoreError>;
 }
 
-/// The object tag the CDN goes by: in AWS the recordings bucket lets
-/// CloudFront read an object only while it is tagged `public` (infra/storage.tf),
-/// so a private video's MP4 is never served to whoever has its CDN URL, and
-/// an untagged one (not yet catalogued) is not either.
+/// The object tag of a catalogued recording (`public` or `private`, as its
+/// video): in AWS the recordings bucket lets CloudFront read only tagged
+/// objects (infra/storage.tf), so an MP4 not yet catalogued is never served.
+/// Who may play a tagged one is the edge's decision (`playback`).
 pub const VISIBILITY_TAG: &str = "skycast-visibility";
 
 /// Sets [`VISIBILITY_TAG`] on one object; shared with the catalog function.

@@ -1,0 +1,342 @@
+//! Least privilege, proven against the emulator with IAM enforced: each
+//! function's real code runs signed as a user holding exactly its policy from
+//! `infra/permissions.json` (the one Terraform deploys), and
+//! - everything it does in its flows is allowed (a missing grant fails a step),
+//! - every DynamoDB grant it has is used by those flows (a grant it does not
+//!   need fails too),
+//! - a write outside its grants is denied, with the admin doing the same
+//!   write as the positive control.
+
+use std::sync::{Arc, OnceLock};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::Router;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use skycast_core::{
+    Config,
+    auth::JwtKeys,
+    config::physical_name,
+    events::RecordingJob,
+    ids,
+    recording::{mp4_key, session_prefix},
+    store::{IngestNode, Stores, queue::SqsSender},
+    timefmt,
+};
+use skycast_http::ApiContext;
+use skycast_ingest::store::{ObjectStore, S3Store};
+use skycast_tests::{PASSWORD, TestApi, iam::EnforcedIam, media::store_session};
+
+fn jwt_key() -> String {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(JwtKeys::generate_pkcs8_pem).clone()
+}
+
+/// The routers of `role`'s function, signed as `role`.
+async fn api_as(iam: &EnforcedIam, role: &str, routes: Router<ApiContext>, tweak: impl FnOnce(&mut Config)) -> TestApi {
+    let sdk = iam.sdk(role).await;
+    let mut config = Config::with_prefix(&iam.prefix);
+    config.jwt_private_key_pem = Some(jwt_key());
+    tweak(&mut config);
+    let dynamodb = iam.dynamodb(role, &sdk);
+    let ctx = ApiContext::new(config, dynamodb.clone(), aws_sdk_sqs::Client::new(&sdk), skycast_core::aws::s3(&sdk))
+        .expect("context")
+        .for_role(role);
+    TestApi { router: skycast_http::app::finish(routes, ctx.clone()), ctx, dynamodb }
+}
+
+/// The stores of `role`, over its guarded DynamoDB client.
+async fn stores_as(iam: &EnforcedIam, role: &str) -> (Stores, aws_config::SdkConfig) {
+    let sdk = iam.sdk(role).await;
+    let config = Config::with_prefix(&iam.prefix);
+    (Stores::dynamo(iam.dynamodb(role, &sdk), &config.tables), sdk)
+}
+
+async fn queue_url(sdk: &aws_config::SdkConfig, prefix: &str, logical: &str) -> String {
+    let name = physical_name(prefix, logical);
+    let out = aws_sdk_sqs::Client::new(sdk).get_queue_url().queue_name(name).send().await.expect("queue URL");
+    out.queue_url.expect("a URL")
+}
+
+fn ok(r: &skycast_tests::Reply, what: &str) {
+    assert!(r.status.is_success(), "{what}: {} {:?}", r.status, r.body);
+}
+
+fn batch(bodies: &[Value]) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    for (i, b) in bodies.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(b.to_string());
+        e.records.push(m);
+    }
+    e
+}
+
+/// An SDK error that IAM refused (moto's AccessDenied, or the table guard's).
+fn denied<E: std::fmt::Debug>(result: Result<impl std::fmt::Debug, E>) -> bool {
+    match result {
+        Ok(_) => false,
+        Err(e) => format!("{e:?}").contains("AccessDenied"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
+    let iam = skycast_tests::iam::enforced().await;
+    let prefix = iam.prefix.clone();
+    let admin = iam.sdk("admin").await;
+    let tables = Config::with_prefix(&prefix).tables;
+    let (live, recordings) = (physical_name(&prefix, "live"), physical_name(&prefix, "recordings"));
+
+    // auth: accounts and logins, the limits on them, readiness.
+    let auth = api_as(iam, "auth", skycast_auth::routes(), |_| {}).await;
+    let body = json!({"username": "owner", "email": "owner@example.com", "password": PASSWORD});
+    let r = auth.post("/auth/register", None, body).await;
+    ok(&r, "register");
+    let (token, refresh) =
+        (r.body["access_token"].as_str().unwrap().to_owned(), r.body["refresh_token"].as_str().unwrap().to_owned());
+    let bad = auth.post("/auth/login", None, json!({"username": "owner", "password": "wrong password!"})).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    ok(&auth.post("/auth/login", None, json!({"email": "owner@example.com", "password": PASSWORD})).await, "login");
+    ok(&auth.get("/auth/me", Some(&token)).await, "me");
+    let pair = auth.post("/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    ok(&pair, "refresh");
+    let replay = auth.post("/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a replay revokes the login");
+    let second = auth.post("/auth/login", None, json!({"username": "owner", "password": PASSWORD})).await;
+    let logout = json!({"refresh_token": second.body["refresh_token"]});
+    ok(&auth.call(Method::POST, "/auth/logout", Some(&token), Some(logout)).await, "logout");
+    ok(&auth.get("/ready", None).await, "auth ready");
+
+    // streams: create, list a page on, change, go on air, stop, rotate, delete.
+    // One stream on air at a time: a second start takes the quota's full path.
+    let streams = api_as(iam, "streams", skycast_streams::routes(), |c| c.limits.on_air_per_user = 1).await;
+    let commands = queue_url(&admin, &prefix, "ingest-commands").await;
+    let (node_stores, node_sdk) = stores_as(iam, "ingest-node").await;
+    let now = timefmt::unix_now();
+    let node = IngestNode {
+        node_id: "iam-node".into(),
+        public_host: "ingest.example".into(),
+        srt_port_low: 9100,
+        srt_port_high: 9109,
+        rtmp_port_low: 0,
+        rtmp_port_high: 0,
+        command_queue_url: commands.clone(),
+        heartbeat_at: now,
+        expires_at: now + 300,
+    };
+    node_stores.ingest.register(&node).await.expect("the node registers itself");
+    let create = |title: &str, visibility: &str| {
+        let body = json!({"title": title, "visibility": visibility});
+        let (streams, token) = (&streams, token.clone());
+        async move { streams.call(Method::POST, "/streams", Some(&token), Some(body)).await }
+    };
+    let first = create("first", "public").await;
+    ok(&first, "create");
+    let s = create("second", "private").await;
+    ok(&s, "create private");
+    let id = s.body["id"].as_str().unwrap().to_owned();
+    let page = streams.get("/streams?owner=me&limit=1", Some(&token)).await;
+    ok(&page, "list");
+    let cursor = page.body["next_cursor"].as_str().expect("a second page").to_owned();
+    ok(&streams.get(&format!("/streams?owner=me&limit=1&cursor={cursor}"), Some(&token)).await, "next page");
+    ok(&streams.get("/streams?status=idle", None).await, "list by status");
+    ok(&streams.get("/streams", None).await, "list all");
+    let path = format!("/streams/{id}");
+    ok(&streams.call(Method::PATCH, &path, Some(&token), Some(json!({"title": "renamed"}))).await, "patch");
+    let started = streams.call(Method::POST, &format!("{path}/start"), Some(&token), None).await;
+    ok(&started, "start");
+    let session = started.body["session_id"].as_str().unwrap().to_owned();
+    ok(&streams.get(&path, Some(&token)).await, "get");
+    ok(&streams.get("/streams?owner=me", Some(&token)).await, "list with a session");
+    let first_id = first.body["id"].as_str().unwrap().to_owned();
+    let full = streams.call(Method::POST, &format!("/streams/{first_id}/start"), Some(&token), None).await;
+    assert_eq!(full.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", full.body);
+    let public = streams.call(Method::PATCH, &path, Some(&token), Some(json!({"visibility": "public"}))).await;
+    ok(&public, "made public while on air");
+    ok(&streams.get(&format!("{path}/recordings"), None).await, "recordings");
+
+    // lifecycle: the node's events for that session, a recording job out.
+    let (lc_stores, lc_sdk) = stores_as(iam, "lifecycle").await;
+    let lifecycle = skycast_lifecycle::Lifecycle {
+        stores: lc_stores,
+        messages: Arc::new(SqsSender::new(aws_sdk_sqs::Client::new(&lc_sdk))),
+        recording_jobs_url: queue_url(&admin, &prefix, "recording-jobs").await,
+    };
+    let event = |kind: &str| {
+        let mut v = json!({"type": kind, "stream_id": id, "session_id": session, "at": timefmt::now_rfc3339()});
+        if kind != "waiting" {
+            v["renditions"] = json!(["source"]);
+        }
+        if kind == "ended" || kind == "stats" {
+            v["segments"] = json!(5);
+            v["duration_s"] = json!(10.0);
+            v["bitrate_bps"] = json!(100_000);
+            v["thumbnail"] = json!(true);
+        }
+        if kind == "ended" {
+            v["reason"] = json!("publisher_gone");
+        }
+        v
+    };
+    let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("waiting"), event("live"), event("stats")])).await;
+    assert!(r.batch_item_failures.is_empty(), "lifecycle on air");
+
+    // The node: its media into the live bucket, its events out, commands in.
+    let node_store = S3Store::new(skycast_core::aws::s3(&node_sdk), live.clone());
+    let folder = format!("{}/source", session_prefix(&id, &session));
+    node_store
+        .put(&format!("{folder}/probe.txt"), Bytes::from_static(b"x"), "text/plain", "no-cache")
+        .await
+        .expect("node writes live/");
+    let node_sqs = aws_sdk_sqs::Client::new(&node_sdk);
+    let events_url = queue_url(&node_sdk, &prefix, "stream-events").await;
+    node_sqs
+        .send_message()
+        .queue_url(&events_url)
+        .message_body(event("stats").to_string())
+        .send()
+        .await
+        .expect("node sends events");
+    let got = node_sqs
+        .receive_message()
+        .queue_url(&commands)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("node takes commands");
+    for m in got.messages() {
+        node_sqs
+            .delete_message()
+            .queue_url(&commands)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .expect("node deletes commands");
+    }
+    node_sqs
+        .change_message_visibility()
+        .queue_url(&commands)
+        .receipt_handle("x")
+        .visibility_timeout(0)
+        .send()
+        .await
+        .ok();
+    node_sqs.get_queue_attributes().queue_url(&commands).send().await.expect("node reads its queue");
+
+    ok(&streams.call(Method::POST, &format!("{path}/stop"), Some(&token), None).await, "stop");
+    // The session's media, as the node stored it, then the node's `ended`.
+    let admin_s3 = skycast_core::aws::s3(&admin);
+    store_session(&admin_s3, &live, &folder, &[], None).await;
+    // Delivered twice, as SQS may: the second finds the recording made.
+    let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("ended"), event("ended")])).await;
+    assert!(r.batch_item_failures.is_empty(), "lifecycle ended");
+    ok(&streams.call(Method::POST, &format!("{path}/key"), Some(&token), None).await, "rotate key");
+    ok(&streams.get("/ready", None).await, "streams ready");
+
+    // recorder and catalog: the MP4, then the video.
+    let (rec_stores, rec_sdk) = stores_as(iam, "recorder").await;
+    let recorder = skycast_recorder::Recorder {
+        recordings: rec_stores.recordings.clone(),
+        media: Arc::new(skycast_recorder::s3::S3Media::new(
+            skycast_core::aws::s3(&rec_sdk),
+            live.clone(),
+            recordings.clone(),
+        )),
+        redelivery: Arc::new(skycast_recorder::QueueDefault),
+        max_receives: 3,
+        lease: std::time::Duration::from_secs(900),
+        backoff: std::time::Duration::ZERO,
+    };
+    let job = RecordingJob::Record {
+        stream_id: id.clone(),
+        session_id: session.clone(),
+        at: timefmt::now_rfc3339(),
+        rendition: "source".into(),
+    };
+    let recorded = recorder.record(&job, 1).await;
+    assert!(matches!(recorded, Ok(skycast_recorder::Outcome::Recorded(_))), "recorder: {recorded:?}");
+    let again = recorder.record(&job, 2).await;
+    assert!(matches!(again, Ok(skycast_recorder::Outcome::AlreadyDone)), "a repeated job: {again:?}");
+    let (cat_stores, cat_sdk) = stores_as(iam, "catalog").await;
+    let catalog = skycast_catalog::Catalog {
+        stores: cat_stores,
+        recordings: Arc::new(skycast_catalog::S3Recordings {
+            client: skycast_core::aws::s3(&cat_sdk),
+            bucket: recordings.clone(),
+        }),
+    };
+    let made = catalog.catalog(&mp4_key(&id, &session)).await;
+    assert!(matches!(made, Ok(skycast_catalog::Outcome::Created(_))), "catalog: {made:?}");
+    let again = catalog.catalog(&mp4_key(&id, &session)).await;
+    assert!(matches!(again, Ok(skycast_catalog::Outcome::Exists(_))), "a repeated notification: {again:?}");
+
+    // vod: the catalog and its counters, visibility, delete.
+    let vod = api_as(iam, "vod", skycast_vod::routes(), |_| {}).await;
+    let video = format!("/videos/{session}");
+    ok(&vod.get("/videos?limit=1", None).await, "list videos");
+    ok(&vod.get("/videos?owner=me&tag=x&q=renamed&limit=1", Some(&token)).await, "search videos");
+    ok(&vod.get("/videos?sort=popular", None).await, "popular");
+    ok(&vod.get(&format!("/videos?stream_id={id}"), None).await, "by stream");
+    ok(&vod.call(Method::POST, &format!("{video}/views"), None, None).await, "view");
+    ok(&vod.call(Method::PUT, &format!("{video}/like"), Some(&token), None).await, "like");
+    ok(&vod.get(&video, Some(&token)).await, "get liked");
+    ok(&vod.call(Method::DELETE, &format!("{video}/like"), Some(&token), None).await, "unlike");
+    let private =
+        vod.call(Method::PATCH, &video, Some(&token), Some(json!({"visibility": "private", "tags": ["x"]}))).await;
+    ok(&private, "made private");
+    ok(&vod.get("/ready", None).await, "vod ready");
+    ok(&vod.call(Method::DELETE, &video, Some(&token), None).await, "delete video");
+    ok(&streams.call(Method::DELETE, &format!("/streams/{first_id}"), Some(&token), None).await, "delete stream");
+    ok(&streams.call(Method::DELETE, &path, Some(&token), None).await, "delete the other");
+
+    // Writes outside each role's grants are refused; the admin's same
+    // writes go through (the emulator answers them at all).
+    // An item with the key of every table written to here (users: pk; streams, videos: id).
+    let stray_video = || {
+        let mut item = std::collections::HashMap::new();
+        for key in ["id", "pk"] {
+            item.insert(key.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(ids::new_id()));
+        }
+        item
+    };
+    let put = |client: aws_sdk_dynamodb::Client, table: String| {
+        let item = stray_video();
+        async move { client.put_item().table_name(table).set_item(Some(item)).send().await }
+    };
+    assert!(denied(put(vod.dynamodb.clone(), tables.users.clone()).await), "vod may not write users");
+    assert!(denied(put(auth.dynamodb.clone(), tables.streams.clone()).await), "auth may not write streams");
+    assert!(denied(put(streams.dynamodb.clone(), tables.videos.clone()).await), "streams may not write videos");
+    let r = put(aws_sdk_dynamodb::Client::new(&admin), tables.users.clone()).await;
+    assert!(r.is_ok(), "the admin may: {r:?}");
+    let s3_put = |sdk: aws_config::SdkConfig, bucket: String, key: &'static str| async move {
+        skycast_core::aws::s3(&sdk)
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(Bytes::from_static(b"x").into())
+            .send()
+            .await
+    };
+    assert!(denied(s3_put(iam.sdk("streams").await, live.clone(), "live/x").await), "streams may not write media");
+    assert!(
+        denied(s3_put(node_sdk.clone(), recordings.clone(), "recordings/x.mp4").await),
+        "the node may not write recordings"
+    );
+    assert!(denied(s3_put(node_sdk.clone(), live.clone(), "elsewhere/x").await), "the node writes only under live/");
+    assert!(s3_put(admin.clone(), recordings.clone(), "recordings/x.mp4").await.is_ok(), "the admin may");
+    let send = |sdk: aws_config::SdkConfig, url: String| async move {
+        aws_sdk_sqs::Client::new(&sdk).send_message().queue_url(url).message_body("{}").send().await
+    };
+    let jobs = queue_url(&admin, &prefix, "recording-jobs").await;
+    assert!(denied(send(iam.sdk("streams").await, jobs.clone()).await), "streams may not send recording jobs");
+    assert!(denied(send(node_sdk.clone(), jobs.clone()).await), "nor may the node");
+    assert!(send(admin.clone(), jobs).await.is_ok(), "the admin may");
+
+    // And no role holds a DynamoDB grant its work did not use.
+    for role in ["auth", "streams", "vod", "lifecycle", "recorder", "catalog", "ingest-node"] {
+        assert_eq!(iam.unused_table_grants(role), Vec::<String>::new(), "{role} holds grants it never used");
+    }
+}
