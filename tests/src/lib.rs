@@ -105,6 +105,18 @@ pub async fn api_with(tweak: impl FnOnce(&mut Config)) -> TestApi {
     TestApi { router: skycast_http::app::finish(routes, ctx.clone()), ctx, dynamodb }
 }
 
+/// An SQS batch of these message bodies, as Lambda delivers one (ids m0, m1, …).
+pub fn sqs_batch(bodies: &[String]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
+    for (i, b) in bodies.iter().enumerate() {
+        let mut m = aws_lambda_events::event::sqs::SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(b.clone());
+        batch.records.push(m);
+    }
+    batch
+}
+
 /// A loopback address no other request of this process has used.
 pub fn fresh_client_addr() -> SocketAddr {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);

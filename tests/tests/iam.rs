@@ -9,7 +9,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::Router;
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -63,15 +62,8 @@ fn ok(r: &skycast_tests::Reply, what: &str) {
     assert!(r.status.is_success(), "{what}: {} {:?}", r.status, r.body);
 }
 
-fn batch(bodies: &[Value]) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    for (i, b) in bodies.iter().enumerate() {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(format!("m{i}"));
-        m.body = Some(b.to_string());
-        e.records.push(m);
-    }
-    e
+fn batch(bodies: &[Value]) -> aws_lambda_events::event::sqs::SqsEvent {
+    skycast_tests::sqs_batch(&bodies.iter().map(Value::to_string).collect::<Vec<_>>())
 }
 
 /// An SDK error that IAM refused (moto's AccessDenied, or the table guard's).

@@ -5,6 +5,10 @@
 //!    Lambda. Target ≤ 30 ms.
 //! 2. GET /streams/{id} through the whole router vs the bare DynamoDB GetItem
 //!    it makes, same emulator, interleaved. Target: extra p99 ≤ 1 ms.
+//! 3. The media token check: the edge's decision for a tokened private
+//!    request vs a plain public one, in-process; then whole local CDN
+//!    requests, private with a token vs public without, interleaved, and the
+//!    bare S3 GET under both. Target: ≤ 50 µs extra at p99.
 
 use std::{
     path::PathBuf,
@@ -160,6 +164,114 @@ async fn bench_get_stream(endpoint: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn row(name: &str, t: &mut [Duration]) -> (Duration, Duration) {
+    t.sort();
+    let (p50, p99) = (percentile(t, 0.5), percentile(t, 0.99));
+    println!("{name:<34} {:>10.2} {:>10.2} {:>10.2}", us(p50), us(p99), us(*t.last().unwrap_or(&Duration::ZERO)));
+    (p50, p99)
+}
+
+async fn bench_token_check(endpoint: &str) -> anyhow::Result<()> {
+    use skycast_core::playback::{Access, MediaRequest, MediaState, PlaybackSigner};
+    // The decision alone: parse + HMAC verify, against parse + a public pass.
+    let signer = PlaybackSigner::new(b"a playback key of the right length, 48 chars....");
+    let (s, x) = (skycast_core::ids::new_id(), skycast_core::ids::new_id());
+    let now = skycast_core::timefmt::unix_now();
+    let token = signer.token(&s, &x, now + 3600, 7);
+    let private_uri = format!("/t/{token}/live/{s}/{x}/source/seg_000042.m4s");
+    let public_uri = format!("/live/{s}/{x}/source/seg_000042.m4s");
+    let private = Access { state: MediaState::Private, epoch: 7 };
+    const M: usize = 100_000;
+    let (mut checked, mut plain) = (Vec::with_capacity(M), Vec::with_capacity(M));
+    for _ in 0..M {
+        let t = Instant::now();
+        let ok = MediaRequest::parse(&private_uri).is_some_and(|r| signer.allows(&r, private, now));
+        checked.push(t.elapsed());
+        anyhow::ensure!(ok, "the token checks");
+        let t = Instant::now();
+        let ok = MediaRequest::parse(&public_uri).is_some_and(|r| signer.allows(&r, Access::PUBLIC, now));
+        plain.push(t.elapsed());
+        anyhow::ensure!(ok);
+    }
+    println!("\n## Media token check, target ≤ 50 µs extra at p99");
+    println!("{:<34} {:>10} {:>10} {:>10}", "the edge's decision, in-process", "p50 µs", "p99 µs", "max µs");
+    let (_, c99) = row("private, tokened (parse + HMAC)", &mut checked);
+    let (_, p99) = row("public, plain (parse only)", &mut plain);
+    println!("extra at p99: {:+.2} µs ({:.1}× the plain pass)", us(c99) - us(p99), us(c99) / us(p99).max(0.001));
+
+    // Whole requests through the local CDN: the same bytes, private with a
+    // token vs public without (both read the session's access entry, as the
+    // edge reads its store), and the bare S3 GET of each, interleaved.
+    let api = skycast_tests::api_with(|_| {}).await;
+    let sdk = skycast_dev::sdk::for_endpoint(endpoint).await;
+    let s3 = skycast_dev::sdk::s3(&sdk);
+    let prefix = api.ctx.config.name_prefix.clone();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let resources = skycast_core::resources::Resources::embedded();
+    skycast_dev::bootstrap::queues(&sqs, &resources, &prefix).await?;
+    skycast_dev::bootstrap::buckets(&s3, &sqs, &resources, &prefix).await?;
+    let bucket = api.ctx.config.buckets.live.clone();
+    let segment = vec![7u8; 64 * 1024];
+    let (ps, px, us_, ux) = (
+        skycast_core::ids::new_id(),
+        skycast_core::ids::new_id(),
+        skycast_core::ids::new_id(),
+        skycast_core::ids::new_id(),
+    );
+    for (stream, session) in [(&ps, &px), (&us_, &ux)] {
+        let key = format!("live/{stream}/{session}/source/seg_000001.m4s");
+        s3.put_object().bucket(&bucket).key(key).body(segment.clone().into()).send().await?;
+    }
+    let access = api.ctx.stores.access.set_stream(&ps, &px, skycast_core::stream::Visibility::Private).await?;
+    let signer = api.ctx.playback.as_ref().ok_or_else(|| anyhow::anyhow!("no playback key"))?;
+    let token = signer.token(&ps, &px, now + 3600, access.epoch);
+    let private_path = format!("/cdn/t/{token}/live/{ps}/{px}/source/seg_000001.m4s");
+    let public_path = format!("/cdn/live/{us_}/{ux}/source/seg_000001.m4s");
+    const N: usize = 1000;
+    let mut times: [Vec<Duration>; 4] = Default::default();
+    for i in 0..(N + 100) {
+        for (which, path) in [(0, &private_path), (1, &public_path)] {
+            let t = Instant::now();
+            let res = api.router.clone().oneshot(Request::builder().uri(path.as_str()).body(Body::empty())?).await?;
+            anyhow::ensure!(res.status() == 200, "{path}: {}", res.status());
+            let _ = res.into_body().collect().await?;
+            let e = t.elapsed();
+            let key = path.rsplit_once("/live/").map(|(_, k)| format!("live/{k}")).unwrap_or_default();
+            let t = Instant::now();
+            let out = s3.get_object().bucket(&bucket).key(key).send().await?;
+            let _ = out.body.collect().await?;
+            let b = t.elapsed();
+            if i >= 100 {
+                times[which].push(e);
+                times[which + 2].push(b);
+            }
+        }
+    }
+    let [mut private_cdn, mut public_cdn, mut private_s3, mut public_s3] = times;
+    println!(
+        "\n{:<34} {:>10} {:>10} {:>10}",
+        format!("local CDN, 64 KiB segment, {N} each"),
+        "p50 µs",
+        "p99 µs",
+        "max µs"
+    );
+    let (_, a) = row("private, tokened, via /cdn/", &mut private_cdn);
+    let (_, b) = row("public, plain, via /cdn/", &mut public_cdn);
+    let (_, c) = row("bare S3 GET (private's object)", &mut private_s3);
+    let (_, d) = row("bare S3 GET (public's object)", &mut public_s3);
+    println!(
+        "token check, private vs public at p99: {:+.1} µs; each vs its bare S3 GET (entry read + check + router): {:+.1} / {:+.1} µs",
+        us(a) - us(b),
+        us(a) - us(c),
+        us(b) - us(d)
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let bin_dir = std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default();
@@ -170,5 +282,6 @@ async fn main() -> anyhow::Result<()> {
     );
     bench_init(&bin_dir, &endpoint).await?;
     bench_get_stream(&endpoint).await?;
+    bench_token_check(&endpoint).await?;
     Ok(())
 }

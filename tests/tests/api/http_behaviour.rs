@@ -165,7 +165,20 @@ async fn health_and_readiness() {
     let broken = TestApi { router: skycast_dev::api::router(ctx.clone()), ctx, dynamodb };
     let r = broken.get("/ready", None).await;
     assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "not_ready"));
-    assert!(r.body["error"]["message"].as_str().unwrap().contains(&config.tables.users));
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&config.tables.users), "{message}");
+    // Anyone may ask: the answer names the table, never an ARN or AWS's text.
+    assert!(
+        !message.contains("arn:") && !message.contains("ResourceNotFound") && !message.contains("Exception"),
+        "{message}"
+    );
+    // A function asks only after its own tables (what its IAM policy lets it describe).
+    let vod_ctx = broken.ctx.clone().for_role("vod");
+    let vod =
+        TestApi { router: skycast_dev::api::router(vod_ctx.clone()), ctx: vod_ctx, dynamodb: broken.dynamodb.clone() };
+    let r = vod.get("/ready", None).await;
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&config.tables.limits) && !message.contains(&config.tables.users), "{message}");
     assert_eq!(broken.get("/health", None).await.status, StatusCode::OK, "liveness does not depend on storage");
     // A storage failure surfaces as 503 with the error body, never a panic.
     let r = broken

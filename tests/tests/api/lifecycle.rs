@@ -1,7 +1,6 @@
 //! Start/stop and the lifecycle function against the emulator, with a
 //! registered (stand-in) ingest node whose command queue the test reads.
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use skycast_core::{events::StreamEvent, store::IngestNode, timefmt};
@@ -210,16 +209,7 @@ async fn rtmp_leases_from_its_own_pool_and_hands_out_server_and_key() {
     assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "no_ingest_capacity"));
 }
 
-fn batch(bodies: &[String]) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    for (i, b) in bodies.iter().enumerate() {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(format!("m{i}"));
-        m.body = Some(b.clone());
-        e.records.push(m);
-    }
-    e
-}
+use skycast_tests::sqs_batch as batch;
 
 fn event(kind: &str, id: &str, session: &str) -> String {
     let mut v = json!({"type": kind, "stream_id": id, "session_id": session, "at": timefmt::now_rfc3339()});

@@ -5,7 +5,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 use skycast_core::{
     events::RecordingJob,
@@ -239,16 +238,7 @@ async fn duplicate_and_concurrent_deliveries_make_one_mp4_one_recording_and_one_
     assert!((v["duration_s"].as_f64().unwrap() - 10.0).abs() < 0.3);
 }
 
-fn batch_of(bodies: &[String]) -> SqsEvent {
-    let mut batch = SqsEvent::default();
-    for (i, b) in bodies.iter().enumerate() {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(format!("m{i}"));
-        m.body = Some(b.clone());
-        batch.records.push(m);
-    }
-    batch
-}
+use skycast_tests::sqs_batch as batch_of;
 
 #[tokio::test]
 async fn a_job_that_keeps_failing_ends_failed_in_the_dead_letter_queue_and_spares_its_batch_mates() {

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::{
 
 use super::{
     StoreError,
-    dynamo::{backend, is_condition_failed, s},
+    dynamo::{backend, conditionally_applied, s},
 };
 use crate::limits::Quota;
 
@@ -100,11 +100,7 @@ impl LimitStore for DynamoLimitStore {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        conditionally_applied(result)
     }
 
     async fn claim(&self, user_id: &str, quota: Quota, id: &str, max: u32) -> Result<bool, StoreError> {
@@ -121,11 +117,7 @@ impl LimitStore for DynamoLimitStore {
             .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        conditionally_applied(result)
     }
 
     async fn release(&self, user_id: &str, quota: Quota, id: &str) -> Result<(), StoreError> {
