@@ -9,12 +9,14 @@ resource "aws_cloudfront_key_value_store" "media_access" {
   comment = "Per-session media access ({state}:{epoch}) and the playback key"
 }
 
-# The key tokens are signed with: the same secret the streams and videos
-# functions read from Secrets Manager.
+# The key tokens are signed with, derived from the playback secret the
+# streams and videos functions read from Secrets Manager, exactly as they
+# derive it (core::playback::media_key): the store never holds the secret,
+# which also seals listing cursors.
 resource "aws_cloudfrontkeyvaluestore_key" "playback_key" {
   key_value_store_arn = aws_cloudfront_key_value_store.media_access.arn
   key                 = "playback-key"
-  value               = random_password.playback.result
+  value               = sha256("skycast-media-key-v1\n${random_password.playback.result}")
 }
 
 resource "aws_cloudfront_function" "media_access" {
@@ -27,26 +29,17 @@ resource "aws_cloudfront_function" "media_access" {
 }
 
 # The API writes the media-access table; its stream feeds the edge-sync
-# function, which writes the KeyValueStore (in order per session; a record
-# that keeps failing goes to this queue after its retries).
-resource "aws_sqs_queue" "edge_sync_failures" {
-  name                      = "${var.name_prefix}-edge-sync-failures"
-  kms_master_key_id         = aws_kms_key.data.arn
-  message_retention_seconds = 1209600
-}
-
+# function, which writes the KeyValueStore in order per session.
 resource "aws_lambda_event_source_mapping" "edge_sync" {
   event_source_arn               = aws_dynamodb_table.this["media-access"].stream_arn
   function_name                  = aws_lambda_function.this["edge-sync"].arn
   starting_position              = "TRIM_HORIZON"
   batch_size                     = 100
   bisect_batch_on_function_error = true
-  maximum_retry_attempts         = 10
-  function_response_types        = ["ReportBatchItemFailures"]
-
-  destination_config {
-    on_failure {
-      destination_arn = aws_sqs_queue.edge_sync_failures.arn
-    }
-  }
+  # Never skip a record: a lost private or gone entry would leave its session
+  # public at the edge. A record that keeps failing holds its shard (alarm on
+  # the iterator age) until it is applied.
+  maximum_retry_attempts        = -1
+  maximum_record_age_in_seconds = -1
+  function_response_types       = ["ReportBatchItemFailures"]
 }

@@ -160,14 +160,6 @@ data "aws_iam_policy_document" "function" {
       resources = [aws_cloudfront_key_value_store.media_access.arn]
     }
   }
-  dynamic "statement" {
-    for_each = each.key == "edge-sync" ? [1] : []
-    content {
-      sid       = "FailuresQueue"
-      actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.edge_sync_failures.arn]
-    }
-  }
 }
 
 resource "aws_iam_role_policy" "function" {

@@ -12,8 +12,8 @@
 use axum::{
     Router,
     body::Body,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -24,9 +24,11 @@ pub fn routes(s3: aws_sdk_s3::Client, prefix: &str) -> Router<ApiContext> {
     let prefix = prefix.to_owned();
     Router::new().route(
         "/cdn/{*key}",
-        get(move |State(ctx): State<ApiContext>, Path(key): Path<String>, headers: HeaderMap| {
+        get(move |State(ctx): State<ApiContext>, uri: Uri, headers: HeaderMap| {
             let (s3, prefix) = (s3.clone(), prefix.clone());
-            async move { serve(&s3, &ctx, &prefix, &key, &headers).await }
+            // The raw path, not a decoded one: what CloudFront's function sees.
+            let path = uri.path().strip_prefix("/cdn").unwrap_or_default().to_owned();
+            async move { serve(&s3, &ctx, &prefix, &path, &headers).await }
         }),
     )
 }
@@ -43,9 +45,10 @@ async fn admitted(ctx: &ApiContext, uri: &str) -> Result<Option<String>, Respons
     Ok(allowed.then(|| request.path.trim_start_matches('/').to_owned()))
 }
 
+/// Serves the media at `key`, the request path below `/cdn` (raw, with its `/`).
 async fn serve(s3: &aws_sdk_s3::Client, ctx: &ApiContext, prefix: &str, key: &str, headers: &HeaderMap) -> Response {
     let not_found = || ApiError::for_status(StatusCode::NOT_FOUND).into_response();
-    let key = match admitted(ctx, &format!("/{key}")).await {
+    let key = match admitted(ctx, key).await {
         Ok(Some(key)) => key,
         Ok(None) => return not_found(),
         Err(outage) => return outage,

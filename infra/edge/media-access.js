@@ -41,6 +41,16 @@ function isDigits(s, max) {
   return true;
 }
 
+// A path segment or token of plain name characters: A-Z a-z 0-9 . _ -
+function isName(s) {
+  for (var i = 0; i < s.length; i++) {
+    var c = s.codePointAt(i);
+    var ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46 || c === 95 || c === 45;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // Lowercase hyphenated UUID, exactly 36 chars.
 function isUuid(s) {
   if (s.length !== 36) return false;
@@ -80,8 +90,10 @@ function parse(uri) {
   var seg = uri.split('/');
   if (seg[0] !== '') return null;
   for (var i = 1; i < seg.length; i++) {
-    // Empty, . and .. segments could make S3 keys and our reading disagree.
-    if (seg[i] === '' || seg[i] === '.' || seg[i] === '..') return null;
+    // Empty, . and .. segments could make S3 keys and our reading disagree;
+    // and only plain names (A-Z a-z 0-9 . _ -): no percent-encoding, which
+    // another reader might decode differently.
+    if (seg[i] === '' || seg[i] === '.' || seg[i] === '..' || !isName(seg[i])) return null;
   }
   var token = null;
   var m = seg.slice(1);

@@ -87,6 +87,9 @@ pub struct Limits {
     pub streams_per_user: u32,
     pub on_air_per_user: u32,
     pub ladder_per_user: u32,
+    /// A quota place younger than this is never reconciled away: it may be a
+    /// start or create still on its way.
+    pub quota_grace_s: i64,
 }
 
 impl Default for Limits {
@@ -105,6 +108,7 @@ impl Default for Limits {
             streams_per_user: 50,
             on_air_per_user: 3,
             ladder_per_user: 1,
+            quota_grace_s: 60,
         }
     }
 }
@@ -139,6 +143,10 @@ impl Limits {
             if let Some(v) = get(var) {
                 *slot = v.trim().parse().map_err(|_| invalid(var, "number", &v))?;
             }
+        }
+        if let Some(v) = get("SKYCAST_QUOTA_GRACE_S") {
+            l.quota_grace_s =
+                v.trim().parse().map_err(|_| invalid("SKYCAST_QUOTA_GRACE_S", "number of seconds", &v))?;
         }
         if let Some(v) = get("SKYCAST_LIMIT_VIEW_DEDUP_S") {
             l.view_dedup_s =

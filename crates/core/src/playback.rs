@@ -21,7 +21,7 @@
 //! CloudFront Function (`infra/edge/media-access.js`) is tested against the
 //! same vectors (`infra/edge/vectors.json`), so the two cannot drift.
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::{aead, hmac};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 /// Where a session's media stands at the edge.
@@ -80,6 +80,11 @@ fn digits(s: &str, max: usize) -> Option<&str> {
     (!s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
 }
 
+/// A byte of a media path segment or token: `A-Z a-z 0-9 . _ -`.
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
+}
+
 /// A lowercase hyphenated UUID, as every Skycast id is.
 fn is_uuid(s: &str) -> bool {
     s.len() == 36
@@ -116,8 +121,13 @@ impl<'a> MediaRequest<'a> {
             }
             None => (None, uri),
         };
+        if token.is_some_and(|t| !t.bytes().all(is_name_byte)) {
+            return None;
+        }
         let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        // Plain names only: no `.`/`..`, no percent-encoding (the edge sees
+        // the raw path; nothing of ours is named with anything else).
+        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == ".." || !p.bytes().all(is_name_byte)) {
             return None;
         }
         let (stream_id, session_id) = match parts.as_slice() {
@@ -138,17 +148,39 @@ impl<'a> MediaRequest<'a> {
 /// Signs and checks media tokens with the playback key.
 pub struct PlaybackSigner {
     key: hmac::Key,
-    cursor_key: hmac::Key,
+    /// Encrypts listing cursors (see [`crate::page`]).
+    cursor_key: aead::LessSafeKey,
+}
+
+/// The key media tokens are signed with, derived from the playback secret:
+/// hex of SHA-256 over a label and the secret. The edge's store holds this,
+/// never the secret (Terraform derives it the same way, with `sha256()`), so
+/// whoever reads the store cannot make cursors.
+pub fn media_key(secret: &[u8]) -> String {
+    let mut input = b"skycast-media-key-v1\n".to_vec();
+    input.extend_from_slice(secret);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl PlaybackSigner {
+    /// From the playback secret: media tokens and cursors get keys of their own.
     pub fn new(secret: &[u8]) -> Self {
-        // Listing cursors are sealed with a key of their own, derived from the
-        // same secret, so a cursor can never pass for a media token.
         let cursor = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), b"skycast-cursor-key-v1");
+        Self::with_keys(media_key(secret).as_bytes(), cursor.as_ref())
+    }
+
+    /// With the media key as the edge holds it (for the shared vectors).
+    pub fn from_media_key(media_key: &str) -> Self {
+        Self::with_keys(media_key.as_bytes(), &[0u8; 32])
+    }
+
+    fn with_keys(media: &[u8], cursor: &[u8]) -> Self {
+        let cursor = aead::UnboundKey::new(&aead::AES_256_GCM, &cursor[..32]).map(aead::LessSafeKey::new);
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-            cursor_key: hmac::Key::new(hmac::HMAC_SHA256, cursor.as_ref()),
+            key: hmac::Key::new(hmac::HMAC_SHA256, media),
+            // A 32-byte key always makes an AES-256 key.
+            cursor_key: cursor.unwrap_or_else(|_| unreachable!("32-byte AES-256 key")),
         }
     }
 
@@ -194,16 +226,40 @@ impl PlaybackSigner {
         }
     }
 
-    /// Seals a listing cursor to its listing and caller (see [`crate::page`]).
-    pub(crate) fn seal(&self, scope: &str, payload: &str) -> String {
-        let tag = hmac::sign(&self.cursor_key, format!("{scope}\n{payload}").as_bytes());
-        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
+    /// Encrypts a listing cursor, bound to its listing and caller (`scope`,
+    /// as associated data): nobody can read a key out of it (it may name an
+    /// item the caller may not see) nor make one.
+    pub(crate) fn seal(&self, scope: &str, payload: &[u8]) -> String {
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        if aws_lc_rs::rand::fill(&mut nonce).is_err() {
+            panic!("system random number generator failed");
+        }
+        let mut sealed = payload.to_vec();
+        let aad = aead::Aad::from(scope.as_bytes());
+        if self
+            .cursor_key
+            .seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aad, &mut sealed)
+            .is_err()
+        {
+            // Sealing fails only for inputs of gigabytes; a cursor is bytes.
+            return String::new();
+        }
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        URL_SAFE_NO_PAD.encode(out)
     }
 
-    pub(crate) fn seal_matches(&self, scope: &str, payload: &str, seal: &str) -> bool {
-        let Ok(tag) = URL_SAFE_NO_PAD.decode(seal) else { return false };
-        let want = hmac::sign(&self.cursor_key, format!("{scope}\n{payload}").as_bytes());
-        tag.len() == 16 && aws_lc_rs::constant_time::verify_slices_are_equal(&want.as_ref()[..16], &tag).is_ok()
+    /// The payload of a cursor sealed for `scope`, if it is one.
+    pub(crate) fn open(&self, scope: &str, cursor: &str) -> Option<Vec<u8>> {
+        let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        if raw.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(aead::NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = sealed.to_vec();
+        let plain = self.cursor_key.open_in_place(nonce, aead::Aad::from(scope.as_bytes()), &mut buf).ok()?;
+        Some(plain.to_vec())
     }
 }
 
@@ -214,7 +270,8 @@ pub const LIVE_TOKEN_TTL_S: i64 = 3600;
 /// How long a private video's links work: an hour to start, plus twice the
 /// video's length, so a viewer who pauses still plays it to the end.
 pub fn vod_token_ttl_s(duration_s: f64) -> i64 {
-    3600 + 2 * duration_s.max(0.0).ceil() as i64
+    // A week at most, whatever length a (damaged) recording reports.
+    3600 + 2 * duration_s.clamp(0.0, 7.0 * 86400.0).ceil() as i64
 }
 
 /// The URL of stored media under the CDN's `base`, behind `token` if given:
@@ -266,6 +323,9 @@ mod tests {
             format!("/recordings/{S}/{X}.mov"),
             format!("/live/{}/{X}/a", S.to_uppercase()),
             format!("/t//live/{S}/{X}/a"),
+            format!("/live/{S}/{X}/%2e%2e/a"),
+            format!("/t/a%2Fb/live/{S}/{X}/a"),
+            format!("/live/{S}/{X}/seg 1.m4s"),
             "/t/abc".to_owned(),
             "/other/x".to_owned(),
             String::new(),
@@ -285,12 +345,28 @@ mod tests {
     }
 
     #[test]
-    fn cursor_seals_are_bound_to_their_scope() {
+    fn cursors_are_sealed_to_their_scope_and_unreadable() {
         let s = PlaybackSigner::new(b"k");
-        let seal = s.seal("streams:all:anon", "payload");
-        assert!(s.seal_matches("streams:all:anon", "payload", &seal));
-        assert!(!s.seal_matches("streams:all:alice", "payload", &seal));
-        assert!(!s.seal_matches("streams:all:anon", "payload2", &seal));
-        assert!(!s.seal_matches("streams:all:anon", "payload", "AAAA"));
+        let sealed = s.seal("streams:all:anon", b"{\"id\":\"private-one\"}");
+        assert!(!String::from_utf8_lossy(&URL_SAFE_NO_PAD.decode(&sealed).unwrap()).contains("private-one"));
+        assert_eq!(s.open("streams:all:anon", &sealed).as_deref(), Some(&b"{\"id\":\"private-one\"}"[..]));
+        assert_eq!(s.open("streams:all:alice", &sealed), None, "another caller's");
+        assert_eq!(PlaybackSigner::new(b"other").open("streams:all:anon", &sealed), None);
+        let mut tampered = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        tampered[14] ^= 1;
+        assert_eq!(s.open("streams:all:anon", &URL_SAFE_NO_PAD.encode(tampered)), None);
+        assert_eq!(s.open("streams:all:anon", "AAAA"), None);
+        assert_ne!(sealed, s.seal("streams:all:anon", b"{\"id\":\"private-one\"}"), "a fresh nonce each time");
+    }
+
+    #[test]
+    fn the_media_key_is_derived_and_a_long_video_does_not_overflow() {
+        assert_eq!(media_key(b"secret").len(), 64);
+        assert_ne!(media_key(b"secret"), media_key(b"secret2"));
+        let s = PlaybackSigner::new(b"secret");
+        let t = s.token(S, X, 1000, 1);
+        assert!(PlaybackSigner::from_media_key(&media_key(b"secret")).verify(&t, S, X, 1, 999));
+        assert_eq!(vod_token_ttl_s(f64::MAX), 3600 + 14 * 86400);
+        assert_eq!(vod_token_ttl_s(f64::NAN).max(3600), 3600);
     }
 }

@@ -18,24 +18,21 @@ fn limited(rate: &Rate, now: i64) -> ApiError {
     )
 }
 
-/// 429 if `subject` has used up `rate` in this window.
-pub async fn check(ctx: &ApiContext, rate: &Rate, subject: &str) -> ApiResult<()> {
-    let now = timefmt::unix_now();
-    let used = ctx.stores.limits.count(&rate.key(subject, now), now).await?;
-    if used >= rate.max { Err(limited(rate, now)) } else { Ok(()) }
-}
-
-/// Counts one event of `subject` against `rate`.
-pub async fn count(ctx: &ApiContext, rate: &Rate, subject: &str) -> ApiResult<u32> {
-    let now = timefmt::unix_now();
-    Ok(ctx.stores.limits.hit(&rate.key(subject, now), rate.expires_at(now)).await?)
-}
-
-/// Counts one event, and 429 if it went over.
+/// Counts one event of `subject` against `rate`, and 429 if that went over.
+/// Counting first, then comparing, holds under concurrency: parallel
+/// requests cannot all pass a check made before any of them counted.
 pub async fn take(ctx: &ApiContext, rate: &Rate, subject: &str) -> ApiResult<()> {
     let now = timefmt::unix_now();
-    let used = ctx.stores.limits.hit(&rate.key(subject, now), rate.expires_at(now)).await?;
+    let used = ctx.stores.limits.add(&rate.key(subject, now), 1, rate.expires_at(now)).await?;
     if used > rate.max { Err(limited(rate, now)) } else { Ok(()) }
+}
+
+/// Takes back one event counted by [`take`] in this window (one that turned
+/// out not to count, such as a login that succeeded).
+pub async fn give_back(ctx: &ApiContext, rate: &Rate, subject: &str) -> ApiResult<()> {
+    let now = timefmt::unix_now();
+    ctx.stores.limits.add(&rate.key(subject, now), -1, rate.expires_at(now)).await?;
+    Ok(())
 }
 
 /// 429 `quota_exceeded`, for a quota that stays full.

@@ -78,8 +78,9 @@ pub async fn register(
     ClientAddr(addr): ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let limit = ctx.config.limits.registrations_per_address;
-    limits::check(&ctx, &limit, &addr).await?;
+    // Every attempt counts, a refused name too: otherwise names could be
+    // probed for (409) without limit.
+    limits::take(&ctx, &ctx.config.limits.registrations_per_address, &addr).await?;
     let username = user::normalize_username(&req.username)?;
     let email = user::normalize_email(&req.email)?;
     user::check_password(&req.password)?;
@@ -97,7 +98,6 @@ pub async fn register(
         }
     }
     tracing::info!(user_id = %user.id, "user registered");
-    limits::count(&ctx, &limit, &addr).await?;
     let tokens = tokens::issue_for_login(&ctx, &user).await?;
     Ok((StatusCode::CREATED, JsonResponse(tokens)).into_response())
 }
@@ -131,8 +131,10 @@ pub async fn login(
     };
     // Failed logins are limited per address, per account and address, and
     // per account (an account by its id, so its name and email share one
-    // budget; an unknown one by the name given, so both look alike). Checked
-    // before the password: a guesser over the limit learns nothing more.
+    // budget; an unknown one by the name given, so both look alike). Each
+    // attempt is counted before the password is checked, so a guesser over a
+    // limit learns nothing more and parallel guesses cannot slip past; a
+    // login that succeeds takes its count back.
     let account = found.as_ref().map_or(named, |u| format!("user:{}", u.id));
     let account_addr = format!("{account}@{addr}");
     let l = &ctx.config.limits;
@@ -141,8 +143,14 @@ pub async fn login(
         (&l.login_failures_per_account_address, account_addr.as_str()),
         (&l.login_failures_per_account, account.as_str()),
     ];
-    for (rate, subject) in budgets {
-        limits::check(&ctx, rate, subject).await?;
+    for (i, (rate, subject)) in budgets.iter().enumerate() {
+        if let Err(limited) = limits::take(&ctx, rate, subject).await {
+            // Only the budget that refused keeps this attempt.
+            for (rate, subject) in &budgets[..i] {
+                limits::give_back(&ctx, rate, subject).await?;
+            }
+            return Err(limited);
+        }
     }
     let pw = req.password;
     // Unknown users cost a hash check too, so timing does not tell which
@@ -157,11 +165,11 @@ pub async fn login(
     })
     .await?;
     let Some(user) = user else {
-        for (rate, subject) in budgets {
-            limits::count(&ctx, rate, subject).await?;
-        }
         return Err(ApiError::unauthorized("invalid username, email or password").with_code("invalid_credentials"));
     };
+    for (rate, subject) in &budgets {
+        limits::give_back(&ctx, rate, subject).await?;
+    }
     Ok(JsonResponse(tokens::issue_for_login(&ctx, &user).await?))
 }
 

@@ -231,6 +231,18 @@ pub async fn update(
             "nothing to update: give title, description, visibility, record or profile",
         ));
     }
+    if patch.visibility == Some(Visibility::Private) {
+        // Restrict first: should the stream's own write then fail, its media
+        // is private early, never public late.
+        match ctx.stores.streams.get(&id).await? {
+            Some(s) if s.owner_id == caller.id => {
+                if let Some(session) = &s.session_id {
+                    ctx.stores.access.set_stream(&id, session, Visibility::Private).await?;
+                }
+            }
+            _ => return Err(not_found()),
+        }
+    }
     let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
     if let (Some(visibility), Some(session)) = (patch.visibility, &s.session_id) {
         // The current or last session's media follows the stream (a video

@@ -197,6 +197,15 @@ pub async fn update(
             "nothing to update: give title, description, tags or visibility",
         ));
     }
+    if req.visibility == Some(Visibility::Private) {
+        // Restrict first: should the video's own write then fail, its media
+        // is private early, never public late.
+        let v = visible(&ctx, &id, Some(&caller.id)).await?;
+        if v.owner_id != caller.id {
+            return Err(not_found());
+        }
+        ctx.stores.access.set_video(&v.stream_id, &v.session_id, VideoAccess::Private).await?;
+    }
     let v = ctx.stores.videos.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
     if req.visibility.is_some() {
         // The edge follows the session's access entry: private bumps its

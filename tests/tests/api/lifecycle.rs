@@ -33,7 +33,8 @@ async fn rig(ports: (u16, u16)) -> Rig {
 
 /// An API with one registered node offering these SRT and RTMP ports.
 async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
-    let api = api().await;
+    // Room for the races below: quotas are tested on their own (limits.rs).
+    let api = skycast_tests::api_with(|c| c.limits.on_air_per_user = 10).await;
     let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
     let name = format!("{}-commands", skycast_tests::unique_prefix());
     let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();

@@ -118,6 +118,8 @@ async fn one_users_starts_beyond_the_quota_are_refused_while_others_start() {
     let api = api_with(|c| {
         c.limits.on_air_per_user = 24;
         c.limits.streams_per_user = 26;
+        // No grace: the missed release below is reconciled at once.
+        c.limits.quota_grace_s = 0;
     })
     .await;
     let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
@@ -175,4 +177,21 @@ async fn ladder_sessions_have_their_own_quota() {
     assert_eq!(start(&api, &caster.access, &id_of(&a)).await.status, StatusCode::OK);
     assert_limited(&start(&api, &caster.access, &id_of(&b)).await, "ladder", 60);
     assert_eq!(start(&api, &caster.access, &id_of(&plain)).await.status, StatusCode::OK, "a passthrough one starts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_starts_cannot_free_each_others_places() {
+    let api = api_with(|c| c.limits.on_air_per_user = 2).await;
+    let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
+    let queue = sqs.create_queue().queue_name(format!("{}-c", skycast_tests::unique_prefix())).send().await.unwrap();
+    register_node(&api, &queue.queue_url.unwrap(), (7500, 7519), (0, 0)).await;
+    let caster = api.register("racer").await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(id_of(&api.create_stream(&caster, json!({"title": format!("r{i}")})).await));
+    }
+    let starts = ids.iter().map(|id| start(&api, &caster.access, id));
+    let codes: Vec<u16> = futures_util::future::join_all(starts).await.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 200).count(), 2, "exactly the quota goes on air: {codes:?}");
+    assert_eq!(codes.iter().filter(|&&c| c == 429).count(), 4, "{codes:?}");
 }

@@ -200,6 +200,10 @@ async fn a_deleted_videos_media_is_refused_even_where_objects_linger() {
     }
     let r = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // A PATCH that raced the delete, or a late retry, cannot undo it.
+    let late = skycast_core::store::VideoAccess::Public;
+    let after = rig.api.ctx.stores.access.set_video(&rig.stream_id, &id, late).await.unwrap();
+    assert_eq!(after.state, skycast_core::playback::MediaState::Gone, "gone stays gone");
     // As if a straggling upload, or an edge cache, still held every object.
     store_again(&rig, &id).await;
     for url in &urls {

@@ -117,9 +117,11 @@ impl DynamoAccessStore {
         value: &str,
         restricts: bool,
     ) -> Result<Access, StoreError> {
-        self.update(stream_id, session_id, attribute, value, restricts, false)
-            .await?
-            .ok_or_else(|| StoreError::Backend("an unconditional update was refused".into()))
+        match self.update(stream_id, session_id, attribute, value, restricts, false).await? {
+            Some(access) => Ok(access),
+            // Gone stays gone (a late write of a deleted video's): as it is.
+            None => self.get(session_id).await,
+        }
     }
 
     /// `None` when `only_if_unset` and the attribute was set already.
@@ -145,6 +147,12 @@ impl DynamoAccessStore {
             .return_values(ReturnValue::AllNew);
         if only_if_unset {
             req = req.condition_expression("attribute_not_exists(#a)");
+        } else if value != "gone" {
+            // Nothing undoes a deletion: a PATCH that raced the DELETE, or a
+            // late retry, must not make a deleted video's media playable.
+            req = req
+                .condition_expression("attribute_not_exists(video) OR video <> :gone")
+                .expression_attribute_values(":gone", s("gone"));
         }
         match req.send().await {
             Ok(out) => Ok(Some(out.attributes.map(|item| access_of(&item)).unwrap_or(Access::PUBLIC))),

@@ -1,6 +1,7 @@
 //! The counters and quota sets behind [`crate::limits`], in one table:
 //! `rate#…` counters and `seen#…` markers expire through the TTL attribute;
-//! `quota#{user}` items hold, per quota, the set of ids the user holds.
+//! `quota#{user}` items hold, per quota, a map of the ids the user holds to
+//! when each was claimed.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
@@ -16,19 +17,18 @@ use crate::limits::Quota;
 
 #[async_trait]
 pub trait LimitStore: Send + Sync {
-    /// A counter's value (0 when absent or expired).
-    async fn count(&self, key: &str, now: i64) -> Result<u32, StoreError>;
-    /// Adds one to a counter; returns its new value.
-    async fn hit(&self, key: &str, expires_at: i64) -> Result<u32, StoreError>;
+    /// Adds `delta` (one, or minus one to take a count back) to a counter;
+    /// returns its new value.
+    async fn add(&self, key: &str, delta: i64, expires_at: i64) -> Result<u32, StoreError>;
     /// Marks `key` seen until `expires_at`; `true` the first time.
     async fn first_sight(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
-    /// Adds `id` to the user's `quota` set if it holds fewer than `max`, or
-    /// holds `id` already (a retried claim); `false` when full.
-    async fn claim(&self, user_id: &str, quota: Quota, id: &str, max: u32) -> Result<bool, StoreError>;
-    /// Takes `id` out of the set; idempotent.
+    /// Adds `id` (claimed at `now`) to the user's `quota` if it holds fewer
+    /// than `max`, or holds `id` already (a retried claim); `false` when full.
+    async fn claim(&self, user_id: &str, quota: Quota, id: &str, max: u32, now: i64) -> Result<bool, StoreError>;
+    /// Takes `id` out of the quota; idempotent.
     async fn release(&self, user_id: &str, quota: Quota, id: &str) -> Result<(), StoreError>;
-    /// The ids the set holds.
-    async fn held(&self, user_id: &str, quota: Quota) -> Result<Vec<String>, StoreError>;
+    /// The ids the quota holds, with when each was claimed.
+    async fn held(&self, user_id: &str, quota: Quota) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 pub struct DynamoLimitStore {
@@ -52,32 +52,14 @@ fn number(item: Option<&AttributeValue>) -> i64 {
 
 #[async_trait]
 impl LimitStore for DynamoLimitStore {
-    async fn count(&self, key: &str, now: i64) -> Result<u32, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("key", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = out.item else { return Ok(0) };
-        // DynamoDB's TTL deletes late: an expired counter counts nothing.
-        if number(item.get("expires_at")) <= now {
-            return Ok(0);
-        }
-        Ok(number(item.get("n")).clamp(0, i64::from(u32::MAX)) as u32)
-    }
-
-    async fn hit(&self, key: &str, expires_at: i64) -> Result<u32, StoreError> {
+    async fn add(&self, key: &str, delta: i64, expires_at: i64) -> Result<u32, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("key", s(key))
-            .update_expression("ADD n :one SET expires_at = :exp")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .update_expression("ADD n :d SET expires_at = :exp")
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
             .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
@@ -103,17 +85,28 @@ impl LimitStore for DynamoLimitStore {
         conditionally_applied(result)
     }
 
-    async fn claim(&self, user_id: &str, quota: Quota, id: &str, max: u32) -> Result<bool, StoreError> {
+    async fn claim(&self, user_id: &str, quota: Quota, id: &str, max: u32, now: i64) -> Result<bool, StoreError> {
+        // The map must exist before a path inside it can be set.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("key", s(quota_key(user_id)))
+            .update_expression("SET #q = if_not_exists(#q, :empty)")
+            .expression_attribute_names("#q", quota.as_str())
+            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
+            .send()
+            .await
+            .map_err(backend)?;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("key", s(quota_key(user_id)))
-            .update_expression("ADD #q :id")
-            .condition_expression("attribute_not_exists(#q) OR size(#q) < :max OR contains(#q, :one)")
+            .update_expression("SET #q.#id = if_not_exists(#q.#id, :now)")
+            .condition_expression("size(#q) < :max OR attribute_exists(#q.#id)")
             .expression_attribute_names("#q", quota.as_str())
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_owned()]))
-            .expression_attribute_values(":one", s(id))
+            .expression_attribute_names("#id", id)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
             .send()
             .await;
@@ -121,20 +114,21 @@ impl LimitStore for DynamoLimitStore {
     }
 
     async fn release(&self, user_id: &str, quota: Quota, id: &str) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("key", s(quota_key(user_id)))
-            .update_expression("DELETE #q :id")
+            .update_expression("REMOVE #q.#id")
+            .condition_expression("attribute_exists(#q)")
             .expression_attribute_names("#q", quota.as_str())
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![id.to_owned()]))
+            .expression_attribute_names("#id", id)
             .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+            .await;
+        conditionally_applied(result).map(|_| ())
     }
 
-    async fn held(&self, user_id: &str, quota: Quota) -> Result<Vec<String>, StoreError> {
+    async fn held(&self, user_id: &str, quota: Quota) -> Result<Vec<(String, i64)>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -144,9 +138,9 @@ impl LimitStore for DynamoLimitStore {
             .send()
             .await
             .map_err(backend)?;
-        let set = out.item.and_then(|mut i| i.remove(quota.as_str()));
-        Ok(match set {
-            Some(AttributeValue::Ss(ids)) => ids,
+        let map = out.item.and_then(|mut i| i.remove(quota.as_str()));
+        Ok(match map {
+            Some(AttributeValue::M(ids)) => ids.into_iter().map(|(id, at)| (id, number(Some(&at)))).collect(),
             _ => Vec::new(),
         })
     }
