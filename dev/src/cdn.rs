@@ -37,7 +37,7 @@ pub fn routes(s3: aws_sdk_s3::Client, prefix: &str) -> Router<ApiContext> {
 async fn admitted(ctx: &ApiContext, uri: &str) -> Result<Option<String>, Response> {
     let Some(request) = MediaRequest::parse(uri) else { return Ok(None) };
     let Some(signer) = ctx.playback.as_deref() else { return Ok(None) };
-    let access = ctx.stores.access.get(request.session_id).await.map_err(|e| {
+    let access = ctx.stores.access.media(request.stream_id, request.session_id).await.map_err(|e| {
         tracing::warn!(error = %e, "media access unreadable; refusing");
         ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
     })?;

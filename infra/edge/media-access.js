@@ -5,7 +5,8 @@ import crypto from 'crypto';
 // viewer request, in front of /live/{S}/{X}/... and /recordings/{S}/{X}.mp4|.jpg.
 //
 // A session's access state is in the associated KeyValueStore under its id X:
-// "public:{epoch}", "private:{epoch}" or "gone:{epoch}"; no entry = public.
+// "public:{epoch}", "private:{epoch}" or "gone:{epoch}"; without one, its
+// stream's under S; without either, public.
 // Private media needs a /t/{expires}.{epoch}.{sig} prefix, sig being
 // base64url(HMAC-SHA256(playback-key, "skycast-media-v1\nS\nX\nexpires\nepoch")),
 // and the prefix is dropped before the cache lookup so every viewer shares one
@@ -119,8 +120,8 @@ function parse(uri) {
   return { stream: stream, session: session, token: token, media: '/' + m.join('/') };
 }
 
-// The session's state as { state, epoch }, or null when the store cannot be
-// read (the caller then refuses: fail closed).
+// An entry's state as { state, epoch } ('absent' when the store has none), or
+// null when the store cannot be read (the caller then refuses: fail closed).
 async function accessState(session) {
   var value;
   try {
@@ -135,7 +136,7 @@ async function accessState(session) {
     } catch (e2) {
       return null;
     }
-    return found === false ? { state: 'public', epoch: '0' } : null;
+    return found === false ? { state: 'absent', epoch: '0' } : null;
   }
   var gone = { state: 'gone', epoch: '0' };
   if (typeof value !== 'string') return gone;
@@ -178,8 +179,13 @@ async function handler(event) {
     var request = event.request;
     var p = parse(request.uri);
     if (p === null) return refuse();
+    // The session's own entry decides; without one, its stream's (a stream
+    // made private or deleted covers its older sessions too); without
+    // either, the media is public.
     var st = await accessState(p.session);
+    if (st !== null && st.state === 'absent') st = await accessState(p.stream);
     if (st === null) return refuse();
+    if (st.state === 'absent') st = { state: 'public', epoch: '0' };
     var allowed = st.state === 'public';
     if (st.state === 'private' && p.token !== null) {
       allowed = await tokenGrants(p.token, p, st);

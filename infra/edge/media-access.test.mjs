@@ -209,12 +209,13 @@ test('get() failing for a key that exists() says is there fails closed', async (
   }
 });
 
-test('a missing key is public only when exists() says so', async () => {
+test('a missing key is public only when exists() says so, for the session and then its stream', async () => {
   const { handler, kvs } = load({ fail: 'get', existsSays: false });
   const c = caseNamed('public (no entry): bare live master');
   const event = viewerRequest(c.uri);
   assert.equal(await run(handler, event), event.request);
-  assert.deepEqual(kvs.calls, [['get', c.uri.split('/')[3]], ['exists', c.uri.split('/')[3]]]);
+  const [, , stream, session] = c.uri.split('/');
+  assert.deepEqual(kvs.calls, [['get', session], ['exists', session], ['get', stream], ['exists', stream]]);
 });
 
 test('private media with no playback-key in the store is refused; public is not affected', async () => {

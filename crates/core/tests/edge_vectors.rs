@@ -43,7 +43,9 @@ fn vectors() -> Vectors {
 /// What the edge does with `uri`: the path it passes on, or `None` (404).
 fn decide(signer: &PlaybackSigner, entries: &HashMap<String, String>, uri: &str, now: i64) -> Option<String> {
     let request = MediaRequest::parse(uri)?;
-    let access = entries.get(request.session_id).map(|v| Access::decode(v)).unwrap_or(Access::PUBLIC);
+    // The session's own entry, else its stream's, else public (as AccessStore::media).
+    let entry = |key: &str| entries.get(key).map(|v| Access::decode(v));
+    let access = entry(request.session_id).or_else(|| entry(request.stream_id)).unwrap_or(Access::PUBLIC);
     signer.allows(&request, access, now).then(|| request.path.to_owned())
 }
 

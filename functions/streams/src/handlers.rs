@@ -233,9 +233,11 @@ pub async fn update(
     }
     if patch.visibility == Some(Visibility::Private) {
         // Restrict first: should the stream's own write then fail, its media
-        // is private early, never public late.
+        // is private early, never public late. The stream's own entry covers
+        // its older sessions that have none.
         match ctx.stores.streams.get(&id).await? {
             Some(s) if s.owner_id == caller.id => {
+                ctx.stores.access.set_stream(&id, &id, Visibility::Private).await?;
                 if let Some(session) = &s.session_id {
                     ctx.stores.access.set_stream(&id, session, Visibility::Private).await?;
                 }
@@ -244,6 +246,9 @@ pub async fn update(
         }
     }
     let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
+    if let Some(visibility) = patch.visibility {
+        ctx.stores.access.set_stream(&s.id, &s.id, visibility).await?;
+    }
     if let (Some(visibility), Some(session)) = (patch.visibility, &s.session_id) {
         // The current or last session's media follows the stream (a video
         // made from it, once there is one, decides for itself). If this write
@@ -271,10 +276,12 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, StreamId(id
         Some(s) if s.owner_id == caller.id => s.session_id,
         _ => return Err(not_found()),
     };
+    // Its media (the live HLS of its sessions, kept as recordings) stops
+    // playing for anyone, unless a video of a session says otherwise: the
+    // stream's own entry for the sessions without one, the last session's
+    // too. First, so a failure part way never leaves them playing.
+    ctx.stores.access.set_stream(&id, &id, Visibility::Private).await?;
     if let Some(session) = &last_session {
-        // Its last session's media (live HLS kept as a recording) stops
-        // playing for anyone, unless a video of it says otherwise. First, so
-        // a failure part way never leaves it playing.
         ctx.stores.access.set_stream(&id, session, Visibility::Private).await?;
     }
     match ctx.stores.streams.delete(&id, &caller.id).await? {

@@ -233,3 +233,27 @@ fn time_of(unix: i64) -> String {
     let now = timefmt::now();
     timefmt::rfc3339(now + std::time::Duration::from_secs((unix - now.unix_timestamp()).max(0) as u64))
 }
+
+#[tokio::test]
+async fn a_streams_older_sessions_follow_it_private_and_deleted() {
+    let rig = rig_with(|_| {}).await;
+    // An earlier session that no video was made of (the stream did not
+    // record then): its media has no entry of its own.
+    let old = ids::new_id();
+    let master = format!("/cdn/live/{}/{old}/master.m3u8", rig.stream_id);
+    put_live(&rig, &format!("live/{}/{old}/master.m3u8", rig.stream_id), "#EXTM3U\n").await;
+    assert_eq!(status(&rig.api, &master).await, StatusCode::OK, "public stream, public sessions");
+    let path = format!("/streams/{}", rig.stream_id);
+    let patch = |visibility: &str| {
+        let body = json!({"visibility": visibility});
+        let (api, path, token) = (&rig.api, path.clone(), rig.owner.access.clone());
+        async move { api.call(Method::PATCH, &path, Some(&token), Some(body)).await.status }
+    };
+    assert_eq!(patch("private").await, StatusCode::OK);
+    assert_eq!(status(&rig.api, &master).await, StatusCode::NOT_FOUND, "private stream, private old sessions");
+    assert_eq!(patch("public").await, StatusCode::OK);
+    assert_eq!(status(&rig.api, &master).await, StatusCode::OK, "public again");
+    let deleted = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(status(&rig.api, &master).await, StatusCode::NOT_FOUND, "a deleted stream's sessions play no more");
+}

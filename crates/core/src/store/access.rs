@@ -6,7 +6,10 @@
 //! current or last one) and the video recorded from it (`video`: public,
 //! private or gone). Once a video exists it decides; before, the stream does.
 //! Every write that restricts bumps `epoch`, which voids the tokens handed out
-//! before. A session without an entry is public.
+//! before. A stream has an entry of its own too, under its id (its
+//! visibility, written when it changes or it is deleted): it covers the
+//! sessions that have none, such as the older ones of a stream that does
+//! not record. A session with neither is public.
 
 use std::collections::HashMap;
 
@@ -85,8 +88,20 @@ pub fn combine(stream: Option<&str>, video: Option<&str>, epoch: u64) -> Access 
 
 #[async_trait]
 pub trait AccessStore: Send + Sync {
-    /// The session's access; [`Access::PUBLIC`] without an entry.
-    async fn get(&self, session_id: &str) -> Result<Access, StoreError>;
+    /// The entry under `key` (a session's id, or a stream's), if any.
+    async fn entry(&self, key: &str) -> Result<Option<Access>, StoreError>;
+    /// The session's access as the edge decides it: its own entry, else its
+    /// stream's, else [`Access::PUBLIC`].
+    async fn media(&self, stream_id: &str, session_id: &str) -> Result<Access, StoreError> {
+        if let Some(access) = self.entry(session_id).await? {
+            return Ok(access);
+        }
+        Ok(self.entry(stream_id).await?.unwrap_or(Access::PUBLIC))
+    }
+    /// The session's own access; [`Access::PUBLIC`] without an entry.
+    async fn get(&self, session_id: &str) -> Result<Access, StoreError> {
+        Ok(self.entry(session_id).await?.unwrap_or(Access::PUBLIC))
+    }
     /// Several sessions' access at once (at most 100).
     async fn get_many(&self, session_ids: &[String]) -> Result<HashMap<String, Access>, StoreError>;
     /// Sets the stream's word on its session; returns the combined access.
@@ -170,17 +185,17 @@ fn access_of(item: &Item) -> Access {
 
 #[async_trait]
 impl AccessStore for DynamoAccessStore {
-    async fn get(&self, session_id: &str) -> Result<Access, StoreError> {
+    async fn entry(&self, key: &str) -> Result<Option<Access>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("session_id", s(session_id))
+            .key("session_id", s(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
-        Ok(out.item.as_ref().map(access_of).unwrap_or(Access::PUBLIC))
+        Ok(out.item.as_ref().map(access_of))
     }
 
     async fn get_many(&self, session_ids: &[String]) -> Result<HashMap<String, Access>, StoreError> {
