@@ -80,16 +80,12 @@ resource "aws_iam_role" "function" {
   assume_role_policy = data.aws_iam_policy_document.assume["lambda.amazonaws.com"].json
 }
 
-data "aws_iam_policy_document" "function" {
-  for_each = local.functions
+# Each role's grants from permissions.json (every function's and the ingest
+# node's): tables with their indexes, queues, bucket keys, secrets. The roles'
+# policies below start from these.
+data "aws_iam_policy_document" "grants" {
+  for_each = local.permissions
 
-  statement {
-    sid       = "OwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
-  }
-
-  # permissions.json: tables (with their indexes), queues, buckets, secrets.
   dynamic "statement" {
     for_each = lookup(local.permissions[each.key], "dynamodb", {})
     content {
@@ -135,6 +131,18 @@ data "aws_iam_policy_document" "function" {
       actions   = ["secretsmanager:GetSecretValue"]
       resources = [for name in local.permissions[each.key].secrets : aws_secretsmanager_secret.this[name].arn]
     }
+  }
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.functions
+
+  source_policy_documents = [data.aws_iam_policy_document.grants[each.key].json]
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
   statement {

@@ -229,32 +229,7 @@ resource "aws_iam_role" "ingest" {
 # The node's grants on tables, queues and the live bucket come from
 # permissions.json, as the functions' do (and are tested the same way).
 data "aws_iam_policy_document" "ingest" {
-  dynamic "statement" {
-    for_each = local.permissions["ingest-node"].dynamodb
-    content {
-      sid       = "Table${replace(title(replace(statement.key, "-", " ")), " ", "")}"
-      actions   = [for a in statement.value : "dynamodb:${a}"]
-      resources = [aws_dynamodb_table.this[statement.key].arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.permissions["ingest-node"].sqs
-    content {
-      sid       = "Queue${replace(title(replace(statement.key, "-", " ")), " ", "")}"
-      actions   = [for a in statement.value : "sqs:${a}"]
-      resources = [aws_sqs_queue.main[statement.key].arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.permissions["ingest-node"].s3
-    content {
-      sid       = "Objects${title(statement.key)}"
-      actions   = [for a in statement.value.actions : "s3:${a}"]
-      resources = ["${aws_s3_bucket.this[statement.key].arn}/${statement.value.keys}"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.grants["ingest-node"].json]
 
   statement {
     sid       = "DataKey"
