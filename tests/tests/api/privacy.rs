@@ -200,6 +200,20 @@ async fn a_deleted_videos_media_is_refused_even_where_objects_linger() {
     }
     let r = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // The entry outlives every edge cache, then expires (the edge's store is small).
+    let item = rig
+        .api
+        .dynamodb
+        .get_item()
+        .table_name(&rig.api.ctx.config.tables.media_access)
+        .key("session_id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    assert!(expires > timefmt::unix_now() + 366 * 86400, "kept longer than a year: {expires}");
     // A PATCH that raced the delete, or a late retry, cannot undo it.
     let late = skycast_core::store::VideoAccess::Public;
     let after = rig.api.ctx.stores.access.set_video(&rig.stream_id, &id, late).await.unwrap();

@@ -28,6 +28,10 @@ use crate::{
     stream::Visibility,
 };
 
+/// How long a deleted video's entry is kept: longer than any edge cache
+/// keeps a segment (a year).
+pub const GONE_KEPT_S: i64 = 400 * 86400;
+
 /// What the video recorded from a session says of its media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoAccess {
@@ -154,12 +158,24 @@ impl DynamoAccessStore {
             .update_item()
             .table_name(&self.table)
             .key("session_id", s(session_id))
-            .update_expression("SET stream_id = :s, #a = :v ADD epoch :d")
+            .update_expression(if value == "gone" {
+                "SET stream_id = :s, #a = :v, expires_at = :exp ADD epoch :d"
+            } else {
+                "SET stream_id = :s, #a = :v ADD epoch :d"
+            })
             .expression_attribute_names("#a", attribute)
             .expression_attribute_values(":s", s(stream_id))
             .expression_attribute_values(":v", s(value))
             .expression_attribute_values(":d", AttributeValue::N(u8::from(restricts).to_string()))
             .return_values(ReturnValue::AllNew);
+        if value == "gone" {
+            // A deleted video's objects are gone; edge caches keep a copy at
+            // most a year (segments are immutable, max-age one year). After
+            // that the entry has nothing left to guard: it expires, and the
+            // edge's store (5 MB) lets it go too.
+            let expires = crate::timefmt::unix_now() + GONE_KEPT_S;
+            req = req.expression_attribute_values(":exp", AttributeValue::N(expires.to_string()));
+        }
         if only_if_unset {
             req = req.condition_expression("attribute_not_exists(#a)");
         } else if value != "gone" {
