@@ -23,7 +23,7 @@ pub struct ApiContext {
     pub jwt: Arc<JwtKeys>,
     /// Commands to ingest nodes travel on SQS.
     pub messages: Arc<dyn MessageSender>,
-    /// Stored media: presigned URLs, playlists, deletes.
+    /// Stored media: visibility tags and deletes.
     pub objects: Arc<dyn ObjectStorage>,
     /// Signs media tokens and seals cursors; `None` where no secret is configured.
     pub playback: Option<Arc<PlaybackSigner>>,

@@ -1,14 +1,11 @@
-//! Stored media, as the API functions see it: presigned reads for private
-//! videos, playlists to rewrite, and deleting a video's objects, behind a
-//! trait so handlers are testable without S3.
-
-use std::time::Duration;
+//! Stored media, as the API functions see it: tagging a video's objects for
+//! the CDN and deleting them, behind a trait so handlers are testable
+//! without S3.
 
 use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
     error::DisplayErrorContext,
-    presigning::PresigningConfig,
     types::{Delete, ObjectIdentifier, Tag, Tagging},
 };
 
@@ -16,9 +13,6 @@ use super::StoreError;
 
 #[async_trait]
 pub trait ObjectStorage: Send + Sync {
-    /// A URL that reads `key` without credentials until it expires.
-    async fn presign_get(&self, bucket: &str, key: &str, expires: Duration) -> Result<String, StoreError>;
-    async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Deletes every object below `prefix`, every version of each: on a
     /// versioned bucket a plain delete would only hide them.
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StoreError>;
@@ -65,23 +59,6 @@ fn s3_err(e: impl std::error::Error + 'static) -> StoreError {
 
 #[async_trait]
 impl ObjectStorage for S3Objects {
-    async fn presign_get(&self, bucket: &str, key: &str, expires: Duration) -> Result<String, StoreError> {
-        let config = PresigningConfig::expires_in(expires).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let req = self.client.get_object().bucket(bucket).key(key).presigned(config).await.map_err(s3_err)?;
-        Ok(req.uri().to_owned())
-    }
-
-    async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, StoreError> {
-        match self.client.get_object().bucket(bucket).key(key).send().await {
-            Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| StoreError::Backend(e.to_string()))?.into_bytes();
-                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-            }
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => Ok(None),
-            Err(e) => Err(s3_err(e)),
-        }
-    }
-
     async fn tag_visibility(&self, bucket: &str, key: &str, public: bool) -> Result<(), StoreError> {
         put_visibility_tag(&self.client, bucket, key, public).await
     }
