@@ -231,32 +231,40 @@ pub async fn update(
             "nothing to update: give title, description, visibility, record or profile",
         ));
     }
-    if patch.visibility == Some(Visibility::Private) {
-        // Restrict first: should the stream's own write then fail, its media
-        // is private early, never public late. The stream's own entry covers
-        // its older sessions that have none.
+    // Restrict first: should the stream's own write then fail, its media is
+    // private early, never public late. The session it covered then.
+    let restricted = if patch.visibility == Some(Visibility::Private) {
         match ctx.stores.streams.get(&id).await? {
             Some(s) if s.owner_id == caller.id => {
-                ctx.stores.access.set_stream(&id, &id, Visibility::Private).await?;
-                if let Some(session) = &s.session_id {
-                    ctx.stores.access.set_stream(&id, session, Visibility::Private).await?;
-                }
+                set_media(&ctx, &id, s.session_id.as_deref(), Visibility::Private).await?;
+                Some(s.session_id)
             }
             _ => return Err(not_found()),
         }
-    }
+    } else {
+        None
+    };
     let s = ctx.stores.streams.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
-    if let Some(visibility) = patch.visibility {
-        ctx.stores.access.set_stream(&s.id, &s.id, visibility).await?;
-    }
-    if let (Some(visibility), Some(session)) = (patch.visibility, &s.session_id) {
-        // The current or last session's media follows the stream (a video
-        // made from it, once there is one, decides for itself). If this write
-        // fails the PATCH answers 503, and sending it again finishes the job.
-        let access = ctx.stores.access.set_stream(&s.id, session, visibility).await?;
-        tracing::info!(stream_id = %s.id, %session, state = access.state.as_str(), "session media access set");
+    // Loosen after (or restrict the session a racing start began). If this
+    // write fails the PATCH answers 503, and sending it again finishes the job.
+    if let Some(visibility) = patch.visibility
+        && restricted.as_ref() != Some(&s.session_id)
+    {
+        set_media(&ctx, &s.id, s.session_id.as_deref(), visibility).await?;
     }
     Ok(JsonResponse(StreamView::read(&ctx, s, Some(&caller.id)).await?))
+}
+
+/// The stream's visibility on its media: its own entry, which covers its
+/// sessions that have none, and its current or last session's (a video made
+/// from a session, once there is one, decides for itself).
+async fn set_media(ctx: &ApiContext, stream_id: &str, session: Option<&str>, v: Visibility) -> ApiResult<()> {
+    ctx.stores.access.set_stream(stream_id, stream_id, v).await?;
+    if let Some(session) = session {
+        let access = ctx.stores.access.set_stream(stream_id, session, v).await?;
+        tracing::info!(%stream_id, %session, state = access.state.as_str(), "session media access set");
+    }
+    Ok(())
 }
 
 fn on_air() -> ApiError {
@@ -277,13 +285,9 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, StreamId(id
         _ => return Err(not_found()),
     };
     // Its media (the live HLS of its sessions, kept as recordings) stops
-    // playing for anyone, unless a video of a session says otherwise: the
-    // stream's own entry for the sessions without one, the last session's
-    // too. First, so a failure part way never leaves them playing.
-    ctx.stores.access.set_stream(&id, &id, Visibility::Private).await?;
-    if let Some(session) = &last_session {
-        ctx.stores.access.set_stream(&id, session, Visibility::Private).await?;
-    }
+    // playing for anyone, unless a video of a session says otherwise. First,
+    // so a failure part way never leaves it playing.
+    set_media(&ctx, &id, last_session.as_deref(), Visibility::Private).await?;
     match ctx.stores.streams.delete(&id, &caller.id).await? {
         Deletion::Deleted => {
             quota::release(&ctx, &caller.id, Quota::Streams, &id).await;

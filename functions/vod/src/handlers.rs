@@ -208,9 +208,12 @@ pub async fn update(
     }
     let v = ctx.stores.videos.update(&id, &caller.id, &patch, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
     if req.visibility.is_some() {
-        // The edge follows the session's access entry: private bumps its
-        // epoch, voiding every link handed out before.
-        ctx.stores.access.set_video(&v.stream_id, &v.session_id, VideoAccess::of(v.visibility)).await?;
+        // The edge follows the session's access entry (private was written
+        // first, above, bumping its epoch to void every link handed out
+        // before); public is written after.
+        if req.visibility == Some(Visibility::Public) {
+            ctx.stores.access.set_video(&v.stream_id, &v.session_id, VideoAccess::Public).await?;
+        }
         // The CDN follows the objects' tag; if this fails the PATCH answers
         // 503 and sending it again finishes the job.
         let public = v.visibility == Visibility::Public;
