@@ -31,7 +31,7 @@ help:
 	@echo "make openapi  regenerate openapi.json from the code"
 	@echo "make lint     rustfmt --check, clippy, and the Terraform checks (fmt, checkov)"
 	@echo "make package  build every Lambda as target/lambda/<name>/bootstrap.zip (LAMBDA_ARCH=arm64|x86_64)"
-	@echo "make fuzz     fuzz the fMP4 parser for a minute (needs cargo-fuzz)"
+	@echo "make fuzz     fuzz the fMP4 parser and the RTMP server, a minute each (needs cargo-fuzz)"
 
 deps: $(MOTO) ffmpeg node
 
@@ -56,7 +56,7 @@ test: deps
 	$(CARGO) test --workspace
 	@# The edge's JavaScript, against the vectors the Rust edge passes too.
 	node --test infra/edge/
-	@# The fuzz target is built (not run): it must keep compiling against the parser.
+	@# The fuzz targets are built (not run): they must keep compiling against the parsers.
 	$(CARGO) build --manifest-path fuzz/Cargo.toml --target-dir target
 
 bench: deps
@@ -113,7 +113,7 @@ package: $(CARGO_LAMBDA)
 # cargo-fuzz instruments with nightly flags; RUSTC_BOOTSTRAP lets the one
 # stable toolchain here accept them.
 fuzz:
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run fmp4 -- -max_total_time=$${FUZZ_SECONDS:-60}
+	cd fuzz && for t in fmp4 rtmp; do RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$${FUZZ_SECONDS:-60} || exit 1; done
 
 clean:
 	$(CARGO) clean
