@@ -22,7 +22,6 @@ const MSG_WINDOW_ACK_SIZE: u8 = 5;
 const MSG_SET_PEER_BANDWIDTH: u8 = 6;
 const MSG_AUDIO: u8 = 8;
 const MSG_VIDEO: u8 = 9;
-const MSG_AMF3_DATA: u8 = 15;
 const MSG_AMF3_COMMAND: u8 = 17;
 const MSG_AMF0_DATA: u8 = 18;
 const MSG_AMF0_COMMAND: u8 = 20;
@@ -248,7 +247,7 @@ impl ServerSession {
             MSG_AMF3_COMMAND => self.command(amf0::decode(m.payload.get(1..).unwrap_or_default())?, &m, events)?,
             MSG_AMF0_COMMAND => self.command(amf0::decode(&m.payload)?, &m, events)?,
             // Media before publishing, AMF3 data, anything unknown: not ours to keep.
-            MSG_AMF3_DATA | _ => {}
+            _ => {}
         }
         Ok(())
     }
