@@ -22,7 +22,7 @@ FUNCTIONS        := auth streams vod lifecycle recorder catalog edge-sync
 LAMBDA_ARCH      ?= arm64
 LAMBDA_TARGET    := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 
-.PHONY: help deps node ffmpeg media-tools dev test bench openapi fmt lint lint-infra package fuzz clean
+.PHONY: help deps node ffmpeg media-tools hls-check dev test bench openapi fmt lint lint-infra package fuzz clean
 
 help:
 	@echo "make dev      run the whole platform locally (Ctrl-C stops it)"
@@ -33,7 +33,7 @@ help:
 	@echo "make package  build every Lambda as target/lambda/<name>/bootstrap.zip (LAMBDA_ARCH=arm64|x86_64)"
 	@echo "make fuzz     fuzz the fMP4 parser and the RTMP server, a minute each (needs cargo-fuzz)"
 
-deps: $(MOTO) ffmpeg node media-tools
+deps: $(MOTO) ffmpeg node media-tools hls-check
 
 $(MOTO):
 	@echo "installing moto $(MOTO_VERSION) into $(VENV)/"
@@ -48,13 +48,18 @@ ffmpeg:
 # GStreamer (srtsink, rtmp2sink) are encoders the tests publish with.
 media-tools:
 	@{ test -e /usr/include/srt/srt.h && command -v srt-live-transmit && command -v gst-launch-1.0 \
-		&& gst-inspect-1.0 srtsink && gst-inspect-1.0 rtmp2sink && gst-inspect-1.0 x264enc; } >/dev/null 2>&1 \
+		&& gst-inspect-1.0 srtsink && gst-inspect-1.0 rtmp2sink && gst-inspect-1.0 x264enc && gst-inspect-1.0 voaacenc; } >/dev/null 2>&1 \
 		|| { echo "installing libsrt, srt-tools and GStreamer from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 		libsrt-openssl-dev srt-tools gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly >/dev/null; }
 
 # The CloudFront Function (infra/edge/) is tested with Node's own test runner.
 node:
 	@command -v node >/dev/null || { echo "installing Node.js from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs >/dev/null; }
+	@command -v npm >/dev/null || { echo "installing npm from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+
+# hls-parser (strict mode) checks the node's playlists in the tests; pinned by the committed lockfile.
+hls-check: node
+	@test -d tests/hls/node_modules/hls-parser || npm ci --prefix tests/hls --no-audit --no-fund --loglevel=error
 
 dev: deps
 	$(CARGO) build --bin skycast-dev

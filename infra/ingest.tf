@@ -1,16 +1,16 @@
-# The ingest node: the container of ingest-node/Dockerfile on one EC2
-# instance of an auto-scaling group, behind a network load balancer that
-# exposes its SRT (UDP) and RTMP (TCP) port pools. Encoders connect to the
-# NLB's DNS name, which the node hands out as its public host.
+# The ingest nodes: the container of ingest-node/Dockerfile on the EC2
+# instances of an auto-scaling group, behind a network load balancer with
+# one listener per protocol: SRT on one UDP port, RTMP on one TCP port.
+# Every node listens on both and takes any stream: a publisher's key says
+# which stream it is, and the node it reaches claims the session in the
+# streams table (one node wins a race). Encoders connect to the NLB's DNS name.
 #
-# Why EC2 and not Fargate: every port of the pool is one NLB listener and one
-# target group, and an ECS service takes at most 5 target groups; an
-# auto-scaling group takes them all.
-#
-# One node per stack: each port's target group holds the instance, so a
-# second instance would receive half of each port's publishers. To scale,
-# pick a bigger instance type (the source profile costs ~0.02 vCPU a stream,
-# the ladder ~0.2) or deploy another stack with its own prefix.
+# Why EC2 and not Fargate, now that two target groups would fit an ECS
+# service: the spool. A node that crashes restarts in place (Docker's restart
+# policy) with its host volume, finds what it had not yet stored, uploads it
+# and ends its sessions cleanly; a replaced Fargate task loses its ephemeral
+# storage. A node that does not come back has its sessions ended by another
+# from what is in S3.
 
 data "aws_availability_zones" "available" {
   #checkov:skip=CKV_AWS_394:Only the first two zones (sorted by name) are used; a zone AWS adds later sorts after them and changes nothing.
@@ -18,13 +18,11 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  azs        = slice(data.aws_availability_zones.available.names, 0, 2)
-  srt_ports  = range(var.ingest_srt_ports.first, var.ingest_srt_ports.first + var.ingest_srt_ports.count)
-  rtmp_ports = range(var.ingest_rtmp_ports.first, var.ingest_rtmp_ports.first + var.ingest_rtmp_ports.count)
-  ingest_listeners = merge(
-    { for p in local.srt_ports : "srt-${p}" => { port = p, protocol = "UDP" } },
-    { for p in local.rtmp_ports : "rtmp-${p}" => { port = p, protocol = "TCP" } },
-  )
+  azs = slice(data.aws_availability_zones.available.names, 0, 2)
+  ingest_listeners = {
+    srt  = { port = var.ingest_srt_port, protocol = "UDP" }
+    rtmp = { port = var.ingest_rtmp_port, protocol = "TCP" }
+  }
   ingest_image = var.ingest_image != "" ? var.ingest_image : "${aws_ecr_repository.ingest.repository_url}:${var.ingest_image_tag}"
 }
 
@@ -105,22 +103,22 @@ resource "aws_route_table_association" "public" {
 
 resource "aws_security_group" "ingest" {
   name        = "${var.name_prefix}-ingest"
-  description = "Ingest node: publishers on the port pools, anything out"
+  description = "Ingest node: publishers on the SRT and RTMP ports, anything out"
   vpc_id      = aws_vpc.ingest.id
 
   ingress {
     description = "SRT publishers"
     protocol    = "udp"
-    from_port   = var.ingest_srt_ports.first
-    to_port     = var.ingest_srt_ports.first + var.ingest_srt_ports.count - 1
+    from_port   = var.ingest_srt_port
+    to_port     = var.ingest_srt_port
     cidr_blocks = var.ingest_allowed_cidrs
   }
 
   ingress {
-    description = "RTMP publishers and NLB health checks"
+    description = "RTMP publishers"
     protocol    = "tcp"
-    from_port   = var.ingest_rtmp_ports.first
-    to_port     = var.ingest_rtmp_ports.first + var.ingest_rtmp_ports.count - 1
+    from_port   = var.ingest_rtmp_port
+    to_port     = var.ingest_rtmp_port
     cidr_blocks = var.ingest_allowed_cidrs
   }
 
@@ -164,14 +162,15 @@ resource "aws_lb" "ingest" {
 resource "aws_lb_target_group" "ingest" {
   for_each = local.ingest_listeners
 
-  name                 = substr("${var.name_prefix}-${each.key}", 0, 32)
+  name                 = substr("${var.name_prefix}-ingest-${each.key}", 0, 32)
   port                 = each.value.port
   protocol             = each.value.protocol
   target_type          = "instance"
   vpc_id               = aws_vpc.ingest.id
   deregistration_delay = 30
 
-  # UDP cannot be probed: every port checks the node's HTTP health endpoint.
+  # UDP cannot be probed: both check the node's HTTP health endpoint, which
+  # goes quiet the moment the node starts draining.
   health_check {
     protocol = "TCP"
     port     = "8081"
@@ -219,8 +218,8 @@ resource "aws_cloudwatch_log_group" "ingest" {
   kms_key_id        = aws_kms_key.data.arn
 }
 
-# What the node does: write live HLS, take commands, report events, register
-# itself and its port leases; and, as a host, pull its image and ship logs.
+# What the node does: write live HLS, look up keys and claim sessions,
+# report events, register itself; and, as a host, pull its image and ship logs.
 resource "aws_iam_role" "ingest" {
   name               = "${var.name_prefix}-ingest-node"
   assume_role_policy = data.aws_iam_policy_document.assume["ec2.amazonaws.com"].json
@@ -275,13 +274,9 @@ resource "aws_iam_instance_profile" "ingest" {
 
 locals {
   ingest_env = merge(local.common_env, {
-    SKYCAST_NODE_ID            = "${var.name_prefix}-ingest"
-    SKYCAST_INGEST_PUBLIC_HOST = aws_lb.ingest.dns_name
+    # SKYCAST_NODE_ID is the instance's id, added at boot (ingest-node.sh.tftpl).
     SKYCAST_INGEST_LISTEN_HOST = "0.0.0.0"
-    SKYCAST_SRT_PORTS          = "${var.ingest_srt_ports.first}-${var.ingest_srt_ports.first + var.ingest_srt_ports.count - 1}"
-    SKYCAST_RTMP_PORTS         = "${var.ingest_rtmp_ports.first}-${var.ingest_rtmp_ports.first + var.ingest_rtmp_ports.count - 1}"
     SKYCAST_SPOOL_DIR          = "/var/spool/skycast"
-    SKYCAST_COMMAND_QUEUE_URL  = aws_sqs_queue.main["ingest-commands"].url
     SKYCAST_EVENTS_QUEUE_URL   = aws_sqs_queue.main["stream-events"].url
     SKYCAST_INGEST_HEALTH_ADDR = "0.0.0.0:8081"
     AWS_REGION                 = data.aws_region.current.name
@@ -335,9 +330,9 @@ resource "aws_launch_template" "ingest" {
 
 resource "aws_autoscaling_group" "ingest" {
   name                      = "${var.name_prefix}-ingest"
-  min_size                  = 1
-  max_size                  = 1
-  desired_capacity          = 1
+  min_size                  = var.ingest_nodes
+  max_size                  = var.ingest_nodes + 1
+  desired_capacity          = var.ingest_nodes
   vpc_zone_identifier       = aws_subnet.public[*].id
   health_check_type         = "ELB"
   health_check_grace_period = 300
@@ -348,12 +343,15 @@ resource "aws_autoscaling_group" "ingest" {
     version = aws_launch_template.ingest.latest_version
   }
 
-  # A new template replaces the instance; the old one drains on SIGTERM first
-  # (docker stop waits up to 120 s: uploads finish, playlists close).
+  # A new template replaces the instances one at a time, launching the new
+  # one before the old goes (never 0 % healthy, even with one node); the old
+  # one drains on SIGTERM (publishers refused, sessions closed in parallel
+  # within 10 s) and its publishers reconnect through the NLB to another.
   instance_refresh {
     strategy = "Rolling"
     preferences {
-      min_healthy_percentage = 0
+      min_healthy_percentage = 100
+      max_healthy_percentage = 200
     }
   }
 

@@ -21,9 +21,13 @@ locals {
     { for k, v in local.bucket_names : "SKYCAST_BUCKET_${upper(replace(k, "-", "_"))}" => v },
     {
       SKYCAST_CDN_BASE_URL = "https://${aws_cloudfront_distribution.media.domain_name}"
-      SKYCAST_LOG_FORMAT   = "json"
-      SKYCAST_CORS_ORIGINS = join(",", var.cors_origins)
-      RUST_LOG             = "info"
+      # Where encoders publish: the NLB, one port per protocol.
+      SKYCAST_INGEST_PUBLIC_HOST = aws_lb.ingest.dns_name
+      SKYCAST_RTMP_PORT          = tostring(var.ingest_rtmp_port)
+      SKYCAST_SRT_PORT           = tostring(var.ingest_srt_port)
+      SKYCAST_LOG_FORMAT         = "json"
+      SKYCAST_CORS_ORIGINS       = join(",", var.cors_origins)
+      RUST_LOG                   = "info"
     },
   )
 }

@@ -87,33 +87,31 @@ variable "ingest_image_tag" {
 }
 
 variable "ingest_instance_type" {
-  description = "EC2 instance type of the ingest node (arm64/Graviton). The source profile costs ~0.02 vCPU a stream, the ladder ~0.2: c7g.large (2 vCPU) takes ~8 ladder streams or the whole default port pool on source."
+  description = "EC2 instance type of the ingest nodes (arm64/Graviton). The source profile costs ~0.02 vCPU a stream, the ladder ~0.2: c7g.large (2 vCPU) takes ~8 ladder streams."
   type        = string
   default     = "c7g.large"
 }
 
-variable "ingest_srt_ports" {
-  description = "SRT (UDP) port pool: first port and count. One port a live stream; each port is one NLB listener (the default NLB quota is 50 listeners, shared with RTMP)."
-  type = object({
-    first = number
-    count = number
-  })
-  default = {
-    first = 6000
-    count = 20
+variable "ingest_nodes" {
+  description = "How many ingest nodes run behind the NLB; any node takes any stream. The source profile costs ~0.02 vCPU a stream, the ladder ~0.2."
+  type        = number
+  default     = 2
+  validation {
+    condition     = var.ingest_nodes >= 1
+    error_message = "At least one ingest node."
   }
 }
 
-variable "ingest_rtmp_ports" {
-  description = "RTMP (TCP) port pool: first port and count."
-  type = object({
-    first = number
-    count = number
-  })
-  default = {
-    first = 1935
-    count = 10
-  }
+variable "ingest_srt_port" {
+  description = "The one UDP port every SRT publisher uses (srt://host:PORT?streamid=KEY&passphrase=KEY)."
+  type        = number
+  default     = 9000
+}
+
+variable "ingest_rtmp_port" {
+  description = "The one TCP port every RTMP publisher uses (rtmp://host:PORT/live + stream key)."
+  type        = number
+  default     = 1935
 }
 
 variable "ingest_allowed_cidrs" {

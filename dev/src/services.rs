@@ -1,5 +1,5 @@
 //! The long-running parts of the platform, in-process for `make dev`: the
-//! ingest node (registered, taking commands from `ingest-commands`) and the
+//! ingest node (registered, listening on its RTMP and SRT ports) and the
 //! SQS triggers of the event functions: lifecycle (`stream-events`) and the
 //! recorder (`recording-jobs`) and the catalog (`catalog-events`, where the
 //! recordings bucket announces new MP4s), polled as Lambda's event source
@@ -53,21 +53,22 @@ pub async fn start(
     root: &Path,
 ) -> anyhow::Result<Services> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let commands = queue_url(&sqs, &config.name_prefix, "ingest-commands").await?;
     let events = queue_url(&sqs, &config.name_prefix, "stream-events").await?;
 
     let mut node_config = NodeConfig::from_env()?;
     if std::env::var_os("SKYCAST_SPOOL_DIR").is_none() {
         node_config.spool_dir = root.join(".dev/spool");
     }
-    let node_id = std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| "local".into());
+    if std::env::var_os("SKYCAST_NODE_ID").is_none() {
+        node_config.node_id = "local".into();
+    }
+    node_config.cdn_base_url = config.cdn_base_url.clone();
     let store = Arc::new(S3Store::new(crate::sdk::s3(sdk), node_config.live_bucket.clone()));
-    let queues = control::Queues { commands, events: events.clone() };
     let ingest = if std::env::var("SKYCAST_DEV_INGEST").is_ok_and(|v| v == "off") {
-        tracing::info!("SKYCAST_DEV_INGEST=off: no ingest node in this process; another one takes the commands");
+        tracing::info!("SKYCAST_DEV_INGEST=off: no ingest node in this process; another one takes the publishers");
         None
     } else {
-        Some(control::serve(node_config, node_id, queues, store, stores.ingest.clone(), sqs.clone()).await?)
+        Some(control::serve(node_config, events.clone(), store, stores.clone(), sqs.clone()).await?)
     };
     let jobs = queue_url(&sqs, &config.name_prefix, "recording-jobs").await?;
     let lifecycle = Arc::new(Lifecycle {

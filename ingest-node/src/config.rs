@@ -2,37 +2,51 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use skycast_core::config::{DEFAULT_RTMP_PORT, DEFAULT_SRT_PORT};
+
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// Host in the ingest URLs handed to streamers.
+    /// This node's id in the registry (and on the sessions it holds).
+    pub node_id: String,
+    /// Host in the node's registration (its own address behind a load balancer).
     pub public_host: String,
-    /// Address FFmpeg listeners bind to.
+    /// Address the RTMP and SRT listeners bind to.
     pub listen_host: String,
-    pub srt_ports: (u16, u16),
-    /// TCP ports for RTMP publishers, one per session.
-    pub rtmp_ports: (u16, u16),
+    /// TCP, for every RTMP publisher (0: any free port, for tests).
+    pub rtmp_port: u16,
+    /// UDP, for every SRT publisher (0: any free port, for tests).
+    pub srt_port: u16,
     pub live_bucket: String,
+    /// Base of the `hls_url` a claimed session gets (the CDN's).
+    pub cdn_base_url: String,
     pub ffmpeg: PathBuf,
     /// Where files wait until they are in S3.
     pub spool_dir: PathBuf,
     pub segment_seconds: u32,
+    /// How much of a live session its playlists show (the rest is in the
+    /// VOD playlist written at the end).
+    pub dvr_window: Duration,
     /// A publisher that drops and returns within this continues its session.
     pub reconnect_window: Duration,
-    /// A session whose publisher never arrives ends after this.
+    /// A session `start` armed that no publisher reached ends after this
+    /// (any node's reaper ends it).
     pub waiting_timeout: Duration,
 }
 
 impl NodeConfig {
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
+            node_id: skycast_core::ids::new_id(),
             public_host: "127.0.0.1".into(),
             listen_host: "127.0.0.1".into(),
-            srt_ports: (6000, 6099),
-            rtmp_ports: (1935, 2034),
+            rtmp_port: DEFAULT_RTMP_PORT,
+            srt_port: DEFAULT_SRT_PORT,
             live_bucket: skycast_core::config::physical_name(prefix, "live"),
+            cdn_base_url: skycast_core::config::DEFAULT_CDN_BASE_URL.into(),
             ffmpeg: PathBuf::from("ffmpeg"),
             spool_dir: std::env::temp_dir().join("skycast-spool"),
             segment_seconds: 2,
+            dvr_window: Duration::from_secs(2 * 3600),
             reconnect_window: Duration::from_secs(60),
             waiting_timeout: Duration::from_secs(600),
         }
@@ -42,22 +56,26 @@ impl NodeConfig {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let prefix = get("SKYCAST_NAME_PREFIX").unwrap_or_else(|| skycast_core::config::DEFAULT_PREFIX.into());
         let mut c = Self::with_prefix(&prefix);
+        if let Some(v) = get("SKYCAST_NODE_ID") {
+            c.node_id = v;
+        }
         if let Some(v) = get("SKYCAST_INGEST_PUBLIC_HOST") {
             c.public_host = v;
         }
         if let Some(v) = get("SKYCAST_INGEST_LISTEN_HOST") {
             c.listen_host = v;
         }
-        if let Some(v) = get("SKYCAST_SRT_PORTS") {
-            c.srt_ports = parse_range(&v)
-                .ok_or_else(|| anyhow::anyhow!("SKYCAST_SRT_PORTS must be LOW-HIGH with LOW ≤ HIGH, got {v:?}"))?;
+        if let Some(v) = get("SKYCAST_RTMP_PORT") {
+            c.rtmp_port = v.parse().map_err(|_| anyhow::anyhow!("SKYCAST_RTMP_PORT must be a port, got {v:?}"))?;
         }
-        if let Some(v) = get("SKYCAST_RTMP_PORTS") {
-            c.rtmp_ports = parse_range(&v)
-                .ok_or_else(|| anyhow::anyhow!("SKYCAST_RTMP_PORTS must be LOW-HIGH with LOW ≤ HIGH, got {v:?}"))?;
+        if let Some(v) = get("SKYCAST_SRT_PORT") {
+            c.srt_port = v.parse().map_err(|_| anyhow::anyhow!("SKYCAST_SRT_PORT must be a port, got {v:?}"))?;
         }
         if let Some(v) = get("SKYCAST_BUCKET_LIVE") {
             c.live_bucket = v;
+        }
+        if let Some(v) = get("SKYCAST_CDN_BASE_URL") {
+            c.cdn_base_url = v.trim_end_matches('/').to_owned();
         }
         if let Some(v) = get("SKYCAST_FFMPEG") {
             c.ffmpeg = v.into();
@@ -68,30 +86,12 @@ impl NodeConfig {
         if let Some(v) = get("SKYCAST_RECONNECT_WINDOW_S") {
             c.reconnect_window = Duration::from_secs(v.parse()?);
         }
+        if let Some(v) = get("SKYCAST_DVR_WINDOW_S") {
+            c.dvr_window = Duration::from_secs(v.parse()?);
+        }
         if let Some(v) = get("SKYCAST_WAITING_TIMEOUT_S") {
             c.waiting_timeout = Duration::from_secs(v.parse()?);
         }
         Ok(c)
-    }
-}
-
-/// `LOW-HIGH`, inclusive, written the right way round.
-pub fn parse_range(v: &str) -> Option<(u16, u16)> {
-    let (lo, hi) = v.split_once('-')?;
-    let (lo, hi) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
-    (lo <= hi && lo > 0).then_some((lo, hi))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_ranges_are_checked() {
-        assert_eq!(parse_range("6000-6099"), Some((6000, 6099)));
-        assert_eq!(parse_range("6000-1945"), None, "backwards ranges are refused, not 'fixed'");
-        assert_eq!(parse_range("0-10"), None);
-        assert_eq!(parse_range("6000"), None);
-        assert_eq!(parse_range("a-b"), None);
     }
 }

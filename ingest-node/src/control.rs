@@ -1,33 +1,60 @@
 //! How the node meets the platform: it registers itself (a heartbeat item
-//! with a TTL), takes `start`/`stop` commands from its SQS queue, and reports
-//! its sessions on `stream-events`.
+//! with a TTL), opens its two public ports, reports its sessions on
+//! `stream-events`, and watches the table for sessions their owners stopped.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use skycast_core::{
-    events::{IngestCommand, StreamEvent},
-    store::{IngestNode, IngestStore, queue::MessageSender, queue::send},
+    events::StreamEvent,
+    store::{IngestNode, IngestStore, Stores, queue::MessageSender, queue::send},
     timefmt,
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    node::{EndReason, Node, Notice, SessionEvent, SessionSpec},
-    profile::Profile,
+    directory::TableDirectory,
+    listen::{self, Ports},
+    node::{EndReason, Node, Notice, SessionEvent},
+    reaper::{self, Reaper},
 };
 
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How long a drain waits for uploads before leaving them to the spool: the
+/// whole shutdown stays within 10 s even while S3 is down.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(7);
+/// How often the node checks that the table still wants its sessions: how
+/// long `POST /streams/{id}/stop` takes to reach the node, at most.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// Keeps the node's registration fresh until the task is dropped.
-pub async fn heartbeat(store: Arc<dyn IngestStore>, mut node: IngestNode) {
+pub async fn heartbeat(store: Arc<dyn IngestStore>, node: Arc<Node>, mut registration: IngestNode) {
     loop {
         let now = timefmt::unix_now();
-        node.heartbeat_at = now;
-        node.expires_at = now + 120;
-        if let Err(e) = store.register(&node).await {
+        registration.heartbeat_at = now;
+        registration.expires_at = now + 120;
+        registration.sessions = node.running().await as u32;
+        if let Err(e) = store.register(&registration).await {
             tracing::warn!(error = %e, "heartbeat not stored");
         }
         tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
+/// Ends the sessions nobody else will, every [`reaper::SWEEP_EVERY`].
+pub async fn sweep(reaper: Reaper) {
+    loop {
+        tokio::time::sleep(reaper::SWEEP_EVERY).await;
+        if let Err(e) = reaper.sweep(false).await {
+            tracing::warn!(error = %e, "sweep failed; next one");
+        }
+    }
+}
+
+/// Ends what the table no longer wants here, every [`WATCH_EVERY`].
+pub async fn watch(node: Arc<Node>) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        node.reconcile().await;
     }
 }
 
@@ -77,122 +104,99 @@ pub async fn publish_events(
     }
 }
 
-/// Acts on one command. An `Err` leaves the message on the queue (retried,
-/// then dead-lettered) with the reason logged.
-pub async fn apply(node: &Arc<Node>, body: &str) -> Result<(), String> {
-    let command: IngestCommand = serde_json::from_str(body).map_err(|e| format!("not an ingest command: {e}"))?;
-    tracing::info!(?command, "command");
-    match command {
-        IngestCommand::Start { stream_id, session_id, port, protocol, stream_key, profile, .. } => {
-            let profile = match profile.as_str() {
-                "source" => Profile::Source,
-                "ladder" => Profile::Ladder,
-                other => return Err(format!("unknown profile {other:?}")),
-            };
-            if !(10..=79).contains(&stream_key.len()) {
-                // SRT's passphrase rule; every key the API makes is 32 characters.
-                return Err("stream key is not 10–79 characters".into());
-            }
-            node.start_session(SessionSpec { stream_id, session_id, port, protocol, stream_key, profile })
-                .await
-                .map_err(|e| format!("cannot start the session: {e}"))
-        }
-        IngestCommand::Stop { session_id, .. } => {
-            // Stopping waits for the last uploads; do not hold up the queue.
-            let node = Arc::clone(node);
-            tokio::spawn(async move { node.stop_session(&session_id).await });
-            Ok(())
-        }
-    }
-}
-
-/// Long-polls the command queue and applies commands until the task is dropped.
-pub async fn take_commands(node: Arc<Node>, sqs: aws_sdk_sqs::Client, queue_url: String) {
-    loop {
-        let received =
-            sqs.receive_message().queue_url(&queue_url).wait_time_seconds(20).max_number_of_messages(10).send().await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "cannot read commands; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
-            }
-        };
-        for m in messages {
-            let body = m.body().unwrap_or_default();
-            match apply(&node, body).await {
-                Ok(()) => {
-                    if let Some(handle) = m.receipt_handle() {
-                        let _ = sqs.delete_message().queue_url(&queue_url).receipt_handle(handle).send().await;
-                    }
-                }
-                Err(reason) => {
-                    tracing::error!(message_id = m.message_id().unwrap_or_default(), %reason, "command refused; it goes to the DLQ after its retries")
-                }
-            }
-        }
-    }
-}
-
-/// A node serving the platform: registered with a heartbeat, taking commands
-/// from its queue, reporting its sessions.
+/// A node serving the platform: registered with a heartbeat, listening on
+/// its two ports, reporting its sessions, watching for stops.
 pub struct Service {
     pub node: Arc<Node>,
+    pub ports: Ports,
+    node_id: String,
+    registry: Arc<dyn IngestStore>,
+    rtmp: tokio::task::JoinHandle<()>,
+    srt: listen::srt::SrtListener,
     heartbeat: tokio::task::JoinHandle<()>,
-    commands: tokio::task::JoinHandle<()>,
+    watch: tokio::task::JoinHandle<()>,
+    sweep: tokio::task::JoinHandle<()>,
     events: tokio::task::JoinHandle<()>,
 }
 
-/// Where a serving node takes commands and reports events.
-pub struct Queues {
-    pub commands: String,
-    pub events: String,
-}
-
+/// Opens the node's ports and starts serving.
 pub async fn serve(
     config: crate::config::NodeConfig,
-    node_id: String,
-    queues: Queues,
+    events_queue: String,
     store: Arc<dyn crate::store::ObjectStore>,
-    registry: Arc<dyn IngestStore>,
+    stores: Stores,
     sqs: aws_sdk_sqs::Client,
 ) -> std::io::Result<Service> {
+    let listen_ip: std::net::IpAddr = config.listen_host.parse().map_err(std::io::Error::other)?;
+    let rtmp_listener = tokio::net::TcpListener::bind(SocketAddr::new(listen_ip, config.rtmp_port)).await?;
+    let (tx, notices) = mpsc::unbounded_channel();
+    let directory = Arc::new(TableDirectory { stores: stores.clone(), cdn_base_url: config.cdn_base_url.clone() });
+    let reaper = Reaper {
+        stores: stores.clone(),
+        store: Arc::clone(&store),
+        events: tx.clone(),
+        node_id: config.node_id.clone(),
+        waiting_timeout: config.waiting_timeout,
+        segment_seconds: config.segment_seconds,
+    };
+    // Sessions this node held before it restarted end first: what its
+    // spool still holds is stored, then each is closed from what is in S3,
+    // so their publishers, coming back, start clean ones.
+    let leftovers = crate::recover::store_spool(store.as_ref(), &config.spool_dir).await;
+    if leftovers > 0 {
+        tracing::info!(files = leftovers, "stored what the spool held from before");
+    }
+    match reaper.sweep(true).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "ended sessions left over from before"),
+        Err(e) => tracing::warn!(error = %e, "cannot look for sessions left over; the next sweep will"),
+    }
+    let node = Node::start(config.clone(), store, directory, tx).await?;
+    let srt = listen::srt::serve(Arc::clone(&node), SocketAddr::new(listen_ip, config.srt_port))?;
+    let ports = Ports { rtmp: rtmp_listener.local_addr()?, srt: srt.local };
+    let rtmp = listen::rtmp::serve(Arc::clone(&node), rtmp_listener);
     let registration = IngestNode {
-        node_id,
+        node_id: config.node_id.clone(),
         public_host: config.public_host.clone(),
-        srt_port_low: config.srt_ports.0,
-        srt_port_high: config.srt_ports.1,
-        rtmp_port_low: config.rtmp_ports.0,
-        rtmp_port_high: config.rtmp_ports.1,
-        command_queue_url: queues.commands.clone(),
+        rtmp_port: ports.rtmp.port(),
+        srt_port: ports.srt.port(),
+        sessions: 0,
         heartbeat_at: 0,
         expires_at: 0,
     };
-    tracing::info!(node_id = %registration.node_id, host = %registration.public_host,
-        srt_ports = %format!("{}-{}", registration.srt_port_low, registration.srt_port_high),
-        rtmp_ports = %format!("{}-{}", registration.rtmp_port_low, registration.rtmp_port_high), "ingest node serving");
-    let (tx, notices) = mpsc::unbounded_channel();
-    let node = Node::start(config, store, tx).await?;
-    let sender = Arc::new(skycast_core::store::queue::SqsSender::new(sqs.clone()));
+    tracing::info!(node_id = %config.node_id, rtmp = %ports.rtmp, srt = %ports.srt, "ingest node serving");
+    let sender = Arc::new(skycast_core::store::queue::SqsSender::new(sqs));
     Ok(Service {
-        events: tokio::spawn(publish_events(notices, sender, queues.events)),
-        heartbeat: tokio::spawn(heartbeat(registry, registration)),
-        commands: tokio::spawn(take_commands(node.clone(), sqs, queues.commands)),
+        events: tokio::spawn(publish_events(notices, sender, events_queue)),
+        heartbeat: tokio::spawn(heartbeat(stores.ingest.clone(), Arc::clone(&node), registration)),
+        watch: tokio::spawn(watch(Arc::clone(&node))),
+        sweep: tokio::spawn(sweep(reaper)),
+        registry: stores.ingest.clone(),
+        node_id: config.node_id,
+        rtmp,
+        srt,
+        ports,
         node,
     })
 }
 
 impl Service {
-    /// Stops taking commands, ends every session (playlists closed with
-    /// ENDLIST), and returns once their `ended` events are sent.
+    /// Stops taking publishers, ends every session at once (playlists
+    /// closed with ENDLIST), and returns once their `ended` events are sent.
     pub async fn shutdown(self) {
-        self.commands.abort();
+        self.rtmp.abort();
+        drop(self.srt);
+        self.watch.abort();
+        self.sweep.abort();
         self.heartbeat.abort();
-        self.node.shutdown().await;
+        self.node.shutdown(DRAIN_DEADLINE).await;
+        match tokio::time::timeout(Duration::from_secs(1), self.registry.deregister(&self.node_id)).await {
+            Ok(Ok(())) => {}
+            _ => tracing::warn!("registration not removed; it expires on its own"),
+        }
         // The node's last reference goes, closing its event channel: the
         // publisher sends what is left and returns.
         drop(self.node);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.events).await;
+        let _ = tokio::time::timeout(Duration::from_millis(1500), self.events).await;
     }
 }

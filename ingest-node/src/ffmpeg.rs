@@ -1,45 +1,40 @@
-//! FFmpeg listener command lines (pure) and the process handle.
+//! FFmpeg command lines (pure) and the process handle.
 //!
-//! One process serves one publisher connection: it listens, transcodes or
-//! copies to CMAF HLS, PUTs every file to the node's origin, and exits when
-//! the publisher leaves. The session decides whether to start another.
+//! One process serves one publisher connection: the node terminates SRT or
+//! RTMP itself and writes the media to the process's stdin; FFmpeg copies or
+//! transcodes it to CMAF HLS, PUTs every file to the node's origin, and exits
+//! when its input ends. Nothing secret is on its command line.
 
 use std::{path::Path, process::Stdio};
 
 use crate::profile::{LADDER, Profile};
 
-/// Where a listener takes its publisher from.
-#[derive(Clone)]
-pub enum Input {
-    /// Public: the SRT passphrase is the stream key (10–79 characters), and
-    /// SRT refuses a publisher without it at the handshake.
-    Srt { host: String, port: u16, passphrase: String },
-    /// Loopback only: the node's RTMP gate checks the key and relays here.
-    Rtmp { port: u16 },
+/// What the node writes into FFmpeg's stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// RTMP's audio, video and metadata messages, as FLV tags.
+    Flv,
+    /// What SRT carries: MPEG-TS.
+    MpegTs,
 }
 
-/// What one listener process needs to know.
-#[derive(Clone)]
-pub struct ListenerSpec {
-    pub input: Input,
+impl InputFormat {
+    fn demuxer(self) -> &'static str {
+        match self {
+            Self::Flv => "flv",
+            Self::MpegTs => "mpegts",
+        }
+    }
+}
+
+/// What one FFmpeg process needs to know.
+#[derive(Debug, Clone)]
+pub struct TranscodeSpec {
+    pub input: InputFormat,
     pub profile: Profile,
     pub segment_seconds: u32,
     /// `http://127.0.0.1:<origin>/ingest/<token>/<generation>`; renditions go below it.
     pub origin_base: String,
-}
-
-impl std::fmt::Debug for ListenerSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (protocol, port) = match &self.input {
-            Input::Srt { port, .. } => ("srt", port),
-            Input::Rtmp { port } => ("rtmp", port),
-        };
-        f.debug_struct("ListenerSpec")
-            .field("protocol", &protocol)
-            .field("port", port)
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A still of every keyframe (every 2 s from an encoder set up per the
@@ -48,32 +43,16 @@ impl std::fmt::Debug for ListenerSpec {
 /// 10 s or more; keyframes as they come show one within about 2 s of live.
 const THUMBNAIL_SCALE: &str = "scale=-2:360";
 
-/// The input options and URL.
-fn input_args(input: &Input, args: &mut Vec<String>) {
+/// The input options: the publisher's media on stdin.
+fn input_args(input: InputFormat, args: &mut Vec<String>) {
     // FFmpeg probes a live input for up to 5 s by default before it writes
     // anything (measured over SRT: first segment 5.6 s after the publisher
     // connected). 2 s covers a 2 s GOP's parameter sets: first segment 2.7 s.
-    // It also lets the node see a returning publisher before its reconnect
-    // window can run out under it.
-    args.extend(["-analyzeduration", "2000000"].map(String::from));
-    match input {
-        // `pbkeylen=16`: AES-128, what OBS uses by default.
-        Input::Srt { host, port, passphrase } => {
-            args.push("-i".into());
-            args.push(format!("srt://{host}:{port}?mode=listener&transtype=live&pbkeylen=16&passphrase={passphrase}"));
-        }
-        // The app and stream names are not checked by FFmpeg (the gate does
-        // that); `rw_timeout` notices a publisher that vanished without
-        // closing, as SRT's own peer timeout does.
-        Input::Rtmp { port } => {
-            args.extend(["-listen", "1", "-rw_timeout", "10000000", "-i"].map(String::from));
-            args.push(format!("rtmp://127.0.0.1:{port}/live/publisher"));
-        }
-    }
+    args.extend(["-analyzeduration", "2000000", "-f", input.demuxer(), "-i", "pipe:0"].map(String::from));
 }
 
 /// `thumb.jpg` from `video` (a stream or a filter label), POSTed to the origin.
-fn thumbnail_output(spec: &ListenerSpec, video: &str, filter: Option<&str>, args: &mut Vec<String>) {
+fn thumbnail_output(spec: &TranscodeSpec, video: &str, filter: Option<&str>, args: &mut Vec<String>) {
     args.extend(["-map".into(), video.to_owned()]);
     if let Some(f) = filter {
         args.extend(["-vf".into(), f.to_owned()]);
@@ -85,7 +64,7 @@ fn thumbnail_output(spec: &ListenerSpec, video: &str, filter: Option<&str>, args
     args.push(format!("{}/thumb.jpg", spec.origin_base));
 }
 
-fn hls_output(spec: &ListenerSpec, rendition: &str, args: &mut Vec<String>) {
+fn hls_output(spec: &TranscodeSpec, rendition: &str, args: &mut Vec<String>) {
     let seg = spec.segment_seconds.to_string();
     args.extend(
         [
@@ -140,13 +119,13 @@ fn ladder_filter() -> String {
 }
 
 /// The full argument list (without the program name).
-pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
+pub fn transcode_args(spec: &TranscodeSpec) -> Vec<String> {
     let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "warning"].map(String::from).to_vec();
     if spec.profile == Profile::Source {
         // Copy mode decodes nothing but the keyframes the thumbnail is made of.
         a.extend(["-skip_frame", "nokey"].map(String::from));
     }
-    input_args(&spec.input, &mut a);
+    input_args(spec.input, &mut a);
     match spec.profile {
         Profile::Source => {
             a.extend(["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-bsf:a", "aac_adtstoasc"].map(String::from));
@@ -192,12 +171,16 @@ pub fn listener_args(spec: &ListenerSpec) -> Vec<String> {
     a
 }
 
-/// Spawns a listener that dies with the node, even on SIGKILL (no orphans).
+/// Spawns FFmpeg, reading stdin, dying with the node, even on SIGKILL (no orphans).
 /// Call it from a runtime worker thread (async code), which lives as long as
 /// the runtime: the parent-death signal follows the spawning thread.
-pub fn spawn(ffmpeg: &Path, spec: &ListenerSpec) -> std::io::Result<tokio::process::Child> {
+pub fn spawn(ffmpeg: &Path, spec: &TranscodeSpec) -> std::io::Result<tokio::process::Child> {
     let mut cmd = tokio::process::Command::new(ffmpeg);
-    cmd.args(listener_args(spec)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.args(transcode_args(spec))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     #[cfg(target_os = "linux")]
     // SAFETY: prctl is async-signal-safe and only sets the parent-death signal.
     unsafe {
@@ -209,27 +192,13 @@ pub fn spawn(ffmpeg: &Path, spec: &ListenerSpec) -> std::io::Result<tokio::proce
     cmd.spawn()
 }
 
-/// `line` with the stream key, and any `passphrase=` value, replaced.
-pub fn redact(line: &str, key: &str) -> String {
-    let mut out = if key.is_empty() { line.to_owned() } else { line.replace(key, "<redacted>") };
-    let mut from = 0;
-    while let Some(i) = out[from..].find("passphrase=") {
-        let start = from + i + "passphrase=".len();
-        let end =
-            out[start..].find(|c: char| c == '&' || c == ':' || c.is_whitespace()).map_or(out.len(), |j| start + j);
-        out.replace_range(start..end, "<redacted>");
-        from = start + "<redacted>".len();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spec(profile: Profile) -> ListenerSpec {
-        ListenerSpec {
-            input: Input::Srt { host: "127.0.0.1".into(), port: 6001, passphrase: "k".repeat(32) },
+    fn spec(profile: Profile) -> TranscodeSpec {
+        TranscodeSpec {
+            input: InputFormat::MpegTs,
             profile,
             segment_seconds: 2,
             origin_base: "http://127.0.0.1:9/ingest/tok/0".into(),
@@ -237,52 +206,22 @@ mod tests {
     }
 
     #[test]
-    fn source_copies_and_puts_to_the_origin() {
-        let a = listener_args(&spec(Profile::Source));
-        let joined = a.join(" ");
-        assert!(joined.contains("srt://127.0.0.1:6001?mode=listener"));
-        assert!(joined.contains(&format!("passphrase={}", "k".repeat(32))));
+    fn source_copies_from_stdin_and_puts_to_the_origin() {
+        let joined = transcode_args(&spec(Profile::Source)).join(" ");
+        assert!(joined.starts_with(
+            "-hide_banner -nostdin -loglevel warning -skip_frame nokey -analyzeduration 2000000 -f mpegts -i pipe:0 "
+        ), "{joined}");
         assert!(joined.contains("-c copy -bsf:a aac_adtstoasc"));
         assert!(joined.contains("-hls_segment_type fmp4"));
         assert!(joined.contains("/source/seg_%06d.m4s http://127.0.0.1:9/ingest/tok/0/source/index.m3u8"));
-        assert!(joined.starts_with(
-            "-hide_banner -nostdin -loglevel warning -skip_frame nokey -analyzeduration 2000000 -i srt://"
-        ));
         assert!(joined.ends_with("-map 0:v:0 -vf scale=-2:360 -fps_mode passthrough -c:v mjpeg -q:v 5 -f image2 -update 1 http://127.0.0.1:9/ingest/tok/0/thumb.jpg"), "{joined}");
-        assert!(!format!("{:?}", spec(Profile::Source)).contains(&"k".repeat(32)), "debug output hides the key");
-    }
-
-    #[test]
-    fn rtmp_listens_on_loopback_behind_the_gate() {
-        let mut s = spec(Profile::Source);
-        s.input = Input::Rtmp { port: 41000 };
-        let joined = listener_args(&s).join(" ");
-        assert!(
-            joined.contains(
-                "-analyzeduration 2000000 -listen 1 -rw_timeout 10000000 -i rtmp://127.0.0.1:41000/live/publisher"
-            ),
-            "{joined}"
-        );
-        assert!(!joined.contains(&"k".repeat(32)), "ffmpeg is never given the RTMP key");
-    }
-
-    #[test]
-    fn ffmpeg_lines_never_carry_the_key() {
-        let key = "k".repeat(32);
-        let line = format!("srt://127.0.0.1:6001?mode=listener&passphrase={key}: Input/output error");
-        let clean = redact(&line, &key);
-        assert!(!clean.contains(&key), "{clean}");
-        assert_eq!(clean, "srt://127.0.0.1:6001?mode=listener&passphrase=<redacted>: Input/output error");
-        assert_eq!(
-            redact("passphrase=other&x=1 and passphrase=more", ""),
-            "passphrase=<redacted>&x=1 and passphrase=<redacted>"
-        );
-        assert_eq!(redact("no secrets here", &key), "no secrets here");
+        let rtmp = TranscodeSpec { input: InputFormat::Flv, ..spec(Profile::Source) };
+        assert!(transcode_args(&rtmp).join(" ").contains("-f flv -i pipe:0"));
     }
 
     #[test]
     fn the_ladder_copies_the_source_and_encodes_aligned_lower_rungs() {
-        let joined = listener_args(&spec(Profile::Ladder)).join(" ");
+        let joined = transcode_args(&spec(Profile::Ladder)).join(" ");
         assert!(
             joined.contains(
                 "-filter_complex [0:v]scale=w=-2:h='min(480,ih)':flags=fast_bilinear,split=3[o0][c1][vt];\

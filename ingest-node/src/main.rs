@@ -1,21 +1,25 @@
 //! `ingest-node`: the long-running ingest process.
 //!
 //! ```text
-//! ingest-node serve      # register, take start/stop commands from SQS, report on stream-events
-//! ingest-node session --port 6000 --key <stream key> [--protocol srt|rtmp] [--profile source|ladder] [--stream-id ID]
+//! ingest-node serve      # register, listen on the RTMP and SRT ports, report on stream-events
+//! ingest-node session --key <stream key> [--profile source|ladder] [--stream-id ID]
 //! ```
 //!
-//! `session` runs one session by hand, without the API (for trying an encoder).
-//! SIGTERM or Ctrl-C stops taking publishers, finishes uploads, closes every
-//! playlist with ENDLIST and reports `ended` before exiting.
+//! `session` takes one stream key by hand, without the platform's tables
+//! (for trying an encoder); the key is read from `--key` or, better (the
+//! command line is visible to every user of the machine), from
+//! `SKYCAST_SESSION_KEY`. SIGTERM or Ctrl-C stops taking publishers,
+//! finishes uploads, closes every playlist with ENDLIST and reports `ended`
+//! before exiting.
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use skycast_core::stream::Protocol;
 use skycast_ingest::{
     config::NodeConfig,
-    node::{Node, SessionEvent, SessionSpec},
+    directory::{StaticDirectory, StreamInfo},
+    listen,
+    node::{Node, SessionEvent},
     profile::Profile,
     store::S3Store,
 };
@@ -33,96 +37,83 @@ async fn main() -> anyhow::Result<()> {
     match args.get(1).map(String::as_str) {
         Some("serve") => return serve().await,
         Some("session") => {}
-        _ => bail!(
-            "usage: ingest-node serve | ingest-node session --port PORT --key STREAM_KEY [--protocol srt|rtmp] [--profile source|ladder]"
-        ),
+        _ => bail!("usage: ingest-node serve | ingest-node session --key STREAM_KEY [--profile source|ladder]"),
     }
-    let port: u16 = arg(&args, "--port").context("--port is required")?.parse().context("--port")?;
-    let key = arg(&args, "--key").context("--key is required (10–79 characters: it is the SRT passphrase)")?;
+    let key = std::env::var("SKYCAST_SESSION_KEY")
+        .ok()
+        .or_else(|| arg(&args, "--key"))
+        .context("give the stream key in SKYCAST_SESSION_KEY (or --key): 10–79 characters, it is the SRT passphrase")?;
     if !(10..=79).contains(&key.len()) {
-        bail!("--key must be 10 to 79 characters (SRT passphrase rules)");
+        bail!("the stream key must be 10 to 79 characters (SRT passphrase rules)");
     }
     let profile = match arg(&args, "--profile").as_deref() {
-        None | Some("source") => Profile::Source,
-        Some("ladder") => Profile::Ladder,
-        Some(other) => bail!("unknown profile {other:?}: use source or ladder"),
-    };
-    let protocol = match arg(&args, "--protocol").as_deref() {
-        None | Some("srt") => Protocol::Srt,
-        Some("rtmp") => Protocol::Rtmp,
-        Some(other) => bail!("unknown protocol {other:?}: use srt or rtmp"),
+        None | Some("ladder") => Profile::Ladder,
+        Some("source") => Profile::Source,
+        Some(other) => bail!("unknown profile {other:?}: use ladder or source"),
     };
     let config = NodeConfig::from_env()?;
     let sdk = skycast_core::aws::load_sdk_config().await;
-    let s3 = skycast_core::aws::s3(&sdk);
-    let store = Arc::new(S3Store::new(s3, config.live_bucket.clone()));
+    let store = Arc::new(S3Store::new(skycast_core::aws::s3(&sdk), config.live_bucket.clone()));
+    let stream_id = arg(&args, "--stream-id").unwrap_or_else(skycast_core::ids::new_id);
+    let directory = Arc::new(StaticDirectory::with(&key, StreamInfo { stream_id, profile }));
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let host = config.public_host.clone();
-    let node = Node::start(config, store, tx).await?;
-    let spec = SessionSpec {
-        stream_id: arg(&args, "--stream-id").unwrap_or_else(skycast_core::ids::new_id),
-        session_id: skycast_core::ids::new_id(),
-        port,
-        protocol,
-        stream_key: key,
-        profile,
-    };
-    match protocol {
-        Protocol::Srt => {
-            println!("OBS → Server: srt://{host}:{port}?passphrase=<your key>&pbkeylen=16  (Stream Key: leave empty)")
-        }
-        Protocol::Rtmp => println!("OBS → Server: rtmp://{host}:{port}/live  Stream Key: <your key>"),
-    }
-    node.start_session(spec.clone()).await?;
+    let listen_ip: std::net::IpAddr = config.listen_host.parse().context("SKYCAST_INGEST_LISTEN_HOST")?;
+    let rtmp = tokio::net::TcpListener::bind((listen_ip, config.rtmp_port)).await.context("the RTMP port")?;
+    let node = Node::start(config.clone(), store, directory, tx).await?;
+    let srt = listen::srt::serve(Arc::clone(&node), (listen_ip, config.srt_port).into()).context("the SRT port")?;
+    let rtmp_addr = rtmp.local_addr()?;
+    let _rtmp = listen::rtmp::serve(Arc::clone(&node), rtmp);
+    let host = &config.public_host;
+    println!("RTMP: Server rtmp://{host}:{}/live  Stream Key: <your key>", rtmp_addr.port());
+    println!("SRT:  srt://{host}:{}?streamid=<your key>&passphrase=<your key>", srt.local.port());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             Some(notice) = events.recv() => {
                 match notice.event {
                     SessionEvent::Ended(summary) => {
-                        println!("session ended: {:?}, {} segments, {:.1} s", summary.reason, summary.segments(), summary.duration());
-                        return Ok(());
+                        println!("session {} ended: {:?}, {} segments, {:.1} s", notice.session_id, summary.reason, summary.segments(), summary.duration());
                     }
-                    other => println!("session {}: {other:?}", spec.session_id),
+                    other => println!("session {}: {other:?}", notice.session_id),
                 }
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
-    node.shutdown().await;
+    drop(srt);
+    node.shutdown(skycast_ingest::control::DRAIN_DEADLINE).await;
     Ok(())
 }
 
-async fn queue_url(sqs: &aws_sdk_sqs::Client, env: &str, prefix: &str, logical: &str) -> anyhow::Result<String> {
-    if let Ok(url) = std::env::var(env) {
-        return Ok(url);
-    }
-    let name = skycast_core::config::physical_name(prefix, logical);
-    sqs.get_queue_url().queue_name(&name).send().await?.queue_url.with_context(|| format!("queue {name} has no URL"))
-}
-
-/// The node as a service: registered, driven by the API over SQS.
+/// The node as a service: registered, listening, reporting.
 async fn serve() -> anyhow::Result<()> {
     let core = skycast_core::Config::from_env()?;
     let config = NodeConfig::from_env()?;
     let sdk = skycast_core::aws::load_sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let commands = queue_url(&sqs, "SKYCAST_COMMAND_QUEUE_URL", &core.name_prefix, "ingest-commands").await?;
-    let events = queue_url(&sqs, "SKYCAST_EVENTS_QUEUE_URL", &core.name_prefix, "stream-events").await?;
+    let events = match std::env::var("SKYCAST_EVENTS_QUEUE_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let name = skycast_core::config::physical_name(&core.name_prefix, "stream-events");
+            sqs.get_queue_url()
+                .queue_name(&name)
+                .send()
+                .await?
+                .queue_url
+                .with_context(|| format!("queue {name} has no URL"))?
+        }
+    };
     let stores = skycast_core::store::Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &core.tables);
-    let node_id = std::env::var("SKYCAST_NODE_ID").unwrap_or_else(|_| skycast_core::ids::new_id());
-    let s3 = skycast_core::aws::s3(&sdk);
-    let store = Arc::new(S3Store::new(s3, config.live_bucket.clone()));
-    let queues = skycast_ingest::control::Queues { commands, events };
-    let service = skycast_ingest::control::serve(config, node_id, queues, store, stores.ingest.clone(), sqs).await?;
+    let store = Arc::new(S3Store::new(skycast_core::aws::s3(&sdk), config.live_bucket.clone()));
+    let service = skycast_ingest::control::serve(config, events, store, stores, sqs).await?;
     let health = health_endpoint().await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
-    tracing::info!("draining: no new commands, finishing sessions");
+    tracing::info!("draining: no new publishers, finishing sessions");
     // A load balancer stops sending publishers here once this goes quiet.
     if let Some(h) = health {
         h.abort();

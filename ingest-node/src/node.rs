@@ -1,9 +1,19 @@
-//! The node: its origin, and the live sessions it runs.
+//! The node: its origin, the publishers it admits, and the live sessions
+//! it runs.
+//!
+//! A publisher reaches the node on its one RTMP or SRT port ([`crate::listen`])
+//! with a stream key. [`Node::admit`] looks the key up, claims the stream's
+//! session for this node (one node wins a race), and hands the publisher's
+//! media to the session as a [`Feed`]. A session outlives its publishers: one
+//! that returns within the reconnect window continues it (a new FFmpeg
+//! process, a new generation); a newer publisher with the key replaces the
+//! current one.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use tokio::{
+    io::AsyncWriteExt,
     sync::{Mutex, mpsc, watch},
     task::JoinHandle,
     time::Instant,
@@ -14,40 +24,37 @@ use skycast_core::{events::SessionFigures, stream::Protocol};
 
 use crate::{
     config::NodeConfig,
-    ffmpeg::{self, Input, ListenerSpec},
+    directory::{Claimed, Directory},
+    ffmpeg::{self, InputFormat, TranscodeSpec},
     origin::{self, Inbox, Registry},
     profile::Profile,
-    session::{LISTENER_RESTART_DELAY, Progress, Rendition, RenditionStats, master_for, run_rendition},
+    session::{Progress, Rendition, RenditionStats, master_for, run_rendition},
     store::{LIVE_PLAYLIST, ObjectStore, put_until_stored},
 };
 
 /// What a session needs to start.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SessionSpec {
     pub stream_id: String,
     pub session_id: String,
-    /// The public port: UDP for SRT, TCP for RTMP.
-    pub port: u16,
-    pub protocol: Protocol,
-    pub stream_key: String,
     pub profile: Profile,
 }
 
-impl std::fmt::Debug for SessionSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionSpec")
-            .field("stream_id", &self.stream_id)
-            .field("session_id", &self.session_id)
-            .field("port", &self.port)
-            .field("protocol", &self.protocol)
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
+/// A verified publisher's media, as FFmpeg reads it.
+pub struct Feed {
+    pub format: InputFormat,
+    pub protocol: Protocol,
+    pub peer: Option<SocketAddr>,
+    pub media: mpsc::Receiver<Bytes>,
 }
+
+/// How many chunks of media may wait for FFmpeg before the publisher's
+/// connection is paused (TCP) or its buffer fills (SRT).
+pub const FEED_DEPTH: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndReason {
-    /// Asked to stop (API, or node shutdown).
+    /// Asked to stop (the owner, or node shutdown).
     Stopped,
     /// The publisher left and did not return within the reconnect window.
     PublisherGone,
@@ -92,7 +99,7 @@ impl SessionSummary {
 
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
-    /// The listener is up; no media yet.
+    /// Claimed; no media yet.
     Waiting,
     /// Every rendition's first segment and the master playlist are stored.
     Live {
@@ -111,6 +118,20 @@ pub struct Notice {
     pub event: SessionEvent,
 }
 
+/// Why a publisher was turned away. Shown to it (RTMP's status description)
+/// and logged; never with the key it offered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("unknown stream key")]
+    UnknownKey,
+    #[error("the stream is live from another encoder")]
+    Busy,
+    #[error("ingest is unavailable; try again shortly")]
+    Unavailable,
+    #[error("this ingest node is shutting down")]
+    Draining,
+}
+
 /// How often a live session reports its figures and, at most, uploads a thumbnail.
 pub const STATS_EVERY: Duration = Duration::from_secs(10);
 /// Thumbnails change every [`STATS_EVERY`]; caches may keep one that long.
@@ -120,17 +141,25 @@ const THUMBNAIL_CACHE: &str = "public, max-age=10";
 const FIRST_THUMBNAIL_GRACE: Duration = Duration::from_secs(5);
 
 struct Running {
+    session_id: String,
     stop: watch::Sender<bool>,
+    /// Uploads stop retrying (a drain's deadline passed): what is not
+    /// stored stays in the spool for the next start.
+    give_up: Arc<watch::Sender<bool>>,
+    feeds: mpsc::UnboundedSender<Feed>,
     task: JoinHandle<SessionSummary>,
 }
 
 pub struct Node {
     config: NodeConfig,
     store: Arc<dyn ObjectStore>,
+    directory: Arc<dyn Directory>,
     origin: SocketAddr,
     registry: Registry,
+    /// By stream id: a node runs at most one session of a stream.
     sessions: Mutex<HashMap<String, Running>>,
     events: mpsc::UnboundedSender<Notice>,
+    draining: watch::Sender<bool>,
 }
 
 impl Node {
@@ -138,46 +167,188 @@ impl Node {
     pub async fn start(
         config: NodeConfig,
         store: Arc<dyn ObjectStore>,
+        directory: Arc<dyn Directory>,
         events: mpsc::UnboundedSender<Notice>,
     ) -> std::io::Result<Arc<Self>> {
         let registry = Registry::default();
         let origin = origin::start(registry.clone()).await?;
         tokio::fs::create_dir_all(&config.spool_dir).await?;
-        Ok(Arc::new(Self { config, store, origin, registry, sessions: Mutex::new(HashMap::new()), events }))
+        Ok(Arc::new(Self {
+            config,
+            store,
+            directory,
+            origin,
+            registry,
+            sessions: Mutex::new(HashMap::new()),
+            events,
+            draining: watch::channel(false).0,
+        }))
     }
 
-    /// Starts a session; a second start of a running session changes nothing.
-    pub async fn start_session(self: &Arc<Self>, spec: SessionSpec) -> std::io::Result<()> {
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Whether `key` belongs to a stream (the SRT handshake asks, before
+    /// it lets a caller in).
+    pub async fn knows(&self, key: &str) -> Result<bool, Refusal> {
+        match self.directory.find(key).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look a stream key up");
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
+    /// Lets a publisher with `key` in: its stream's session on this node
+    /// takes the media sent on the returned sender. The key is checked
+    /// against the table on every connect, so a rotated key stops working
+    /// at the next one.
+    pub async fn admit(
+        self: &Arc<Self>,
+        key: &str,
+        format: InputFormat,
+        protocol: Protocol,
+        peer: Option<SocketAddr>,
+    ) -> Result<mpsc::Sender<Bytes>, Refusal> {
+        if *self.draining.borrow() {
+            return Err(Refusal::Draining);
+        }
+        let unavailable = |e: crate::directory::DirectoryError| {
+            tracing::warn!(error = %e, "cannot admit a publisher");
+            Refusal::Unavailable
+        };
+        let stream = self.directory.find(key).await.map_err(unavailable)?.ok_or(Refusal::UnknownKey)?;
+        let (tx, media) = mpsc::channel(FEED_DEPTH);
+        let mut feed = Feed { format, protocol, peer, media };
+        {
+            let sessions = self.sessions.lock().await;
+            if let Some(running) = sessions.get(&stream.stream_id).filter(|r| !r.task.is_finished()) {
+                // The same stream again (a reconnect, or a newer encoder): it
+                // continues the session, replacing any current publisher.
+                match running.feeds.send(feed) {
+                    Ok(()) => {
+                        tracing::info!(stream_id = %stream.stream_id, session_id = %running.session_id, ?protocol, "publisher rejoined its session");
+                        return Ok(tx);
+                    }
+                    Err(mpsc::error::SendError(back)) => feed = back,
+                }
+            }
+        }
+        let session_id = match self.directory.claim(&stream, key, &self.config.node_id).await.map_err(unavailable)? {
+            Claimed::Session(id) => id,
+            Claimed::Held => return Err(Refusal::Busy),
+            Claimed::Refused => return Err(Refusal::UnknownKey),
+        };
+        let spec = SessionSpec { stream_id: stream.stream_id, session_id, profile: stream.profile };
+        self.start_session(spec, feed).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot start a session");
+            Refusal::Unavailable
+        })?;
+        Ok(tx)
+    }
+
+    /// Starts a session with its first publisher; a second start of a
+    /// running session only hands it the publisher.
+    pub async fn start_session(self: &Arc<Self>, spec: SessionSpec, first: Feed) -> std::io::Result<()> {
         let mut sessions = self.sessions.lock().await;
-        if sessions.get(&spec.session_id).is_some_and(|r| !r.task.is_finished()) {
+        sessions.retain(|_, r| !r.task.is_finished());
+        if let Some(r) = sessions.get(&spec.stream_id) {
+            let _ = r.feeds.send(first);
             return Ok(());
         }
-        let spool = self.config.spool_dir.join(&spec.session_id);
+        let spool = self.config.spool_dir.join(&spec.stream_id).join(&spec.session_id);
         for r in spec.profile.renditions() {
             tokio::fs::create_dir_all(spool.join(r)).await?;
         }
         let (stop, stop_rx) = watch::channel(false);
+        let give_up = Arc::new(watch::channel(false).0);
+        let (feeds, feeds_rx) = mpsc::unbounded_channel();
+        let _ = feeds.send(first);
         let node = Arc::clone(self);
-        let id = spec.session_id.clone();
         // One span per session: every log line of it carries its ids.
-        let span = tracing::info_span!("session", stream_id = %spec.stream_id, session_id = %spec.session_id, port = spec.port);
-        let task = tokio::spawn(async move { node.run_session(spec, spool, stop_rx).await }.instrument(span));
-        sessions.insert(id, Running { stop, task });
+        let span = tracing::info_span!("session", stream_id = %spec.stream_id, session_id = %spec.session_id);
+        let stream_id = spec.stream_id.clone();
+        let session_id = spec.session_id.clone();
+        let giving_up = Arc::clone(&give_up);
+        let task = tokio::spawn(
+            async move { node.run_session(spec, spool, feeds_rx, stop_rx, giving_up).await }.instrument(span),
+        );
+        sessions.insert(stream_id, Running { session_id, stop, give_up, feeds, task });
         Ok(())
     }
 
     /// Stops a session and waits until its playlists are closed.
     pub async fn stop_session(&self, session_id: &str) -> Option<SessionSummary> {
-        let running = self.sessions.lock().await.remove(session_id)?;
+        let running = {
+            let mut sessions = self.sessions.lock().await;
+            let stream_id = sessions.iter().find(|(_, r)| r.session_id == session_id).map(|(k, _)| k.clone())?;
+            sessions.remove(&stream_id)?
+        };
         let _ = running.stop.send(true);
         running.task.await.ok()
     }
 
-    /// Stops every session, finishing their uploads; for SIGTERM.
-    pub async fn shutdown(&self) {
-        let ids: Vec<String> = self.sessions.lock().await.keys().cloned().collect();
-        for id in ids {
-            self.stop_session(&id).await;
+    /// Refuses new publishers, then stops every session at once, finishing
+    /// their uploads; for SIGTERM. Uploads still failing at `deadline` (S3
+    /// down) are given up: what is not stored stays in the spool, and the
+    /// next start of the node stores it and ends those sessions.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.draining.send_replace(true);
+        let running: Vec<Running> = self.sessions.lock().await.drain().map(|(_, r)| r).collect();
+        for r in &running {
+            let _ = r.stop.send(true);
+        }
+        let give_ups: Vec<_> = running.iter().map(|r| Arc::clone(&r.give_up)).collect();
+        let mut tasks: Vec<_> = running.into_iter().map(|r| r.task).collect();
+        let all = async {
+            for t in &mut tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            tracing::warn!("uploads still failing at the drain's deadline; the rest stays in the spool");
+            for g in &give_ups {
+                g.send_replace(true);
+            }
+            for t in tasks.iter_mut().filter(|t| !t.is_finished()) {
+                let _ = t.await;
+            }
+        }
+    }
+
+    /// The sessions running now: (stream id, session id).
+    pub async fn sessions(&self) -> Vec<(String, String)> {
+        let sessions = self.sessions.lock().await;
+        sessions.iter().filter(|(_, r)| !r.task.is_finished()).map(|(s, r)| (s.clone(), r.session_id.clone())).collect()
+    }
+
+    /// The sessions running now.
+    pub async fn running(&self) -> usize {
+        self.sessions.lock().await.values().filter(|r| !r.task.is_finished()).count()
+    }
+
+    /// Ends the sessions the table no longer wants here (the owner stopped
+    /// them, or another node took the stream); for the node's watch loop.
+    pub async fn reconcile(&self) {
+        for (stream_id, session_id) in self.sessions().await {
+            match self.directory.wanted(&stream_id, &session_id, &self.config.node_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(%stream_id, %session_id, "session stopped by its owner; ending it");
+                    // Ending waits for the last uploads: do not hold up the loop.
+                    let id = session_id.clone();
+                    let sessions = self.sessions.lock().await.remove(&stream_id);
+                    if let Some(r) = sessions.filter(|r| r.session_id == id) {
+                        let _ = r.stop.send(true);
+                        tokio::spawn(async move {
+                            let _ = r.task.await;
+                        });
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot check a session; next round"),
+            }
         }
     }
 
@@ -186,43 +357,35 @@ impl Node {
             self.events.send(Notice { stream_id: spec.stream_id.clone(), session_id: spec.session_id.clone(), event });
     }
 
-    /// The sessions running now, for the node's own view of its load.
-    pub async fn running(&self) -> usize {
-        self.sessions.lock().await.values().filter(|r| !r.task.is_finished()).count()
-    }
-
     async fn run_session(
         self: Arc<Self>,
         spec: SessionSpec,
         spool: std::path::PathBuf,
+        mut feeds: mpsc::UnboundedReceiver<Feed>,
         mut stop: watch::Receiver<bool>,
+        give_up_tx: Arc<watch::Sender<bool>>,
     ) -> SessionSummary {
-        let (input, gate) = match self.listen(&spec).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for the publisher");
-                let reason = EndReason::Failed(format!("cannot listen on port {}: {e}", spec.port));
-                let summary = SessionSummary { reason, renditions: Vec::new(), publishes: 0, thumbnail: false };
-                let _ = tokio::fs::remove_dir_all(&spool).await;
-                self.emit(&spec, SessionEvent::Ended(summary.clone()));
-                return summary;
-            }
-        };
         let prefix = format!("live/{}/{}", spec.stream_id, spec.session_id);
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let (give_up_tx, give_up) = watch::channel(false);
+        let give_up = give_up_tx.subscribe();
         let (progress_tx, mut progress) = mpsc::unbounded_channel();
         let (activity_tx, mut activity) = mpsc::unbounded_channel();
         let names = spec.profile.renditions();
         let mut senders = HashMap::new();
+        let mut playlists = HashMap::new();
         let mut pipelines = Vec::new();
         for name in &names {
             let (tx, rx) = mpsc::unbounded_channel();
+            let latest = crate::session::LatestPlaylist::default();
+            playlists.insert((*name).to_owned(), latest.clone());
             let r = Rendition::new(
                 name,
+                spool.join(name),
+                latest,
                 format!("{prefix}/{name}"),
                 self.store.clone(),
                 self.config.segment_seconds,
+                self.config.dvr_window,
                 progress_tx.clone(),
                 give_up.clone(),
             );
@@ -238,39 +401,54 @@ impl Node {
         let inbox = Inbox {
             spool: spool.clone(),
             renditions: senders,
+            playlists,
             activity: activity_tx,
             thumbnail: Arc::new(thumbnail_tx),
         };
         self.registry.insert(token.clone(), inbox);
         self.emit(&spec, SessionEvent::Waiting);
-        tracing::info!("listening for the publisher");
+        tracing::info!(profile = ?spec.profile, "session claimed");
 
         let mut stats: Vec<(String, RenditionStats)> =
             names.iter().map(|n| ((*n).to_owned(), RenditionStats::default())).collect();
         let mut live = false;
         let mut generation = 0u32;
         let mut publishes = 0u32;
+        let mut next: Option<Feed> = None;
         let mut deadline = Instant::now() + self.config.waiting_timeout;
         let mut report = tokio::time::interval(STATS_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = 'session: loop {
-            let listener = ListenerSpec {
-                input: input.clone(),
+            let feed = match next.take() {
+                Some(f) => f,
+                None => tokio::select! {
+                    Some(f) = feeds.recv() => f,
+                    _ = stop.changed() => break EndReason::Stopped,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        break if publishes > 0 { EndReason::PublisherGone } else { EndReason::NoPublisher };
+                    }
+                },
+            };
+            let transcode = TranscodeSpec {
+                input: feed.format,
                 profile: spec.profile,
                 segment_seconds: self.config.segment_seconds,
                 origin_base: format!("http://{}/ingest/{token}/{generation}", self.origin),
             };
-            let mut child = match ffmpeg::spawn(&self.config.ffmpeg, &listener) {
+            let mut child = match ffmpeg::spawn(&self.config.ffmpeg, &transcode) {
                 Ok(c) => c,
                 Err(e) => break EndReason::Failed(format!("cannot start ffmpeg: {e}")),
             };
-            let stderr = child.stderr.take();
-            tokio::spawn(log_ffmpeg(stderr, spec.stream_key.clone()));
+            tracing::info!(generation, protocol = ?feed.protocol, peer = ?feed.peer, "publisher connected");
+            tokio::spawn(log_ffmpeg(child.stderr.take()));
+            let mut pump = tokio::spawn(pump(feed.media, child.stdin.take()));
+            let mut pumped = false;
             let mut active = false;
             loop {
                 tokio::select! {
                     _ = child.wait() => break,
                     _ = stop.changed() => {
+                        pump.abort();
                         interrupt(&mut child).await;
                         // Files it flushed on the way out still count.
                         while let Ok(g) = activity.try_recv() {
@@ -278,10 +456,22 @@ impl Node {
                         }
                         break 'session EndReason::Stopped;
                     }
+                    Some(f) = feeds.recv() => {
+                        // A newer publisher replaces this one: end its input,
+                        // let FFmpeg finish what it has.
+                        tracing::info!(generation, "a newer publisher replaces the current one");
+                        next = Some(f);
+                        pump.abort();
+                        interrupt(&mut child).await;
+                        break;
+                    }
+                    _ = &mut pump, if !pumped => {
+                        // The publisher left: FFmpeg reads to the end of its
+                        // input and exits; wait for it in the first branch.
+                        pumped = true;
+                    }
                     Some(g) = activity.recv() => {
-                        if note_activity(g, generation, &mut active, &mut publishes) {
-                            tracing::info!(generation, "publisher connected");
-                        }
+                        note_activity(g, generation, &mut active, &mut publishes);
                     }
                     Some(p) = progress.recv() => {
                         self.record(&mut stats, p);
@@ -300,36 +490,32 @@ impl Node {
                     _ = report.tick(), if live => {
                         self.emit(&spec, SessionEvent::Stats(figures(&stats, *thumbnail_stored.borrow())));
                     }
-                    _ = tokio::time::sleep_until(deadline), if !active => {
-                        let _ = child.kill().await;
-                        break 'session if publishes > 0 { EndReason::PublisherGone } else { EndReason::NoPublisher };
-                    }
                 }
             }
             // The process's last PUTs may still be queued: count them first.
             while let Ok(g) = activity.try_recv() {
                 note_activity(g, generation, &mut active, &mut publishes);
             }
-            if active {
+            if next.is_none() {
                 tracing::info!(
                     generation,
                     window_s = self.config.reconnect_window.as_secs(),
                     "publisher left; waiting for a reconnect"
                 );
-                deadline = Instant::now() + self.config.reconnect_window;
-            } else {
-                tokio::time::sleep(LISTENER_RESTART_DELAY).await;
             }
+            deadline = Instant::now() + self.config.reconnect_window;
             generation += 1;
         };
 
         // No process writes any more: close the pipelines, which store what
         // they hold and end every playlist with ENDLIST.
-        drop(gate);
         self.registry.remove(&token);
-        let _ = give_up_tx.send(matches!(reason, EndReason::Failed(_)));
+        if matches!(reason, EndReason::Failed(_)) {
+            give_up_tx.send_replace(true);
+        }
+        let mut complete = true;
         for p in pipelines {
-            let _ = p.await;
+            complete &= p.await.is_ok_and(|f| f.complete);
         }
         // The stored still is at most one period old: the session does not
         // wait for a newer one. A session too short to have stored its first
@@ -340,37 +526,23 @@ impl Node {
             self.record(&mut stats, p);
         }
         if stats.iter().any(|(_, s)| s.segments > 0) {
-            self.put_master(&prefix, &stats, &give_up).await;
+            complete &= self.put_master(&prefix, &stats, &give_up).await;
+        }
+        let summary = SessionSummary { reason, renditions: stats, publishes, thumbnail: *thumbnail_stored.borrow() };
+        if !complete {
+            // Not `ended`: the recording would miss what the spool holds.
+            // The next start of this node stores it and ends the session.
+            tracing::warn!(spool = %spool.display(), "session stopped with files not yet stored; they wait in the spool");
+            return summary;
         }
         let _ = tokio::fs::remove_dir_all(&spool).await;
-        let summary = SessionSummary { reason, renditions: stats, publishes, thumbnail: *thumbnail_stored.borrow() };
+        if let Some(stream_dir) = spool.parent() {
+            // Only if empty: another session of the stream may be spooling.
+            let _ = tokio::fs::remove_dir(stream_dir).await;
+        }
         tracing::info!(reason = ?summary.reason, segments = summary.segments(), duration_s = summary.duration(), "session ended");
         self.emit(&spec, SessionEvent::Ended(summary.clone()));
         summary
-    }
-
-    /// Where the session's FFmpeg takes its publisher from. SRT: FFmpeg
-    /// listens on the public port itself. RTMP: the node's gate holds the
-    /// public port and relays publishers with the key to FFmpeg on loopback.
-    async fn listen(&self, spec: &SessionSpec) -> std::io::Result<(Input, Option<crate::rtmp::gate::Gate>)> {
-        match spec.protocol {
-            Protocol::Srt => Ok((
-                Input::Srt {
-                    host: self.config.listen_host.clone(),
-                    port: spec.port,
-                    passphrase: spec.stream_key.clone(),
-                },
-                None,
-            )),
-            Protocol::Rtmp => {
-                let public: std::net::IpAddr = self.config.listen_host.parse().map_err(std::io::Error::other)?;
-                // A port the kernel just handed out, for every FFmpeg of this session.
-                let upstream = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-                let gate =
-                    crate::rtmp::gate::open((public, spec.port).into(), upstream, spec.stream_key.clone()).await?;
-                Ok((Input::Rtmp { port: upstream.port() }, Some(gate)))
-            }
-        }
     }
 
     fn record(&self, stats: &mut [(String, RenditionStats)], p: Progress) {
@@ -467,14 +639,27 @@ async fn interrupt(child: &mut tokio::process::Child) {
     }
 }
 
-/// Logs ffmpeg's stderr with the stream key taken out: ffmpeg echoes its
-/// input URL, passphrase included, in its error lines.
-async fn log_ffmpeg(stderr: Option<tokio::process::ChildStderr>, key: String) {
+/// Writes the publisher's media into FFmpeg's stdin until the publisher
+/// leaves (its sender is dropped), then closes stdin: FFmpeg sees the end
+/// of its input and finishes.
+async fn pump(mut media: mpsc::Receiver<Bytes>, stdin: Option<tokio::process::ChildStdin>) {
+    let Some(mut stdin) = stdin else { return };
+    while let Some(chunk) = media.recv().await {
+        if let Err(e) = stdin.write_all(&chunk).await {
+            tracing::warn!(error = %e, "ffmpeg stopped reading its input");
+            return;
+        }
+    }
+    let _ = stdin.shutdown().await;
+}
+
+/// Logs ffmpeg's stderr at debug level. It holds nothing secret: the media
+/// arrives on stdin, and the command line carries no key.
+async fn log_ffmpeg(stderr: Option<tokio::process::ChildStderr>) {
     use tokio::io::AsyncBufReadExt;
     let Some(stderr) = stderr else { return };
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let line = crate::ffmpeg::redact(&line, &key);
         tracing::debug!(target: "ffmpeg", "{line}");
     }
 }

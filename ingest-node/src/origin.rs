@@ -29,6 +29,8 @@ use crate::session::Piece;
 pub struct Inbox {
     pub spool: PathBuf,
     pub renditions: HashMap<String, mpsc::UnboundedSender<Piece>>,
+    /// Per rendition, the newest playlist FFmpeg wrote.
+    pub playlists: HashMap<String, crate::session::LatestPlaylist>,
     /// Told the generation of every file received: "a publisher is there".
     pub activity: mpsc::UnboundedSender<u32>,
     /// The latest still FFmpeg made; only the newest is worth uploading.
@@ -78,7 +80,15 @@ async fn receive(
     let piece = if file.starts_with("init") && file.ends_with(".mp4") {
         Piece::Init { generation, body }
     } else if file.ends_with(".m3u8") {
-        Piece::Playlist { generation, text: String::from_utf8_lossy(&body).into_owned() }
+        let Some(latest) = inbox.playlists.get(&rendition) else { return StatusCode::NOT_FOUND };
+        let text = String::from_utf8_lossy(&body).into_owned();
+        // Only the newest matters: a waiting one is replaced, not queued.
+        let waiting = latest.lock().map(|mut l| l.replace((generation, text)).is_some()).unwrap_or(true);
+        let _ = inbox.activity.send(generation);
+        if waiting {
+            return StatusCode::CREATED;
+        }
+        Piece::Playlist
     } else if file.ends_with(".m4s") {
         let path = inbox.spool.join(&rendition).join(format!("g{generation}_{file}"));
         if let Err(e) = tokio::fs::write(&path, &body).await {

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Passthrough: one rendition, the publisher's own encoding. Nearly free.
-    #[default]
     Source,
-    /// An ABR ladder: the source itself on top, copied, and lower rungs
-    /// encoded from it with keyframes where the source has them.
+    /// An ABR ladder, the default: the source itself on top, copied, and
+    /// lower rungs encoded from it with keyframes where the source has them.
+    #[default]
     Ladder,
 }
 

@@ -39,11 +39,14 @@ pub enum Piece {
         path: PathBuf,
         received: Instant,
     },
-    Playlist {
-        generation: u32,
-        text: String,
-    },
+    /// FFmpeg wrote its playlist again: the newest text is in the
+    /// rendition's [`LatestPlaylist`] (only the newest matters, so a slow
+    /// store never queues old ones).
+    Playlist,
 }
+
+/// The newest playlist FFmpeg wrote for a rendition, and its process.
+pub type LatestPlaylist = Arc<std::sync::Mutex<Option<(u32, String)>>>;
 
 /// What a rendition reports to its session.
 #[derive(Debug)]
@@ -93,6 +96,12 @@ pub fn master_for(renditions: &[(String, RenditionStats)]) -> String {
 
 pub struct Rendition {
     pub name: String,
+    /// Where this rendition's files wait, under the names they get in S3,
+    /// until stored: what a restart finds there, it uploads.
+    spool: PathBuf,
+    latest_playlist: LatestPlaylist,
+    /// Something could not be stored (the session gave up): it is in the spool.
+    unstored: bool,
     /// `live/<stream>/<session>/<rendition>`
     key_prefix: String,
     store: Arc<dyn ObjectStore>,
@@ -106,24 +115,34 @@ pub struct Rendition {
     stored: VecDeque<(u32, String, String, u64, Instant, Duration)>,
     durations: HashMap<(u32, String), f64>,
     last_listed_generation: Option<u32>,
+    /// When the next segment of the current generation began, wall clock.
+    next_start: Option<(u32, time::OffsetDateTime)>,
     progress: mpsc::UnboundedSender<Progress>,
     give_up: watch::Receiver<bool>,
 }
 
 impl Rendition {
+    /// `dvr_window`: how much of the session its live playlist shows.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
+        spool: PathBuf,
+        latest_playlist: LatestPlaylist,
         key_prefix: String,
         store: Arc<dyn ObjectStore>,
         nominal_seconds: u32,
+        dvr_window: Duration,
         progress: mpsc::UnboundedSender<Progress>,
         give_up: watch::Receiver<bool>,
     ) -> Self {
         Self {
             name: name.to_owned(),
+            spool,
+            latest_playlist,
+            unstored: false,
             key_prefix,
             store,
-            playlist: MediaPlaylist::new(nominal_seconds),
+            playlist: MediaPlaylist::with_window(nominal_seconds, dvr_window.as_secs_f64()),
             nominal_seconds,
             next_number: 0,
             init_names: HashMap::new(),
@@ -131,6 +150,7 @@ impl Rendition {
             stored: VecDeque::new(),
             durations: HashMap::new(),
             last_listed_generation: None,
+            next_start: None,
             progress,
             give_up,
         }
@@ -161,7 +181,15 @@ impl Rendition {
                     }
                     Err(e) => tracing::warn!(error = %e, "init segment unreadable; waiting for ffmpeg's durations"),
                 }
-                self.put(&name, body, IMMUTABLE).await;
+                let spooled = self.spool.join(&name);
+                if let Err(e) = tokio::fs::write(&spooled, &body).await {
+                    tracing::warn!(error = %e, "cannot spool an init segment");
+                }
+                if self.put(&name, body, IMMUTABLE).await {
+                    let _ = tokio::fs::remove_file(&spooled).await;
+                } else {
+                    self.unstored = true;
+                }
                 self.init_names.insert(generation, name);
                 let codecs = info.iter().filter_map(|t| t.codec.clone()).collect();
                 let resolution = info.iter().find_map(|t| match t.kind {
@@ -186,13 +214,23 @@ impl Rendition {
                 let ours = format!("seg_{:06}.m4s", self.next_number);
                 self.next_number += 1;
                 let bytes = body.len() as u64;
+                // Renamed to what it is called in S3 before it goes there.
+                let spooled = self.spool.join(&ours);
+                let path = match tokio::fs::rename(&path, &spooled).await {
+                    Ok(()) => spooled,
+                    Err(_) => path,
+                };
                 if self.put(&ours, body, IMMUTABLE).await {
                     let _ = tokio::fs::remove_file(&path).await;
                     self.stored.push_back((generation, name, ours, bytes, received, received.elapsed()));
+                } else {
+                    self.unstored = true;
                 }
                 self.list_ready().await;
             }
-            Piece::Playlist { generation, text } => {
+            Piece::Playlist => {
+                let latest = self.latest_playlist.lock().ok().and_then(|mut l| l.take());
+                let Some((generation, text)) = latest else { return };
                 for s in FfmpegPlaylist::parse(&text).segments {
                     // Only for segments the bytes did not already time.
                     let known = self.stored.iter().any(|(g, n, ..)| *g == generation && *n == s.uri);
@@ -212,7 +250,7 @@ impl Rendition {
         while let Some((generation, name, ours, bytes, received, stored_after)) = self.stored.front().cloned() {
             let Some(duration) = self.durations.remove(&(generation, name)) else { break };
             self.stored.pop_front();
-            self.append(generation, ours, duration);
+            self.append(generation, ours, duration, Some(received));
             listed.push((bytes, duration, received, stored_after));
         }
         if !listed.is_empty() {
@@ -226,32 +264,54 @@ impl Rendition {
         }
     }
 
-    fn append(&mut self, generation: u32, uri: String, duration: f64) {
+    /// Lists a segment. Its date: where the previous one of its process
+    /// ended, or, for a process's first, when it was received less its length.
+    fn append(&mut self, generation: u32, uri: String, duration: f64, received: Option<Instant>) {
         let init_uri = self.init_names.get(&generation).cloned().unwrap_or_else(|| "init.mp4".to_owned());
         let discontinuity = self.last_listed_generation.is_some_and(|g| g != generation);
-        self.playlist.push(PlaylistSegment { uri, duration, init_uri, discontinuity });
+        let length = time::Duration::seconds_f64(duration);
+        let start = match self.next_start {
+            Some((g, t)) if g == generation => t,
+            _ => {
+                let age = received.map_or(Duration::ZERO, |r| r.elapsed());
+                time::OffsetDateTime::now_utc() - age - length
+            }
+        };
+        self.next_start = Some((generation, start + length));
+        let program_date_time = Some(skycast_core::timefmt::rfc3339(start));
+        if !self.playlist.push(PlaylistSegment { uri, duration, init_uri, discontinuity, program_date_time }) {
+            tracing::warn!(rendition = %self.name, duration, target = self.playlist.target_duration(),
+                "a segment longer than the target duration: set the encoder's keyframe interval to 2 s");
+        }
         self.last_listed_generation = Some(generation);
     }
 
     /// Closes the playlist with ENDLIST. Segments whose process died before
     /// saying their duration are listed at the nominal duration rather than lost.
-    pub async fn finish(mut self) -> MediaPlaylist {
+    pub async fn finish(mut self) -> Finished {
         while let Some((generation, _name, ours, ..)) = self.stored.pop_front() {
             tracing::warn!(rendition = %self.name, segment = %ours, "duration unknown; listing at nominal");
             let nominal = f64::from(self.nominal_seconds);
-            self.append(generation, ours, nominal);
+            self.append(generation, ours, nominal, None);
         }
         self.playlist.end();
         // A session that never produced media leaves nothing behind.
-        if !self.playlist.segments().is_empty() {
+        if !self.playlist.segments().is_empty() && !self.unstored {
             self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await;
         }
-        self.playlist
+        Finished { complete: !self.unstored, playlist: self.playlist }
     }
 }
 
+/// A rendition's end: its playlist, and whether everything it made is stored
+/// (if not, the rest waits in the spool, and the playlist is not ended in S3).
+pub struct Finished {
+    pub playlist: MediaPlaylist,
+    pub complete: bool,
+}
+
 /// Runs a rendition's pipeline until its inbox closes, then ends its playlist.
-pub async fn run_rendition(mut rendition: Rendition, mut inbox: mpsc::UnboundedReceiver<Piece>) -> MediaPlaylist {
+pub async fn run_rendition(mut rendition: Rendition, mut inbox: mpsc::UnboundedReceiver<Piece>) -> Finished {
     while let Some(piece) = inbox.recv().await {
         rendition.handle(piece).await;
     }
@@ -291,8 +351,19 @@ mod tests {
         let store = Arc::new(Recorder::default());
         let (tx, mut rx) = mpsc::unbounded_channel();
         let (_stop, give_up) = watch::channel(false);
-        let mut r = Rendition::new("source", "live/s/x/source".into(), store.clone(), 2, tx, give_up);
         let dir = tempdir();
+        let latest = LatestPlaylist::default();
+        let mut r = Rendition::new(
+            "source",
+            dir.clone(),
+            latest.clone(),
+            "live/s/x/source".into(),
+            store.clone(),
+            2,
+            Duration::from_secs(7200),
+            tx,
+            give_up,
+        );
         let init = include_bytes!("../../crates/media/tests/fixtures/init_h264_main_aac.mp4");
         r.handle(Piece::Init { generation: 0, body: Bytes::from_static(init) }).await;
         r.handle(Piece::Segment {
@@ -304,7 +375,8 @@ mod tests {
         .await;
         // Stored but its duration unknown until ffmpeg's playlist says: not listed yet.
         assert!(!store.puts.lock().unwrap().iter().any(|(k, _)| k.ends_with("index.m3u8")));
-        r.handle(Piece::Playlist { generation: 0, text: "#EXTINF:2.0,\nseg_000000.m4s\n".into() }).await;
+        *latest.lock().unwrap() = Some((0, "#EXTINF:2.0,\nseg_000000.m4s\n".into()));
+        r.handle(Piece::Playlist).await;
         // A new process (reconnect) numbers from 0 again; we continue at 1.
         r.handle(Piece::Init { generation: 1, body: Bytes::from_static(init) }).await;
         r.handle(Piece::Segment {
@@ -314,7 +386,8 @@ mod tests {
             received: Instant::now(),
         })
         .await;
-        r.handle(Piece::Playlist { generation: 1, text: "#EXTINF:1.5,\nseg_000000.m4s\n".into() }).await;
+        *latest.lock().unwrap() = Some((1, "#EXTINF:1.5,\nseg_000000.m4s\n".into()));
+        r.handle(Piece::Playlist).await;
         r.handle(Piece::Segment {
             generation: 1,
             name: "seg_000001.m4s".into(),
@@ -322,7 +395,9 @@ mod tests {
             received: Instant::now(),
         })
         .await;
-        let playlist = r.finish().await;
+        let finished = r.finish().await;
+        assert!(finished.complete);
+        let playlist = finished.playlist;
 
         let puts = store.puts.lock().unwrap().clone();
         let keys: Vec<&str> = puts.iter().map(|(k, _)| k.as_str()).collect();
@@ -348,9 +423,10 @@ mod tests {
             }
         }
         let text = playlist.render();
-        assert!(
-            text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init_1.mp4\"\n#EXTINF:1.500000,\nseg_000001.m4s")
-        );
+        let reconnect = text.split("#EXT-X-DISCONTINUITY\n").nth(1).expect("a discontinuity");
+        assert!(reconnect.starts_with("#EXT-X-MAP:URI=\"init_1.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:20"), "{text}");
+        assert!(reconnect.contains("#EXTINF:1.500000,\nseg_000001.m4s"), "{text}");
+        assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 3, "every segment dated: {text}");
         assert!(
             text.ends_with("#EXTINF:2.000000,\nseg_000002.m4s\n#EXT-X-ENDLIST\n"),
             "unknown duration listed at nominal: {text}"

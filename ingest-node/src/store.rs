@@ -17,6 +17,14 @@ pub struct PutError {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     async fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: &str) -> Result<(), PutError>;
+    /// The object, or `None` if there is none. Only recovery reads.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PutError> {
+        Err(PutError { key: key.to_owned(), message: "this store cannot read".into() })
+    }
+    /// Every key under `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, PutError> {
+        Err(PutError { key: prefix.to_owned(), message: "this store cannot list".into() })
+    }
 }
 
 pub struct S3Store {
@@ -48,6 +56,28 @@ impl ObjectStore for S3Store {
                 message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
             })
     }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, PutError> {
+        let failed = |message: String| PutError { key: key.to_owned(), message };
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(out.body.collect().await.map_err(|e| failed(e.to_string()))?.into_bytes())),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => Ok(None),
+            Err(e) => Err(failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, PutError> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| PutError {
+                key: prefix.to_owned(),
+                message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            })?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
 }
 
 /// Segments and init segments never change once written.
@@ -75,8 +105,15 @@ pub async fn put_until_stored(
     give_up: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), PutError> {
     let mut delay = Duration::from_millis(100);
+    let mut give_up = give_up.clone();
     loop {
-        match store.put(key, body.clone(), content_type(key), cache_control).await {
+        // A PUT hanging on a dead connection is abandoned the moment the
+        // session gives up (a drain's deadline), not when the SDK times out.
+        let attempt = tokio::select! {
+            r = store.put(key, body.clone(), content_type(key), cache_control) => r,
+            _ = give_up.wait_for(|g| *g) => Err(PutError { key: key.to_owned(), message: "given up".into() }),
+        };
+        match attempt {
             Ok(()) => return Ok(()),
             Err(e) => {
                 if *give_up.borrow() {

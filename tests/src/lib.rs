@@ -18,6 +18,7 @@ use tower::ServiceExt;
 pub mod encoder;
 pub mod iam;
 pub mod media;
+pub mod node_rig;
 pub mod proxy;
 pub mod raw_http;
 

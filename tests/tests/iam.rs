@@ -24,7 +24,10 @@ use skycast_core::{
     timefmt,
 };
 use skycast_http::ApiContext;
-use skycast_ingest::store::{ObjectStore, S3Store};
+use skycast_ingest::{
+    directory::{Claimed, Directory, TableDirectory},
+    store::{ObjectStore, S3Store},
+};
 use skycast_tests::{PASSWORD, TestApi, iam::EnforcedIam, media::store_session};
 
 fn jwt_key() -> String {
@@ -105,17 +108,14 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     // streams: create, list a page on, change, go on air, stop, rotate, delete.
     // One stream on air at a time: a second start takes the quota's full path.
     let streams = api_as(iam, "streams", skycast_streams::routes(), |c| c.limits.on_air_per_user = 1).await;
-    let commands = queue_url(&admin, &prefix, "ingest-commands").await;
     let (node_stores, node_sdk) = stores_as(iam, "ingest-node").await;
     let now = timefmt::unix_now();
     let node = IngestNode {
         node_id: "iam-node".into(),
-        public_host: "ingest.example".into(),
-        srt_port_low: 9100,
-        srt_port_high: 9109,
-        rtmp_port_low: 0,
-        rtmp_port_high: 0,
-        command_queue_url: commands.clone(),
+        public_host: "10.0.0.1".into(),
+        rtmp_port: 1935,
+        srt_port: 9000,
+        sessions: 0,
         heartbeat_at: now,
         expires_at: now + 300,
     };
@@ -141,6 +141,13 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let started = streams.call(Method::POST, &format!("{path}/start"), Some(&token), None).await;
     ok(&started, "start");
     let session = started.body["session_id"].as_str().unwrap().to_owned();
+    // The node: a publisher's key looked up, the armed (private) session claimed.
+    let directory = TableDirectory { stores: node_stores.clone(), cdn_base_url: "http://cdn.example".into() };
+    let key = s.body["stream_key"].as_str().unwrap();
+    let info = directory.find(key).await.expect("node reads streams by key").expect("the key's stream");
+    let claimed = directory.claim(&info, key, "iam-node").await.expect("node claims the session");
+    assert_eq!(claimed, Claimed::Session(session.clone()));
+    assert!(directory.wanted(&id, &session, "iam-node").await.expect("node checks its sessions"));
     ok(&streams.get(&path, Some(&token)).await, "get");
     ok(&streams.get("/streams?owner=me", Some(&token)).await, "list with a session");
     let first_id = first.body["id"].as_str().unwrap().to_owned();
@@ -176,7 +183,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("waiting"), event("live"), event("stats")])).await;
     assert!(r.batch_item_failures.is_empty(), "lifecycle on air");
 
-    // The node: its media into the live bucket, its events out, commands in.
+    // The node: its media into the live bucket, its events out.
     let node_store = S3Store::new(skycast_core::aws::s3(&node_sdk), live.clone());
     let folder = format!("{}/source", session_prefix(&id, &session));
     node_store
@@ -192,32 +199,22 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         .send()
         .await
         .expect("node sends events");
-    let got = node_sqs
-        .receive_message()
-        .queue_url(&commands)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .expect("node takes commands");
-    for m in got.messages() {
-        node_sqs
-            .delete_message()
-            .queue_url(&commands)
-            .receipt_handle(m.receipt_handle().unwrap_or_default())
-            .send()
+    // The node's sweep: the registry, the streams on air, a session's media read back.
+    let (sweep_events, _) = tokio::sync::mpsc::unbounded_channel();
+    let reaper = skycast_ingest::reaper::Reaper {
+        stores: node_stores.clone(),
+        store: Arc::new(S3Store::new(skycast_core::aws::s3(&node_sdk), live.clone())),
+        events: sweep_events,
+        node_id: "iam-node".into(),
+        waiting_timeout: std::time::Duration::from_secs(600),
+        segment_seconds: 2,
+    };
+    reaper.sweep(false).await.expect("node sweeps");
+    let recovered =
+        skycast_ingest::recover::finish_from_store(reaper.store.as_ref(), &session_prefix(&id, &session), 2)
             .await
-            .expect("node deletes commands");
-    }
-    node_sqs
-        .change_message_visibility()
-        .queue_url(&commands)
-        .receipt_handle("x")
-        .visibility_timeout(0)
-        .send()
-        .await
-        .ok();
-    node_sqs.get_queue_attributes().queue_url(&commands).send().await.expect("node reads its queue");
-
+            .expect("node reads its live media back");
+    assert!(recovered.renditions.is_empty(), "a probe is no media");
     ok(&streams.call(Method::POST, &format!("{path}/stop"), Some(&token), None).await, "stop");
     // The session's media, as the node stored it, then the node's `ended`.
     let admin_s3 = skycast_core::aws::s3(&admin);
@@ -226,6 +223,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("ended"), event("ended")])).await;
     assert!(r.batch_item_failures.is_empty(), "lifecycle ended");
     ok(&streams.call(Method::POST, &format!("{path}/key"), Some(&token), None).await, "rotate key");
+    node_stores.ingest.deregister("iam-node").await.expect("a draining node leaves the registry");
     ok(&streams.get("/ready", None).await, "streams ready");
 
     // recorder and catalog: the MP4, then the video.

@@ -26,7 +26,6 @@ pub struct TableNames {
     pub refresh_tokens: String,
     pub streams: String,
     pub ingest_nodes: String,
-    pub port_leases: String,
     pub recordings: String,
     pub videos: String,
     pub video_likes: String,
@@ -44,7 +43,6 @@ impl TableNames {
             "refresh-tokens" => &self.refresh_tokens,
             "streams" => &self.streams,
             "ingest-nodes" => &self.ingest_nodes,
-            "port-leases" => &self.port_leases,
             "recordings" => &self.recordings,
             "videos" => &self.videos,
             "video-likes" => &self.video_likes,
@@ -52,6 +50,53 @@ impl TableNames {
             "limits" => &self.limits,
             _ => return None,
         })
+    }
+}
+
+/// Where encoders publish: the ingest nodes' public name (a load balancer
+/// in AWS) and the one port per protocol every node listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestEndpoint {
+    pub host: String,
+    pub rtmp_port: u16,
+    pub srt_port: u16,
+}
+
+impl Default for IngestEndpoint {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), rtmp_port: DEFAULT_RTMP_PORT, srt_port: DEFAULT_SRT_PORT }
+    }
+}
+
+pub const DEFAULT_RTMP_PORT: u16 = 1935;
+pub const DEFAULT_SRT_PORT: u16 = 9000;
+
+impl IngestEndpoint {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut e = Self::default();
+        if let Some(v) = get("SKYCAST_INGEST_PUBLIC_HOST") {
+            e.host = v;
+        }
+        for (name, slot) in [("SKYCAST_RTMP_PORT", &mut e.rtmp_port), ("SKYCAST_SRT_PORT", &mut e.srt_port)] {
+            if let Some(v) = get(name) {
+                *slot = v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    name: if name.contains("RTMP") { "SKYCAST_RTMP_PORT" } else { "SKYCAST_SRT_PORT" },
+                    expected: "port number",
+                    value: v.clone(),
+                })?;
+            }
+        }
+        Ok(e)
+    }
+
+    /// OBS's "Server" for RTMP; the stream key goes in "Stream Key".
+    pub fn rtmp_server(&self) -> String {
+        format!("rtmp://{}:{}/live", self.host, self.rtmp_port)
+    }
+
+    /// The whole SRT URL: the key is the stream id and the passphrase.
+    pub fn srt_url(&self, key: &str) -> String {
+        format!("srt://{}:{}?streamid={key}&passphrase={key}", self.host, self.srt_port)
     }
 }
 
@@ -75,7 +120,6 @@ impl TableNames {
             refresh_tokens: physical_name(prefix, "refresh-tokens"),
             streams: physical_name(prefix, "streams"),
             ingest_nodes: physical_name(prefix, "ingest-nodes"),
-            port_leases: physical_name(prefix, "port-leases"),
             recordings: physical_name(prefix, "recordings"),
             videos: physical_name(prefix, "videos"),
             video_likes: physical_name(prefix, "video-likes"),
@@ -114,6 +158,8 @@ pub struct Config {
     /// Public base of stored media: `<base>/live/...` and `<base>/recordings/...`
     /// (CloudFront in AWS, `make dev`'s `/cdn` locally).
     pub cdn_base_url: String,
+    /// What streamers paste into their encoders.
+    pub ingest: IngestEndpoint,
     /// Secret that signs private media tokens and seals listing cursors
     /// (`SKYCAST_PLAYBACK_KEY`);
     /// derived from the JWT signing key when unset and that is present.
@@ -161,6 +207,7 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
             cors_origins: CorsOrigins::Any,
             cdn_base_url: DEFAULT_CDN_BASE_URL.to_owned(),
+            ingest: IngestEndpoint::default(),
             playback_key: None,
             limits: crate::limits::Limits::default(),
         }
@@ -205,9 +252,6 @@ impl Config {
         if let Some(v) = get("SKYCAST_TABLE_INGEST_NODES") {
             c.tables.ingest_nodes = v;
         }
-        if let Some(v) = get("SKYCAST_TABLE_PORT_LEASES") {
-            c.tables.port_leases = v;
-        }
         for (name, slot) in [
             ("SKYCAST_TABLE_RECORDINGS", &mut c.tables.recordings),
             ("SKYCAST_TABLE_VIDEOS", &mut c.tables.videos),
@@ -224,6 +268,7 @@ impl Config {
         if let Some(v) = get("SKYCAST_CDN_BASE_URL") {
             c.cdn_base_url = v.trim_end_matches('/').to_owned();
         }
+        c.ingest = IngestEndpoint::from_lookup(|k: &str| get(k))?;
         c.playback_key = get("SKYCAST_PLAYBACK_KEY");
         c.limits = crate::limits::Limits::from_lookup(get)?;
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {

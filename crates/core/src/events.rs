@@ -3,48 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stream::Protocol;
-
-/// ingest-commands: what the API asks of an ingest node.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum IngestCommand {
-    Start {
-        stream_id: String,
-        session_id: String,
-        at: String,
-        protocol: Protocol,
-        port: u16,
-        /// The credential the listener checks (SRT passphrase). Key material:
-        /// never logged, hence the hand-written Debug.
-        stream_key: String,
-        profile: String,
-    },
-    Stop {
-        stream_id: String,
-        session_id: String,
-        at: String,
-    },
-}
-
-impl std::fmt::Debug for IngestCommand {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Start { stream_id, session_id, port, profile, .. } => f
-                .debug_struct("Start")
-                .field("stream_id", stream_id)
-                .field("session_id", session_id)
-                .field("port", port)
-                .field("profile", profile)
-                .field("stream_key", &"<redacted>")
-                .finish(),
-            Self::Stop { stream_id, session_id, .. } => {
-                f.debug_struct("Stop").field("stream_id", stream_id).field("session_id", session_id).finish()
-            }
-        }
-    }
-}
-
 /// stream-events: what an ingest node reports of a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -133,20 +91,6 @@ mod tests {
 
     #[test]
     fn wire_format_is_tagged_json() {
-        let c = IngestCommand::Start {
-            stream_id: "s".into(),
-            session_id: "x".into(),
-            at: "t".into(),
-            protocol: Protocol::Srt,
-            port: 6000,
-            stream_key: "secret-key-material".into(),
-            profile: "source".into(),
-        };
-        let json = serde_json::to_value(&c).unwrap();
-        assert_eq!(json["type"], "start");
-        assert_eq!(json["protocol"], "srt");
-        assert_eq!(serde_json::from_value::<IngestCommand>(json).unwrap(), c);
-        assert!(!format!("{c:?}").contains("secret-key-material"));
         let e: StreamEvent = serde_json::from_str(
             r#"{"type":"live","stream_id":"s","session_id":"x","at":"t","renditions":["source"]}"#,
         )

@@ -107,7 +107,8 @@ impl Default for Limits {
             view_dedup_s: 1800,
             streams_per_user: 50,
             on_air_per_user: 3,
-            ladder_per_user: 1,
+            // Ladder is the default profile: every stream on air may be one.
+            ladder_per_user: 3,
             quota_grace_s: 60,
         }
     }

@@ -79,6 +79,19 @@ pub fn thumbnail_key(stream_id: &str, session_id: &str) -> String {
 }
 
 /// The session's stored HLS in the live bucket, closed with ENDLIST at its end.
+/// The number of a stored segment, `seg_{n:06}.m4s` (the live bucket's names).
+pub fn segment_number(name: &str) -> Option<u64> {
+    name.strip_prefix("seg_")?.strip_suffix(".m4s")?.parse().ok()
+}
+
+/// The generation of a stored init segment: `init.mp4` is 0, `init_{k}.mp4` k.
+pub fn init_number(name: &str) -> Option<u64> {
+    if name == "init.mp4" {
+        return Some(0);
+    }
+    name.strip_prefix("init_")?.strip_suffix(".mp4")?.parse().ok()
+}
+
 pub fn session_prefix(stream_id: &str, session_id: &str) -> String {
     format!("live/{stream_id}/{session_id}")
 }

@@ -115,7 +115,7 @@ mod tests {
         }
         let streams = &r.tables["streams"];
         let indexes: Vec<_> = streams.global_secondary_indexes.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(indexes, ["by_owner", "by_status", "by_recency"]);
+        assert_eq!(indexes, ["by_owner", "by_status", "by_recency", "by_key"]);
         for n in &r.notifications {
             assert!(r.buckets.contains_key(&n.bucket), "notification names unknown bucket {}", n.bucket);
             assert!(r.queues.contains_key(&n.queue), "notification names unknown queue {}", n.queue);

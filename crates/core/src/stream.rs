@@ -34,10 +34,12 @@ pub enum Visibility {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
-    /// Passthrough: the encoder's own stream, one rendition. Nearly free.
-    #[default]
+    /// Passthrough: the encoder's own stream, one rendition. Nearly free; opt in.
     Source,
-    /// An ABR ladder (720p, 480p, 360p) encoded on the node.
+    /// Adaptive bitrate, the default (as Mux, IVS Standard and Cloudflare
+    /// give): the encoder's own stream on top, copied, and 480p and 360p
+    /// encoded on the node.
+    #[default]
     Ladder,
 }
 
@@ -118,13 +120,10 @@ pub struct Stream {
     /// The session's `thumb.jpg` is stored (beside its master playlist).
     #[serde(default)]
     pub thumbnail: bool,
-    /// The node and port of the current (or last) session.
+    /// The ingest node holding the current (or last) session; none while
+    /// a session `start` armed waits for its publisher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingest_node_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ingest_host: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ingest_port: Option<u16>,
     /// Figures of the current (or last) session, from the ingest node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renditions: Vec<String>,
@@ -249,8 +248,6 @@ mod tests {
             hls_url: None,
             thumbnail: false,
             ingest_node_id: None,
-            ingest_host: None,
-            ingest_port: None,
             renditions: vec![],
             segments: None,
             duration_s: None,

@@ -19,3 +19,8 @@ pub fn now_rfc3339() -> String {
 pub fn unix_now() -> i64 {
     now().unix_timestamp()
 }
+
+/// Unix seconds of an RFC 3339 timestamp.
+pub fn parse_rfc3339_unix(text: &str) -> Result<i64, time::error::Parse> {
+    Ok(OffsetDateTime::parse(text, &Rfc3339)?.unix_timestamp())
+}

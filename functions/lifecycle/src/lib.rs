@@ -17,7 +17,7 @@ use skycast_core::{
     events::{RecordingJob, StreamEvent},
     limits::Quota,
     recording::Recording,
-    store::{EndReport, Stores, lease_id, queue::MessageSender},
+    store::{EndReport, Stores, queue::MessageSender},
     stream::Stream,
     timefmt,
 };
@@ -59,7 +59,6 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
             let never_published = reason == "no_publisher" && figures.segments == 0;
             let report = EndReport { renditions: renditions.clone(), figures: figures.clone(), never_published };
             let applied = stores.streams.mark_ended(stream_id, session_id, &report, &now).await.map_err(fail)?;
-            // The node is done with the port whoever ended the session.
             let stream = stores.streams.get(stream_id).await.map_err(fail)?;
             if let Some(s) = &stream
                 && s.record
@@ -76,11 +75,6 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
                 for quota in [Quota::OnAir, Quota::Ladder] {
                     stores.limits.release(&s.owner_id, quota, &s.id).await.map_err(fail)?;
                 }
-            }
-            if let Some((Some(node), Some(port), protocol)) =
-                held.map(|s| (s.ingest_node_id, s.ingest_port, s.protocol))
-            {
-                stores.ingest.release(&lease_id(&node, protocol, port), session_id).await.map_err(fail)?;
             }
             tracing::info!(%stream_id, %session_id, %reason, segments = figures.segments, duration_s = figures.duration_s, applied, "session ended");
             applied

@@ -8,6 +8,7 @@
 //! and moves to the next init where decode time starts over (a new encoder
 //! process after a reconnect).
 
+use skycast_core::recording::{init_number, segment_number};
 use skycast_media::hls::FfmpegPlaylist;
 use thiserror::Error;
 
@@ -34,18 +35,6 @@ pub enum LayoutError {
 pub struct SessionFiles {
     pub inits: Vec<StoredFile>,
     pub segments: Vec<StoredFile>,
-}
-
-fn segment_number(name: &str) -> Option<u64> {
-    name.strip_prefix("seg_")?.strip_suffix(".m4s")?.parse().ok()
-}
-
-/// `init.mp4` is generation 0, `init_{k}.mp4` generation k.
-fn init_number(name: &str) -> Option<u64> {
-    if name == "init.mp4" {
-        return Some(0);
-    }
-    name.strip_prefix("init_")?.strip_suffix(".mp4")?.parse().ok()
 }
 
 /// Sorts a rendition folder's listing; a gap in the numbering is a missing segment.

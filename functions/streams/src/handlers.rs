@@ -135,8 +135,6 @@ pub async fn create(
         hls_url: None,
         thumbnail: false,
         ingest_node_id: None,
-        ingest_host: None,
-        ingest_port: None,
         renditions: vec![],
         segments: None,
         duration_s: None,
@@ -147,7 +145,8 @@ pub async fn create(
         return Err(e.into());
     }
     tracing::info!(stream_id = %s.id, "stream created");
-    Ok((StatusCode::CREATED, JsonResponse(StreamView::new(s, true, SessionLinks::default()))).into_response())
+    Ok((StatusCode::CREATED, JsonResponse(StreamView::new(s, true, SessionLinks::default(), &ctx.config.ingest)))
+        .into_response())
 }
 
 /// List streams, newest first. Others' private streams never appear.

@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 
 pub use handlers::{CreateStreamRequest, ListStreamsQuery, UpdateStreamRequest};
 pub use recordings::{RecordingList, RecordingView};
-pub use session::{IngestView, StartResponse, StopResponse};
+pub use session::{IngestView, RtmpIngest, SrtIngest, StartResponse, StopResponse};
 pub use view::{OwnerView, StreamPage, StreamView};
 
 pub fn routes() -> Router<ApiContext> {
@@ -36,7 +36,7 @@ pub fn routes() -> Router<ApiContext> {
     components(schemas(
         CreateStreamRequest, UpdateStreamRequest, StreamView, OwnerView, StreamPage,
         skycast_core::stream::Protocol, skycast_core::stream::Visibility, skycast_core::stream::StreamStatus,
-        skycast_core::stream::Profile, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, session::IngestView,
+        skycast_core::stream::Profile, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, session::IngestView, session::RtmpIngest, session::SrtIngest,
     )),
     tags((name = "streams", description = "Streams, their keys, and the directory of streams"))
 )]

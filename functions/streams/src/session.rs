@@ -1,16 +1,17 @@
 //! Going on air: `POST /streams/{id}/start` and `/stop`.
 //!
-//! Start picks a live ingest node, leases a port on it with a conditional
-//! write (two starts never share a port, across nodes too), records the
-//! session on the stream, and sends the node a `start` command. A start of a
-//! stream already on air answers with the running session's URL.
+//! A publisher with the stream's key goes live on its own: the ingest node
+//! that receives it claims the stream. `start` only arms the stream (a
+//! session waiting for its publisher, on whichever node it reaches) and
+//! answers with where to publish. `stop` ends the session in the table; the
+//! node holding it sees that within seconds and closes its playlists.
 
 use axum::{Json as JsonResponse, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use skycast_core::{
-    events::IngestCommand,
+    config::IngestEndpoint,
     ids,
-    store::{BeginSession, EndSession, IngestNode, PortLease, SessionStart, lease_id, queue::send},
+    store::{BeginSession, EndSession, SessionStart},
     stream::{Protocol, Stream, StreamStatus, Visibility},
     timefmt,
 };
@@ -19,17 +20,33 @@ use utoipa::ToSchema;
 
 use crate::{handlers::StreamId, quota, view::SessionLinks};
 
-/// What an encoder needs. For OBS: Settings → Stream → Service "Custom",
-/// Server = `url`, Stream Key = `stream_key` (RTMP) or empty (SRT carries the
-/// key in `url`, as its passphrase).
+/// RTMP as OBS asks for it (Settings → Stream → Service "Custom").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RtmpIngest {
+    /// OBS's "Server": `rtmp://host:1935/live`.
+    pub server: String,
+    /// OBS's "Stream Key". For ffmpeg, publish to `server` + "/" + `stream_key`.
+    pub stream_key: String,
+}
+
+/// SRT: one URL, the key as both stream id and passphrase (OBS: Server =
+/// `url`, Stream Key empty).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SrtIngest {
+    pub url: String,
+}
+
+/// Where an encoder publishes. Both protocols always work; `protocol`,
+/// `url` and `stream_key` repeat the stream's chosen one.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IngestView {
     pub protocol: Protocol,
     pub url: String,
-    /// RTMP only: what OBS's Stream Key field takes. For ffmpeg, publish to
-    /// `url` + "/" + `stream_key`.
+    /// RTMP only: what OBS's Stream Key field takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
+    pub rtmp: RtmpIngest,
+    pub srt: SrtIngest,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -46,78 +63,38 @@ pub struct StopResponse {
     pub status: StreamStatus,
 }
 
-/// A port lease lasts at most this long without being released.
-const LEASE_TTL_S: i64 = 7 * 24 * 3600;
-
-pub fn ingest_view(s: &Stream) -> Option<IngestView> {
-    let (host, port) = (s.ingest_host.as_ref()?, s.ingest_port?);
-    Some(match s.protocol {
-        Protocol::Srt => IngestView {
-            protocol: s.protocol,
-            url: format!("srt://{host}:{port}?passphrase={}&pbkeylen=16", s.stream_key),
-            stream_key: None,
-        },
-        Protocol::Rtmp => IngestView {
-            protocol: s.protocol,
-            url: format!("rtmp://{host}:{port}/live"),
-            stream_key: Some(s.stream_key.clone()),
-        },
-    })
+pub fn ingest_view(endpoint: &IngestEndpoint, s: &Stream) -> IngestView {
+    let rtmp = RtmpIngest { server: endpoint.rtmp_server(), stream_key: s.stream_key.clone() };
+    let srt = SrtIngest { url: endpoint.srt_url(&s.stream_key) };
+    let (url, stream_key) = match s.protocol {
+        Protocol::Srt => (srt.url.clone(), None),
+        Protocol::Rtmp => (rtmp.server.clone(), Some(s.stream_key.clone())),
+    };
+    IngestView { protocol: s.protocol, url, stream_key, rtmp, srt }
 }
 
 async fn started(ctx: &ApiContext, s: &Stream) -> ApiResult<StartResponse> {
-    let ingest = ingest_view(s).ok_or_else(ApiError::internal)?;
     let links = SessionLinks::read(ctx, s, Some(&s.owner_id)).await?;
     Ok(StartResponse {
         status: s.status,
         session_id: s.session_id.clone().unwrap_or_default(),
-        ingest,
+        ingest: ingest_view(&ctx.config.ingest, s),
         hls_url: links.hls_url.unwrap_or_default(),
     })
 }
 
 fn no_capacity() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "no_ingest_capacity",
-        "no ingest node has a free port; try again shortly",
-    )
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_ingest_capacity", "no ingest node is up; try again shortly")
 }
 
-/// Leases a free port for `protocol` on `node`, trying them from a random offset.
-async fn lease_port(
-    ctx: &ApiContext,
-    node: &IngestNode,
-    protocol: Protocol,
-    stream_id: &str,
-    session_id: &str,
-) -> ApiResult<Option<u16>> {
-    let now = timefmt::unix_now();
-    let Some((low, high)) = node.ports(protocol) else { return Ok(None) };
-    let span = u32::from(high - low) + 1;
-    let offset = u32::from_str_radix(&ids::sha256_hex(session_id)[..8], 16).unwrap_or(0) % span;
-    for i in 0..span {
-        let port = low + ((offset + i) % span) as u16;
-        let lease = PortLease {
-            lease_id: lease_id(&node.node_id, protocol, port),
-            stream_id: stream_id.to_owned(),
-            session_id: session_id.to_owned(),
-            expires_at: now + LEASE_TTL_S,
-        };
-        if ctx.stores.ingest.lease(&lease, now).await? {
-            return Ok(Some(port));
-        }
-    }
-    Ok(None)
-}
-
-/// Start a session: returns the URL to paste into OBS and the HLS URL.
+/// Arm a session: the stream waits for its publisher (which may also just
+/// connect, without this call). Returns where to publish and the HLS URL.
 #[utoipa::path(post, path = "/streams/{id}/start", tag = "streams", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = StartResponse),
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody),
     (status = 429, description = "quota_exceeded: as many streams on air (or ladder streams) as allowed", body = ErrorBody),
-    (status = 503, description = "no_ingest_capacity", body = ErrorBody),
+    (status = 503, description = "no_ingest_capacity: no ingest node is up", body = ErrorBody),
 ))]
 pub async fn start(
     State(ctx): State<ApiContext>,
@@ -140,7 +117,7 @@ pub async fn start(
             return Err(e);
         }
     }
-    let result = go_on_air(&ctx, &caller, &id, &stream).await;
+    let result = go_on_air(&ctx, &caller, &id).await;
     // Every way out that leaves the stream off air gives the places back.
     if !matches!(&result, Ok(r) if r.status.is_on_air()) {
         for q in quotas {
@@ -150,44 +127,24 @@ pub async fn start(
     result.map(JsonResponse)
 }
 
-/// Leases a port, begins the session and tells the node: the part of a start
-/// that the quota places were claimed for.
-async fn go_on_air(ctx: &ApiContext, caller: &AuthUser, id: &str, stream: &Stream) -> ApiResult<StartResponse> {
-    let nodes = ctx.stores.ingest.live_nodes(timefmt::unix_now()).await?;
-    let session_id = ids::new_id();
-    // Spread sessions over nodes; each node's ports are tried in turn.
-    let first = u32::from_str_radix(&ids::sha256_hex(&session_id)[..8], 16).unwrap_or(0) as usize;
-    let mut chosen = None;
-    for i in 0..nodes.len() {
-        let node = &nodes[(first + i) % nodes.len()];
-        if let Some(port) = lease_port(ctx, node, stream.protocol, id, &session_id).await? {
-            chosen = Some((node.clone(), port));
-            break;
-        }
+/// Arms the session: the part of a start that the quota places were claimed for.
+async fn go_on_air(ctx: &ApiContext, caller: &AuthUser, id: &str) -> ApiResult<StartResponse> {
+    if ctx.stores.ingest.live_nodes(timefmt::unix_now()).await?.is_empty() {
+        return Err(no_capacity());
     }
-    let Some((node, port)) = chosen else { return Err(no_capacity()) };
-    let lease = lease_id(&node.node_id, stream.protocol, port);
+    let session_id = ids::new_id();
     let start = SessionStart {
         session_id: session_id.clone(),
-        node_id: node.node_id.clone(),
-        host: node.public_host.clone(),
-        port,
         hls_url: format!("{}/live/{id}/{session_id}/master.m3u8", ctx.config.cdn_base_url),
     };
     let now = timefmt::now_rfc3339();
     let stream = match ctx.stores.streams.begin_session(id, &caller.id, &start, &now).await? {
         BeginSession::Started(s) => *s,
-        BeginSession::AlreadyOnAir(s) => {
-            // A concurrent start won: give its port back, answer with its session.
-            ctx.stores.ingest.release(&lease, &session_id).await?;
-            return started(ctx, &s).await;
-        }
-        BeginSession::NotFound => {
-            ctx.stores.ingest.release(&lease, &session_id).await?;
-            return Err(ApiError::not_found("stream"));
-        }
+        // A concurrent start (or a publisher) won: answer with its session.
+        BeginSession::AlreadyOnAir(s) => return started(ctx, &s).await,
+        BeginSession::NotFound => return Err(ApiError::not_found("stream")),
     };
-    // A private stream's session is private before the node makes any of
+    // A private stream's session is private before any node makes any of
     // its media. Its visibility as this write saw it: a PATCH that raced the
     // start either came before (and is in `stream`) or writes the same entry.
     if stream.visibility == Visibility::Private
@@ -195,25 +152,9 @@ async fn go_on_air(ctx: &ApiContext, caller: &AuthUser, id: &str, stream: &Strea
     {
         tracing::error!(error = %e, "cannot make the session private; rolling the start back");
         let _ = ctx.stores.streams.end_session(id, &caller.id, &now).await;
-        let _ = ctx.stores.ingest.release(&lease, &session_id).await;
         return Err(e.into());
     }
-    let command = IngestCommand::Start {
-        stream_id: id.to_owned(),
-        session_id: session_id.clone(),
-        at: now.clone(),
-        protocol: stream.protocol,
-        port,
-        stream_key: stream.stream_key.clone(),
-        profile: stream.profile.as_str().to_owned(),
-    };
-    if let Err(e) = send(ctx.messages.as_ref(), &node.command_queue_url, &command).await {
-        tracing::error!(error = %e, "cannot reach the ingest node; rolling the start back");
-        let _ = ctx.stores.streams.end_session(id, &caller.id, &now).await;
-        let _ = ctx.stores.ingest.release(&lease, &session_id).await;
-        return Err(no_capacity());
-    }
-    tracing::info!(stream_id = %id, %session_id, node = %node.node_id, port, "session started");
+    tracing::info!(stream_id = %id, %session_id, "session armed");
     started(ctx, &stream).await
 }
 
@@ -239,32 +180,11 @@ pub async fn stop(
         EndSession::NotOnAir(_) => return Err(ApiError::conflict("stream_not_started", "the stream is not on air")),
         EndSession::NotFound => return Err(ApiError::not_found("stream")),
     };
-    stop_on_node(&ctx, &old, &now).await;
+    // The node holding the session sees it ended and closes its playlists.
+    tracing::info!(stream_id = %id, session_id = old.session_id.as_deref().unwrap_or_default(),
+        node = old.ingest_node_id.as_deref().unwrap_or("none"), "session stopped");
     for q in quota::on_air(&old) {
         quota::release(&ctx, &caller.id, *q, &id).await;
     }
     Ok(JsonResponse(StopResponse { status: StreamStatus::Ended }))
-}
-
-/// Tells the node to end the session and frees its port. Best effort: the
-/// stream is already ended; a node that misses the command ends the session
-/// itself when the publisher leaves.
-pub async fn stop_on_node(ctx: &ApiContext, old: &Stream, now: &str) {
-    let (Some(node_id), Some(port), Some(session_id)) = (&old.ingest_node_id, old.ingest_port, &old.session_id) else {
-        return;
-    };
-    match ctx.stores.ingest.node(node_id).await {
-        Ok(Some(node)) => {
-            let command =
-                IngestCommand::Stop { stream_id: old.id.clone(), session_id: session_id.clone(), at: now.to_owned() };
-            if let Err(e) = send(ctx.messages.as_ref(), &node.command_queue_url, &command).await {
-                tracing::error!(error = %e, "stop command not sent");
-            }
-        }
-        Ok(None) => tracing::warn!(%node_id, "the session's node is gone"),
-        Err(e) => tracing::error!(error = %e, "cannot look up the session's node"),
-    }
-    if let Err(e) = ctx.stores.ingest.release(&lease_id(node_id, old.protocol, port), session_id).await {
-        tracing::error!(error = %e, "port lease not released; it expires on its own");
-    }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use skycast_core::{
+    config::IngestEndpoint,
     playback::{Access, LIVE_TOKEN_TTL_S, MediaState, media_url},
     recording::session_prefix,
     stream::{Profile, Protocol, Stream, StreamStatus, Visibility, is_owner},
@@ -48,7 +49,8 @@ pub struct StreamView {
     /// Only for the owner. The secret an encoder publishes with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
-    /// Only for the owner, while on air: where the encoder connects.
+    /// Only for the owner: where the encoder publishes (OBS's two fields, or
+    /// the SRT URL), whether or not the stream is on air.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest: Option<IngestView>,
 }
@@ -95,8 +97,8 @@ impl SessionLinks {
 }
 
 impl StreamView {
-    pub fn new(s: Stream, owner_sees: bool, links: SessionLinks) -> Self {
-        let ingest = (owner_sees && s.status.is_on_air()).then(|| ingest_view(&s)).flatten();
+    pub fn new(s: Stream, owner_sees: bool, links: SessionLinks, endpoint: &IngestEndpoint) -> Self {
+        let ingest = owner_sees.then(|| ingest_view(endpoint, &s));
         Self {
             thumbnail_url: links.thumbnail_url,
             hls_url: links.hls_url,
@@ -126,7 +128,7 @@ impl StreamView {
     pub async fn read(ctx: &ApiContext, s: Stream, caller: Option<&str>) -> ApiResult<Self> {
         let links = SessionLinks::read(ctx, &s, caller).await?;
         let owner = is_owner(&s, caller);
-        Ok(Self::new(s, owner, links))
+        Ok(Self::new(s, owner, links, &ctx.config.ingest))
     }
 
     /// Several streams as `caller` may see them, with one read of access.
@@ -139,7 +141,7 @@ impl StreamView {
                 let a = s.session_id.as_ref().and_then(|id| access.get(id)).copied().unwrap_or(Access::PUBLIC);
                 let owner = is_owner(&s, caller);
                 let links = SessionLinks::for_stream(ctx, &s, owner, a);
-                Self::new(s, owner, links)
+                Self::new(s, owner, links, &ctx.config.ingest)
             })
             .collect())
     }

@@ -1,33 +1,34 @@
 //! `make bench`, ingest part: figures with a baseline from the same run.
 //!
-//! N concurrent passthrough streams (default 20, 30, 40; `BENCH_STREAMS=a,b`)
-//! published by ffmpeg in copy mode from one pre-encoded file, into the node,
-//! into the emulator as S3. Reported:
+//! N concurrent passthrough streams (default 30, 50, 60; `BENCH_STREAMS=a,b`)
+//! published by ffmpeg in copy mode from one pre-encoded file, all to the
+//! node's one SRT port, into the emulator as S3. Reported:
 //! - segment finished by ffmpeg → stored in S3, p50/p95/max, vs N direct
 //!   PutObjects of the same size per 2 s on the same emulator: the same load
 //!   without the node (target p95 ≤ 150 ms). Publishers start spread over
 //!   one segment period, as independent streams are;
 //! - segment finished → named by a stored playlist, p50/p95;
-//! - node CPU per stream, ffmpeg excluded (target ≤ 0.005 cores/stream);
-//! - whether every segment was in S3 within 1 s (the capacity criterion);
+//! - node CPU per stream, ffmpeg excluded, now that the node terminates SRT
+//!   itself, vs srt-live-transmit receiving the same N streams (target ≤ 1.5×);
+//! - whether every segment was in S3 within 1 s (the capacity criterion:
+//!   target ≥ 50 streams on one port);
 //! - media end → listed in the S3 playlist for one stream over SRT, vs the
-//!   same publish into ffmpeg alone writing HLS to local disk (target ≤ +150 ms);
+//!   same publish into ffmpeg alone writing HLS to local disk (target ≤ +150 ms),
+//!   and publish → live (the first segment listed) the same way;
 //! - FFmpeg's CPU per stream for each profile, from a 720p30 publisher, vs
 //!   the previous default ladder (720p/480p/360p, veryfast, AAC re-encoded)
 //!   run by plain ffmpeg on the same file (target: ladder ≤ 0.2 cores).
 
 use std::{
     path::PathBuf,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use skycast_ingest::{
-    config::NodeConfig,
-    node::{Node, Notice, SessionEvent, SessionSpec},
+    node::{Notice, SessionEvent},
     profile::Profile,
-    store::S3Store,
 };
+use skycast_tests::node_rig::NodeRig;
 
 fn pct(sorted: &[f32], p: f64) -> f32 {
     if sorted.is_empty() {
@@ -52,35 +53,26 @@ fn own_cpu_seconds() -> f64 {
     proc_stat("self").map_or(0.0, |(_, ticks)| ticks as f64 / 100.0)
 }
 
-/// A node on the emulator with a fresh live bucket; its session events arrive on the receiver.
-async fn bench_node(
-    reconnect_window: Duration,
-) -> anyhow::Result<(Arc<Node>, tokio::sync::mpsc::UnboundedReceiver<Notice>, aws_sdk_s3::Client, String)> {
-    let prefix = skycast_tests::unique_prefix();
-    let s3 = skycast_dev::sdk::s3(&skycast_tests::sdk_config().await);
-    let mut config = NodeConfig::with_prefix(&prefix);
-    config.spool_dir = std::env::temp_dir().join(format!("skycast-bench-spool-{prefix}"));
-    config.reconnect_window = reconnect_window;
-    s3.create_bucket().bucket(&config.live_bucket).send().await?;
-    let bucket = config.live_bucket.clone();
-    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-    let node = Node::start(config, Arc::new(S3Store::new(s3.clone(), bucket.clone())), tx).await?;
-    Ok((node, events, s3, bucket))
+/// A node on the emulator with a fresh live bucket and its own ports.
+async fn bench_node(reconnect_window: Duration) -> NodeRig {
+    NodeRig::start(|c| {
+        c.spool_dir = std::env::temp_dir().join(format!("skycast-bench-spool-{}", skycast_tests::unique_prefix()));
+        c.reconnect_window = reconnect_window;
+    })
+    .await
 }
 
-/// A new SRT session of `profile`, and the URL its publisher uses.
-fn srt_session(profile: Profile) -> (SessionSpec, String) {
-    let key = skycast_core::stream::new_stream_key();
-    let spec = SessionSpec {
-        stream_id: skycast_core::ids::new_id(),
-        session_id: skycast_core::ids::new_id(),
-        port: free_udp_port(),
-        protocol: skycast_core::stream::Protocol::Srt,
-        stream_key: key.clone(),
-        profile,
-    };
-    let url = format!("srt://127.0.0.1:{}?passphrase={key}&pbkeylen=16", spec.port);
-    (spec, url)
+/// The session a publisher just started: its stream and session ids.
+async fn next_session(rig: &mut NodeRig) -> anyhow::Result<(String, String)> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), rig.events.recv()).await {
+            Ok(Some(Notice { stream_id, session_id, event: SessionEvent::Waiting })) => {
+                return Ok((stream_id, session_id));
+            }
+            Ok(Some(_)) => {}
+            _ => anyhow::bail!("no session started"),
+        }
+    }
 }
 
 async fn source_file(seconds: u32) -> anyhow::Result<PathBuf> {
@@ -170,14 +162,12 @@ fn stagger(i: usize, streams: usize) -> Duration {
 }
 
 async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::Result<()> {
-    let (node, mut events, s3, bucket) = bench_node(Duration::from_secs(1)).await?;
+    let mut rig = bench_node(Duration::from_secs(1)).await;
     let mut urls = Vec::new();
     for _ in 0..streams {
-        let (spec, url) = srt_session(Profile::Source);
-        node.start_session(spec).await?;
-        urls.push(url);
+        let (_, key) = rig.add_stream(Profile::Source);
+        urls.push(rig.srt_url(&key));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await; // listeners bind; publishers retry anyway
     let cpu0 = own_cpu_seconds();
     let wall0 = Instant::now();
     let mut publishers = Vec::new();
@@ -197,7 +187,7 @@ async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::
     let deadline = Instant::now() + Duration::from_secs(30);
     while summaries.len() < streams && Instant::now() < deadline {
         if let Ok(Some(Notice { event: SessionEvent::Ended(s), .. })) =
-            tokio::time::timeout(Duration::from_secs(1), events.recv()).await
+            tokio::time::timeout(Duration::from_secs(1), rig.events.recv()).await
         {
             summaries.push(s);
         }
@@ -210,7 +200,7 @@ async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::
     listed.sort_by(f32::total_cmp);
     let bytes: u64 = summaries.iter().flat_map(|s| s.renditions.iter().map(|(_, r)| r.bytes)).sum();
     let avg_segment = if stored.is_empty() { 0 } else { bytes as usize / stored.len() };
-    let baseline = baseline_put(&s3, &bucket, avg_segment.max(1), streams).await?;
+    let baseline = baseline_put(&rig.s3, &rig.bucket, avg_segment.max(1), streams).await?;
     let segments_expected = streams * (seconds as usize / 2);
     println!(
         "\n## {streams} passthrough streams × {seconds} s (publishers failed: {failed}; sessions ended: {}; segments {}/~{segments_expected})",
@@ -250,8 +240,58 @@ async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::
         wall,
         cpu / wall / streams as f64
     );
-    node.shutdown().await;
+    rig.node.shutdown(Duration::from_secs(60)).await;
+    let relay = relay_cores(streams, source).await?;
+    let node_per_stream = cpu / wall / streams as f64;
+    println!(
+        "baseline: srt-live-transmit relaying the same {streams} streams: {relay:.4} cores/stream; node vs it: {:.2}× (target ≤ 1.5×; before one port: 0.002 cores/stream without terminating SRT)",
+        node_per_stream / relay
+    );
     Ok(())
+}
+
+/// Cores per stream srt-live-transmit (libsrt's own relay) uses receiving
+/// `streams` publishes of `source` at once, each on its own listener, to
+/// nowhere: the cost of terminating SRT alone.
+async fn relay_cores(streams: usize, source: &std::path::Path) -> anyhow::Result<f64> {
+    let mut relays = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..streams {
+        let port = free_udp_port();
+        let mut relay = tokio::process::Command::new("srt-live-transmit");
+        relay
+            .args(["-q".to_owned(), format!("srt://127.0.0.1:{port}?mode=listener"), "file://con".to_owned()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        relays.push(relay.spawn()?);
+        urls.push(format!("srt://127.0.0.1:{port}"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // the relays listen
+    let started = Instant::now();
+    let mut publishers = Vec::new();
+    let start = tokio::time::Instant::now();
+    for (i, url) in urls.iter().enumerate() {
+        tokio::time::sleep_until(start + stagger(i, streams)).await;
+        publishers.push(skycast_tests::encoder::obs_from_file(url, source).spawn()?);
+    }
+    let mut seen = std::collections::HashMap::new();
+    for mut p in publishers {
+        loop {
+            sample_children("srt-live-transmit", &mut seen);
+            if let Ok(status) = tokio::time::timeout(Duration::from_millis(250), p.wait()).await {
+                status?;
+                break;
+            }
+        }
+    }
+    sample_children("srt-live-transmit", &mut seen);
+    let wall = started.elapsed().as_secs_f64();
+    for mut r in relays {
+        let _ = r.kill().await;
+    }
+    Ok(seen.values().sum::<u64>() as f64 / 100.0 / wall / streams as f64)
 }
 
 /// CPU ticks of each process whose parent is this one and whose command
@@ -273,10 +313,9 @@ fn sample_children(needle: &str, seen: &mut std::collections::HashMap<u32, u64>)
 /// Cores the node's FFmpeg listener used while one stream of `profile`
 /// was published in real time from `source`.
 async fn profile_cores(profile: Profile, source: &std::path::Path) -> anyhow::Result<f64> {
-    let (node, _events, _, _) = bench_node(Duration::from_secs(1)).await?;
-    let (spec, url) = srt_session(profile);
-    node.start_session(spec.clone()).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await; // the listener binds
+    let rig = bench_node(Duration::from_secs(1)).await;
+    let (_, key) = rig.add_stream(profile);
+    let url = rig.srt_url(&key);
     let started = Instant::now();
     let mut publisher = skycast_tests::encoder::obs_from_file(&url, source).spawn()?;
     let mut seen = std::collections::HashMap::new();
@@ -288,7 +327,7 @@ async fn profile_cores(profile: Profile, source: &std::path::Path) -> anyhow::Re
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    node.stop_session(&spec.session_id).await;
+    rig.node.shutdown(Duration::from_secs(60)).await;
     Ok(seen.values().sum::<u64>() as f64 / 100.0 / wall)
 }
 
@@ -395,13 +434,14 @@ async fn media_end_to_listed(source: &std::path::Path) -> anyhow::Result<(Vec<f3
     let _ = std::fs::remove_dir_all(&dir);
 
     // The node: SRT in, S3 out, its playlist polled in the bucket.
-    let (node, _events, s3, bucket) = bench_node(Duration::from_secs(60)).await?;
-    let (spec, url) = srt_session(Profile::Source);
-    node.start_session(spec.clone()).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await; // the listener binds
-    let playlist = format!("live/{}/{}/source/index.m3u8", spec.stream_id, spec.session_id);
+    let mut rig = bench_node(Duration::from_secs(60)).await;
+    let (_, key) = rig.add_stream(Profile::Source);
+    let url = rig.srt_url(&key);
     let started = Instant::now();
     let mut publisher = skycast_tests::encoder::obs_from_file(&url, source).spawn()?;
+    let (stream_id, session_id) = next_session(&mut rig).await?;
+    let playlist = format!("live/{stream_id}/{session_id}/source/index.m3u8");
+    let (s3, bucket) = (rig.s3.clone(), rig.bucket.clone());
     let mut seen = Vec::new();
     let mut done_at = None;
     while done_at.is_none_or(|t: Instant| t.elapsed() < Duration::from_secs(1)) {
@@ -415,7 +455,7 @@ async fn media_end_to_listed(source: &std::path::Path) -> anyhow::Result<(Vec<f3
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    node.stop_session(&spec.session_id).await;
+    rig.node.stop_session(&session_id).await;
     seen.pop(); // cut when the publisher left, not at a keyframe
     if std::env::var_os("BENCH_VERBOSE").is_some() {
         eprintln!("node lateness per segment (ms): {:?}", lateness(started, &seen));
@@ -428,7 +468,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = 20;
     let source = source_file(seconds).await?;
     let counts: Vec<usize> = std::env::var("BENCH_STREAMS")
-        .unwrap_or_else(|_| "20,30,40".into())
+        .unwrap_or_else(|_| "30,50,60".into())
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();
@@ -450,6 +490,13 @@ async fn main() -> anyhow::Result<()> {
         "added by the node and S3: p50 {:+.0} ms, p95 {:+.0} ms (target ≤ +150 ms)",
         pct(&node, 0.5) - pct(&local, 0.5),
         pct(&node, 0.95) - pct(&local, 0.95)
+    );
+    // The first segment's lateness is publish → live: the first segment listed.
+    let (first_node, first_local) =
+        (node.first().copied().unwrap_or(f32::NAN), local.first().copied().unwrap_or(f32::NAN));
+    println!(
+        "publish → live (first segment listed): node {first_node:.0} ms, baseline {first_local:.0} ms: {:+.0} ms",
+        first_node - first_local
     );
     for n in counts {
         run(n, &source, seconds).await?;

@@ -1,16 +1,19 @@
-//! Start/stop and the lifecycle function against the emulator, with a
-//! registered (stand-in) ingest node whose command queue the test reads.
+//! Start/stop, a node's claim of a stream, and the lifecycle function
+//! against the emulator, with a registered (stand-in) ingest node.
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use skycast_core::{events::StreamEvent, store::IngestNode, timefmt};
+use skycast_ingest::{
+    directory::{Claimed, Directory, StreamInfo, TableDirectory},
+    profile::Profile,
+};
 use skycast_lifecycle::Lifecycle;
 use skycast_tests::{Account, TestApi, api};
 
 struct Rig {
     api: TestApi,
     sqs: aws_sdk_sqs::Client,
-    queue: String,
     /// Where the lifecycle function sends recording jobs.
     jobs: String,
     owner: Account,
@@ -24,47 +27,38 @@ impl Rig {
             recording_jobs_url: self.jobs.clone(),
         }
     }
+
+    /// The node's view of the tables, as `node_id`.
+    fn directory(&self) -> TableDirectory {
+        TableDirectory { stores: self.api.ctx.stores.clone(), cdn_base_url: self.api.ctx.config.cdn_base_url.clone() }
+    }
 }
 
-/// An API with one registered node offering SRT `ports` and no RTMP.
-async fn rig(ports: (u16, u16)) -> Rig {
-    rig_with(ports, (0, 0)).await
-}
-
-/// An API with one registered node offering these SRT and RTMP ports.
-async fn rig_with(ports: (u16, u16), rtmp: (u16, u16)) -> Rig {
+/// An API with one registered node.
+async fn rig() -> Rig {
     // Room for the races below: quotas are tested on their own (limits.rs).
     let api = skycast_tests::api_with(|c| c.limits.on_air_per_user = 10).await;
     let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
-    let name = format!("{}-commands", skycast_tests::unique_prefix());
-    let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
     let name = format!("{}-jobs", skycast_tests::unique_prefix());
     let jobs = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-    register_node(&api, &queue, ports, rtmp).await;
+    register_node(&api).await;
     let owner = api.register("caster").await;
-    Rig { api, sqs, queue, jobs, owner }
+    Rig { api, sqs, jobs, owner }
 }
 
-/// A stand-in ingest node offering these SRT and RTMP ports, reading `queue`.
-pub(crate) async fn register_node(api: &TestApi, queue: &str, ports: (u16, u16), rtmp: (u16, u16)) {
+/// A stand-in ingest node, heartbeating now.
+pub(crate) async fn register_node(api: &TestApi) {
     let now = timefmt::unix_now();
     let node = IngestNode {
         node_id: "node-a".into(),
-        public_host: "ingest.example".into(),
-        srt_port_low: ports.0,
-        srt_port_high: ports.1,
-        rtmp_port_low: rtmp.0,
-        rtmp_port_high: rtmp.1,
-        command_queue_url: queue.to_owned(),
+        public_host: "10.0.0.1".into(),
+        rtmp_port: 1935,
+        srt_port: 9000,
+        sessions: 0,
         heartbeat_at: now,
         expires_at: now + 120,
     };
     api.ctx.stores.ingest.register(&node).await.unwrap();
-}
-
-async fn commands(rig: &Rig) -> Vec<Value> {
-    let out = rig.sqs.receive_message().queue_url(&rig.queue).max_number_of_messages(10).send().await.unwrap();
-    out.messages().iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect()
 }
 
 async fn start(rig: &Rig, id: &str) -> skycast_tests::Reply {
@@ -72,48 +66,46 @@ async fn start(rig: &Rig, id: &str) -> skycast_tests::Reply {
 }
 
 #[tokio::test]
-async fn start_leases_a_port_sends_the_command_and_is_idempotent() {
-    let rig = rig((7000, 7009)).await;
+async fn start_arms_the_stream_and_shows_both_protocols_and_is_idempotent() {
+    let rig = rig().await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "show", "profile": "ladder"})).await;
     let id = s["id"].as_str().unwrap();
+    let key = s["stream_key"].as_str().unwrap();
+    // The owner sees where to publish before anything is started: a
+    // publisher needs no API call.
+    let idle = rig.api.get(&format!("/streams/{id}"), Some(&rig.owner.access)).await.body;
+    assert_eq!(idle["ingest"]["rtmp"], json!({"server": "rtmp://127.0.0.1:1935/live", "stream_key": key}));
+    assert_eq!(idle["ingest"]["srt"]["url"], format!("srt://127.0.0.1:9000?streamid={key}&passphrase={key}"));
+    assert_eq!(idle["ingest"]["url"], idle["ingest"]["srt"]["url"], "the stream's own protocol, as before");
+    assert!(rig.api.get(&format!("/streams/{id}"), None).await.body.get("ingest").is_none(), "only for the owner");
+
     let r = start(&rig, id).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let url = r.body["ingest"]["url"].as_str().unwrap();
-    let port: u16 = url.split(':').nth(2).unwrap().split('?').next().unwrap().parse().unwrap();
-    assert!((7000..=7009).contains(&port));
-    assert_eq!(
-        url,
-        format!("srt://ingest.example:{port}?passphrase={}&pbkeylen=16", s["stream_key"].as_str().unwrap())
-    );
+    assert_eq!(r.body["status"], "waiting");
+    assert_eq!(r.body["ingest"], idle["ingest"]);
     let session = r.body["session_id"].as_str().unwrap();
     assert!(r.body["hls_url"].as_str().unwrap().ends_with(&format!("/live/{id}/{session}/master.m3u8")));
-
-    let sent = commands(&rig).await;
-    assert_eq!(sent.len(), 1);
-    assert_eq!(
-        (sent[0]["type"].as_str(), sent[0]["port"].as_u64(), sent[0]["profile"].as_str()),
-        (Some("start"), Some(port as u64), Some("ladder"))
-    );
-    assert_eq!(sent[0]["session_id"], session);
+    let stored = rig.api.ctx.stores.streams.get(id).await.unwrap().unwrap();
+    assert_eq!(stored.ingest_node_id, None, "armed: no node holds it until a publisher arrives");
 
     let again = start(&rig, id).await;
-    assert_eq!(again.body["session_id"], session, "same session, same URL");
-    assert!(commands(&rig).await.is_empty(), "no second start command");
-    let owner_view = rig.api.get(&format!("/streams/{id}"), Some(&rig.owner.access)).await;
-    assert_eq!(owner_view.body["ingest"]["url"], url);
-    assert_eq!(owner_view.body["status"], "waiting");
+    assert_eq!(again.body["session_id"], session, "same session");
 
     let other = rig.api.register("other").await;
     let r = rig.api.call(Method::POST, &format!("/streams/{id}/start"), Some(&other.access), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "only the owner starts");
     let r = rig.api.call(Method::POST, &format!("/streams/{id}/stop"), Some(&other.access), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "only the owner stops");
+
+    let rtmp = rig.api.create_stream(&rig.owner, json!({"title": "rtmp", "protocol": "rtmp"})).await;
+    let r = start(&rig, rtmp["id"].as_str().unwrap()).await;
+    assert_eq!(r.body["ingest"]["url"], "rtmp://127.0.0.1:1935/live");
+    assert_eq!(r.body["ingest"]["stream_key"], rtmp["stream_key"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_starts_share_nothing() {
-    // One stream started 5 times at once: one session.
-    let rig = rig((7100, 7109)).await;
+async fn concurrent_starts_make_one_session() {
+    let rig = rig().await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "race"})).await;
     let id = s["id"].as_str().unwrap().to_owned();
     let tasks: Vec<_> = (0..5)
@@ -131,33 +123,6 @@ async fn concurrent_starts_share_nothing() {
         sessions.insert(r.body["session_id"].as_str().unwrap().to_owned());
     }
     assert_eq!(sessions.len(), 1, "{sessions:?}");
-
-    // Four streams racing for two ports: two start, two get 503.
-    let tight = self::rig((7200, 7201)).await;
-    let mut tasks = Vec::new();
-    for i in 0..4 {
-        let s = tight.api.create_stream(&tight.owner, json!({"title": format!("s{i}")})).await;
-        let (api, token, id) = (tight.api.clone(), tight.owner.access.clone(), s["id"].as_str().unwrap().to_owned());
-        tasks.push(tokio::spawn(async move {
-            api.call(Method::POST, &format!("/streams/{id}/start"), Some(&token), None).await
-        }));
-    }
-    let mut ports = Vec::new();
-    let mut refused = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
-        match r.status {
-            StatusCode::OK => ports.push(r.body["ingest"]["url"].as_str().unwrap().to_owned()),
-            StatusCode::SERVICE_UNAVAILABLE => {
-                assert_eq!(r.code(), "no_ingest_capacity");
-                refused += 1;
-            }
-            other => panic!("unexpected {other}: {:?}", r.body),
-        }
-    }
-    ports.sort();
-    ports.dedup();
-    assert_eq!((ports.len(), refused), (2, 2), "{ports:?}");
 }
 
 #[tokio::test]
@@ -174,40 +139,75 @@ async fn no_live_node_means_503() {
     }
 }
 
-#[tokio::test]
-async fn rtmp_leases_from_its_own_pool_and_hands_out_server_and_key() {
-    // The same port number in both pools: UDP and TCP, two leases.
-    let rig = rig_with((7400, 7400), (7400, 7400)).await;
-    let srt = rig.api.create_stream(&rig.owner, json!({"title": "srt"})).await;
-    let rtmp = rig.api.create_stream(&rig.owner, json!({"title": "rtmp", "protocol": "rtmp"})).await;
-    let r = start(&rig, srt["id"].as_str().unwrap()).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = start(&rig, rtmp["id"].as_str().unwrap()).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    // What OBS takes: Server, and the key in its own field.
-    assert_eq!(r.body["ingest"]["url"], "rtmp://ingest.example:7400/live");
-    assert_eq!(r.body["ingest"]["protocol"], "rtmp");
-    assert_eq!(r.body["ingest"]["stream_key"], rtmp["stream_key"]);
-    let sent = commands(&rig).await;
-    let to_node: Vec<(&str, u64)> =
-        sent.iter().map(|c| (c["protocol"].as_str().unwrap(), c["port"].as_u64().unwrap())).collect();
-    assert_eq!(to_node, [("srt", 7400), ("rtmp", 7400)]);
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_claims_a_stream_once_by_its_current_key_and_lets_go_when_stopped() {
+    let rig = rig().await;
+    let directory = rig.directory();
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "obs alone", "visibility": "private"})).await;
+    let (id, key) = (s["id"].as_str().unwrap(), s["stream_key"].as_str().unwrap().to_owned());
+    let info = directory.find(&key).await.unwrap().expect("the key finds its stream");
+    assert_eq!(info, StreamInfo { stream_id: id.to_owned(), profile: Profile::Ladder }, "adaptive by default");
+    assert!(directory.find(&skycast_core::stream::new_stream_key()).await.unwrap().is_none());
 
-    // The RTMP pool is full; stopping frees its port for the next stream.
-    let second = rig.api.create_stream(&rig.owner, json!({"title": "second", "protocol": "rtmp"})).await;
-    let second_id = second["id"].as_str().unwrap();
-    assert_eq!(start(&rig, second_id).await.status, StatusCode::SERVICE_UNAVAILABLE);
-    let stop_path = format!("/streams/{}/stop", rtmp["id"].as_str().unwrap());
-    let r = rig.api.call(Method::POST, &stop_path, Some(&rig.owner.access), None).await;
+    // Two nodes race for one publisher's stream (OBS alone, no start): one wins.
+    let (a, b) = tokio::join!(directory.claim(&info, &key, "node-a"), directory.claim(&info, &key, "node-b"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (winner, session) = match (&a, &b) {
+        (Claimed::Session(s), Claimed::Held) => ("node-a", s.clone()),
+        (Claimed::Held, Claimed::Session(s)) => ("node-b", s.clone()),
+        other => panic!("one claim wins, the other is held: {other:?}"),
+    };
+    let stream = rig.api.ctx.stores.streams.get(id).await.unwrap().unwrap();
+    assert_eq!((stream.status.as_str(), stream.ingest_node_id.as_deref()), ("waiting", Some(winner)));
+    assert_eq!(stream.session_id.as_deref(), Some(session.as_str()));
+    // A private stream's node-made session is private before any media exists.
+    let access = rig.api.ctx.stores.access.get(&session).await.unwrap();
+    assert_eq!(access.state.as_str(), "private");
+    // A duplicate claim by the winner (its publisher again) does not make a new session.
+    assert_eq!(directory.claim(&info, &key, winner).await.unwrap(), Claimed::Held);
+    assert!(directory.wanted(id, &session, winner).await.unwrap());
+    assert!(!directory.wanted(id, &session, "node-z").await.unwrap(), "only its holder runs it");
+
+    // The owner stops it: the node sees it is no longer wanted.
+    let r = rig.api.call(Method::POST, &format!("/streams/{id}/stop"), Some(&rig.owner.access), None).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = start(&rig, second_id).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(!directory.wanted(id, &session, winner).await.unwrap());
 
-    // A node without an RTMP pool takes no RTMP streams.
-    let srt_only = rig_with((7410, 7419), (0, 0)).await;
-    let s = srt_only.api.create_stream(&srt_only.owner, json!({"title": "r", "protocol": "rtmp"})).await;
-    let r = start(&srt_only, s["id"].as_str().unwrap()).await;
-    assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "no_ingest_capacity"));
+    // A rotated key claims nothing, and the old key finds nothing.
+    let r = rig.api.call(Method::POST, &format!("/streams/{id}/key"), Some(&rig.owner.access), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(directory.claim(&info, &key, "node-a").await.unwrap(), Claimed::Refused);
+    assert!(directory.find(&key).await.unwrap().is_none());
+    let new_key = r.body["stream_key"].as_str().unwrap();
+    // With the new key, after the stop: a fresh session.
+    let Claimed::Session(next) = directory.claim(&info, new_key, "node-a").await.unwrap() else {
+        panic!("the new key claims the stopped stream")
+    };
+    assert_ne!(next, session);
+}
+
+#[tokio::test]
+async fn a_publisher_takes_the_session_start_armed_and_a_stop_before_it_wins() {
+    let rig = rig().await;
+    let directory = rig.directory();
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "armed"})).await;
+    let (id, key) = (s["id"].as_str().unwrap(), s["stream_key"].as_str().unwrap().to_owned());
+    let armed = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
+    let info = directory.find(&key).await.unwrap().unwrap();
+    assert_eq!(directory.claim(&info, &key, "node-a").await.unwrap(), Claimed::Session(armed.clone()));
+
+    // Armed, then stopped before any publisher came: the armed session never runs.
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "stopped first"})).await;
+    let (id, key) = (s["id"].as_str().unwrap(), s["stream_key"].as_str().unwrap().to_owned());
+    let armed = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
+    let r = rig.api.call(Method::POST, &format!("/streams/{id}/stop"), Some(&rig.owner.access), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let info = directory.find(&key).await.unwrap().unwrap();
+    match directory.claim(&info, &key, "node-a").await.unwrap() {
+        Claimed::Session(s) => assert_ne!(s, armed, "a publisher after the stop gets a session of its own"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!directory.wanted(id, &armed, "node-a").await.unwrap());
 }
 
 use skycast_tests::sqs_batch as batch;
@@ -229,7 +229,7 @@ fn event(kind: &str, id: &str, session: &str) -> String {
 
 #[tokio::test]
 async fn lifecycle_events_apply_forward_only_and_once() {
-    let rig = rig((7300, 7300)).await;
+    let rig = rig().await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "life"})).await;
     let id = s["id"].as_str().unwrap();
     let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
@@ -262,7 +262,7 @@ async fn lifecycle_events_apply_forward_only_and_once() {
         (Some("ended"), Some(5), Some(10.0))
     );
 
-    // The port came back with the ended event: the stream starts again on it.
+    // Ended: the stream starts again, with a new session.
     let r = start(&rig, id).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_ne!(r.body["session_id"].as_str(), Some(session.as_str()));
@@ -280,7 +280,7 @@ fn stats(id: &str, session: &str, segments: u64, thumbnail: bool) -> String {
 
 #[tokio::test]
 async fn live_figures_and_the_thumbnail_reach_the_stream_only_while_live() {
-    let rig = rig((7500, 7500)).await;
+    let rig = rig().await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "figures"})).await;
     let id = s["id"].as_str().unwrap();
     let started = start(&rig, id).await.body;
@@ -319,20 +319,20 @@ async fn live_figures_and_the_thumbnail_reach_the_stream_only_while_live() {
 
 #[tokio::test]
 async fn an_on_air_stream_is_not_deleted_and_a_session_nobody_published_to_goes_back_to_idle() {
-    let rig = rig((7600, 7600)).await;
+    let rig = rig().await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "quiet"})).await;
     let id = s["id"].as_str().unwrap();
     let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();
     let path = format!("/streams/{id}");
 
-    // While a listener holds a port for it, the stream stays.
+    // While a session is on air, the stream stays.
     let r = rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "stream_on_air"));
     let other = rig.api.register("intruder").await;
     let r = rig.api.call(Method::DELETE, &path, Some(&other.access), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "others learn nothing, not even that it is on air");
 
-    // The node's waiting timeout: nobody published, so there is nothing to replay.
+    // The waiting timeout: nobody published, so there is nothing to replay.
     let mut timeout: Value = serde_json::from_str(&event("ended", id, &session)).unwrap();
     timeout["reason"] = json!("no_publisher");
     timeout["segments"] = json!(0);
@@ -343,7 +343,7 @@ async fn an_on_air_stream_is_not_deleted_and_a_session_nobody_published_to_goes_
     assert_eq!(body["status"], "idle", "{body}");
     assert!(body["hls_url"].is_null() && body["started_at"].is_null(), "{body}");
 
-    // Its port came back, and the stream can start again or be deleted.
+    // The stream can start again or be deleted.
     assert_eq!(start(&rig, id).await.status, StatusCode::OK);
     let r = rig.api.call(Method::POST, &format!("{path}/stop"), Some(&rig.owner.access), None).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -358,7 +358,7 @@ async fn jobs(rig: &Rig) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_ended_session_with_media_gets_one_recording_and_one_job() {
-    let rig = rig((7700, 7701)).await;
+    let rig = rig().await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "recorded"})).await;
     let id = s["id"].as_str().unwrap();
     let session = start(&rig, id).await.body["session_id"].as_str().unwrap().to_owned();

@@ -117,14 +117,14 @@ fn id_of(v: &Value) -> String {
 async fn one_users_starts_beyond_the_quota_are_refused_while_others_start() {
     let api = api_with(|c| {
         c.limits.on_air_per_user = 24;
+        // Ladder is the default profile: the on-air quota is the one that binds here.
+        c.limits.ladder_per_user = 24;
         c.limits.streams_per_user = 26;
         // No grace: the missed release below is reconciled at once.
         c.limits.quota_grace_s = 0;
     })
     .await;
-    let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
-    let queue = sqs.create_queue().queue_name(format!("{}-c", skycast_tests::unique_prefix())).send().await.unwrap();
-    register_node(&api, &queue.queue_url.unwrap(), (7300, 7349), (0, 0)).await;
+    register_node(&api).await;
     let (greedy, other) = (api.register("greedy").await, api.register("other").await);
     let mut streams = Vec::new();
     for i in 0..26 {
@@ -166,14 +166,12 @@ async fn one_users_starts_beyond_the_quota_are_refused_while_others_start() {
 
 #[tokio::test]
 async fn ladder_sessions_have_their_own_quota() {
-    let api = api_with(|_| {}).await;
-    let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
-    let queue = sqs.create_queue().queue_name(format!("{}-c", skycast_tests::unique_prefix())).send().await.unwrap();
-    register_node(&api, &queue.queue_url.unwrap(), (7400, 7409), (0, 0)).await;
+    let api = api_with(|c| c.limits.ladder_per_user = 1).await;
+    register_node(&api).await;
     let caster = api.register("caster").await;
     let ladder = |t: &str| json!({"title": t, "profile": "ladder"});
     let (a, b) = (api.create_stream(&caster, ladder("a")).await, api.create_stream(&caster, ladder("b")).await);
-    let plain = api.create_stream(&caster, json!({"title": "plain"})).await;
+    let plain = api.create_stream(&caster, json!({"title": "plain", "profile": "source"})).await;
     assert_eq!(start(&api, &caster.access, &id_of(&a)).await.status, StatusCode::OK);
     assert_limited(&start(&api, &caster.access, &id_of(&b)).await, "ladder", 60);
     assert_eq!(start(&api, &caster.access, &id_of(&plain)).await.status, StatusCode::OK, "a passthrough one starts");
@@ -182,9 +180,7 @@ async fn ladder_sessions_have_their_own_quota() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_starts_cannot_free_each_others_places() {
     let api = api_with(|c| c.limits.on_air_per_user = 2).await;
-    let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
-    let queue = sqs.create_queue().queue_name(format!("{}-c", skycast_tests::unique_prefix())).send().await.unwrap();
-    register_node(&api, &queue.queue_url.unwrap(), (7500, 7519), (0, 0)).await;
+    register_node(&api).await;
     let caster = api.register("racer").await;
     let mut ids = Vec::new();
     for i in 0..6 {

@@ -45,8 +45,7 @@ async fn start(rig: &Rig, id: &str) -> Value {
 #[tokio::test]
 async fn a_private_live_stream_plays_only_with_its_owners_current_token() {
     let rig = rig_with(|_| {}).await;
-    let queue = rig.sqs.create_queue().queue_name(format!("{}-c", skycast_tests::unique_prefix())).send().await;
-    register_node(&rig.api, &queue.unwrap().queue_url.unwrap(), (7100, 7109), (0, 0)).await;
+    register_node(&rig.api).await;
     let s = rig.api.create_stream(&rig.owner, json!({"title": "secret", "visibility": "private"})).await;
     let id = s["id"].as_str().unwrap();
     let started = start(&rig, id).await;

@@ -239,7 +239,6 @@ impl TablesReady {
             t.refresh_tokens.clone(),
             t.streams.clone(),
             t.ingest_nodes.clone(),
-            t.port_leases.clone(),
             t.recordings.clone(),
             t.videos.clone(),
             t.video_likes.clone(),

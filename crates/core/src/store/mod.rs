@@ -20,12 +20,12 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use access::{AccessEntry, AccessStore, DynamoAccessStore, VideoAccess};
-pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S, PortLease, lease_id};
+pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S};
 pub use limits::{DynamoLimitStore, LimitStore};
 pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
 pub use streams::{
-    BeginSession, Deletion, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamIndex,
-    StreamStore,
+    BeginSession, Deletion, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamClaim,
+    StreamIndex, StreamStore,
 };
 pub use tokens::{DynamoTokenStore, RefreshFamily, RefreshRecord, Rotation, TokenStore};
 pub use users::{CreateUser, DynamoUserStore, UserStore};
@@ -61,11 +61,7 @@ impl Stores {
             users: Arc::new(DynamoUserStore::new(client.clone(), tables.users.clone())),
             tokens: Arc::new(DynamoTokenStore::new(client.clone(), tables.refresh_tokens.clone())),
             streams: Arc::new(DynamoStreamStore::new(client.clone(), tables.streams.clone())),
-            ingest: Arc::new(DynamoIngestStore::new(
-                client.clone(),
-                tables.ingest_nodes.clone(),
-                tables.port_leases.clone(),
-            )),
+            ingest: Arc::new(DynamoIngestStore::new(client.clone(), tables.ingest_nodes.clone())),
             recordings: Arc::new(DynamoRecordingStore::new(client.clone(), tables.recordings.clone())),
             videos: Arc::new(DynamoVideoStore::new(client.clone(), tables.videos.clone(), tables.video_likes.clone())),
             access: Arc::new(DynamoAccessStore::new(client.clone(), tables.media_access.clone())),

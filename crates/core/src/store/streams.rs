@@ -65,14 +65,23 @@ impl StreamIndex {
 
 const COLLECTION: &str = "streams";
 
-/// Where a session runs, as recorded when it starts.
+/// A new session, as recorded when it is armed or claimed.
 #[derive(Debug, Clone)]
 pub struct SessionStart {
     pub session_id: String,
-    pub node_id: String,
-    pub host: String,
-    pub port: u16,
     pub hls_url: String,
+}
+
+/// What an ingest node's claim of a stream found.
+#[derive(Debug)]
+pub enum StreamClaim {
+    /// The node holds the stream's session now: the one `start` armed, or
+    /// a new one.
+    Claimed(Box<Stream>),
+    /// A session of the stream is on air on another node (or being claimed).
+    Held(Box<Stream>),
+    /// No stream has this id and key (deleted, or the key was rotated).
+    Refused,
 }
 
 #[derive(Debug)]
@@ -123,7 +132,8 @@ pub trait StreamStore: Send + Sync {
     async fn rotate_key(&self, id: &str, owner_id: &str, new_key: &str, now: &str) -> Result<KeyRotation, StoreError>;
     /// Deletes an idle or ended stream of `owner_id`'s.
     async fn delete(&self, id: &str, owner_id: &str) -> Result<Deletion, StoreError>;
-    /// idle/ended → waiting with a new session, if the owner asks.
+    /// idle/ended → waiting with a new session no node holds yet (armed),
+    /// if the owner asks.
     async fn begin_session(
         &self,
         id: &str,
@@ -131,6 +141,33 @@ pub trait StreamStore: Send + Sync {
         start: &SessionStart,
         now: &str,
     ) -> Result<BeginSession, StoreError>;
+    /// The stream whose key this is, read consistently and compared in
+    /// constant time; `None` for an unknown (or just rotated) key.
+    async fn find_by_key(&self, key: &str) -> Result<Option<Stream>, StoreError>;
+    /// An ingest node takes the stream for a publisher holding `key`: the
+    /// session `start` armed (waiting, no node yet), else a new session if
+    /// the stream is off air. The key is part of the condition, so a key
+    /// rotated since the lookup claims nothing; two nodes racing for one
+    /// stream get one `Claimed` and one `Held`.
+    async fn claim_session(
+        &self,
+        id: &str,
+        key: &str,
+        node_id: &str,
+        fresh: &SessionStart,
+        now: &str,
+    ) -> Result<StreamClaim, StoreError>;
+    /// Moves an on-air session from `from_node` (which stopped heartbeating,
+    /// or is this node before a restart) to `to_node`, if it is still
+    /// `from_node`'s: of several nodes taking over, one wins.
+    async fn take_over(
+        &self,
+        id: &str,
+        session_id: &str,
+        from_node: &str,
+        to_node: &str,
+        now: &str,
+    ) -> Result<bool, StoreError>;
     /// waiting/live → ended, if the owner asks.
     async fn end_session(&self, id: &str, owner_id: &str, now: &str) -> Result<EndSession, StoreError>;
     /// What the ingest node reports, applied only to the session it is about
@@ -193,6 +230,26 @@ struct StreamItem {
     collection: String,
     #[serde(flatten)]
     stream: Stream,
+}
+
+/// A new session on a stream: waiting, the last session's figures gone.
+const SESSION_FIELDS: &str =
+    "#status = :waiting, session_id = :sid, hls_url = :hls, started_at = :now, updated_at = :now";
+const SESSION_CLEARS: &str = "ended_at, renditions, #segments, duration_s, bitrate_bps, thumbnail";
+
+fn session_values(start: &SessionStart, now: &str) -> (HashMap<String, AttributeValue>, HashMap<String, String>) {
+    let values = [
+        (":waiting".to_owned(), s("waiting")),
+        (":idle".to_owned(), s("idle")),
+        (":ended".to_owned(), s("ended")),
+        (":sid".to_owned(), s(start.session_id.clone())),
+        (":hls".to_owned(), s(start.hls_url.clone())),
+        (":now".to_owned(), s(now)),
+    ]
+    .into();
+    // `status` and `segments` are DynamoDB reserved words.
+    let names = [("#status".to_owned(), "status".to_owned()), ("#segments".to_owned(), "segments".to_owned())].into();
+    (values, names)
 }
 
 impl DynamoStreamStore {
@@ -361,31 +418,132 @@ impl StreamStore for DynamoStreamStore {
         start: &SessionStart,
         now: &str,
     ) -> Result<BeginSession, StoreError> {
-        let values: HashMap<String, AttributeValue> = [
-            (":waiting".to_owned(), s("waiting")),
-            (":idle".to_owned(), s("idle")),
-            (":ended".to_owned(), s("ended")),
-            (":sid".to_owned(), s(start.session_id.clone())),
-            (":node".to_owned(), s(start.node_id.clone())),
-            (":host".to_owned(), s(start.host.clone())),
-            (":port".to_owned(), AttributeValue::N(start.port.to_string())),
-            (":hls".to_owned(), s(start.hls_url.clone())),
-            (":now".to_owned(), s(now)),
-        ]
-        .into();
-        // `status` and `segments` are DynamoDB reserved words.
-        let names: HashMap<String, String> =
-            [("#status".to_owned(), "status".to_owned()), ("#segments".to_owned(), "segments".to_owned())].into();
-        let set = "SET #status = :waiting, session_id = :sid, ingest_node_id = :node, ingest_host = :host, \
-                   ingest_port = :port, hls_url = :hls, started_at = :now, updated_at = :now \
-                   REMOVE ended_at, renditions, #segments, duration_s, bitrate_bps, thumbnail";
-        match self.owned_update(id, owner_id, set, Some("#status IN (:idle, :ended)"), values, names).await? {
+        let (values, names) = session_values(start, now);
+        // Armed: no node holds it until a publisher arrives.
+        let set = format!("SET {SESSION_FIELDS} REMOVE {SESSION_CLEARS}, ingest_node_id");
+        match self.owned_update(id, owner_id, &set, Some("#status IN (:idle, :ended)"), values, names).await? {
             Ok(stream) => Ok(BeginSession::Started(Box::new(stream))),
             Err(()) => match self.get(id).await? {
                 Some(st) if st.owner_id == owner_id => Ok(BeginSession::AlreadyOnAir(Box::new(st))),
                 _ => Ok(BeginSession::NotFound),
             },
         }
+    }
+
+    async fn find_by_key(&self, key: &str) -> Result<Option<Stream>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by_key")
+            .key_condition_expression("stream_key = :k")
+            .expression_attribute_values(":k", s(key))
+            .limit(2)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(id) = out.items().first().and_then(|i| i.get("id")).and_then(|v| v.as_s().ok()).cloned() else {
+            return Ok(None);
+        };
+        // The index lags its table: the item itself says whether the key holds.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let stream = out.item.map(from_item::<StreamItem>).transpose()?.map(|i| i.stream);
+        Ok(stream.filter(|st| crate::ids::secrets_equal(&st.stream_key, key)))
+    }
+
+    async fn claim_session(
+        &self,
+        id: &str,
+        key: &str,
+        node_id: &str,
+        fresh: &SessionStart,
+        now: &str,
+    ) -> Result<StreamClaim, StoreError> {
+        let update = |expression: String, condition: &str| {
+            let (mut values, names) = session_values(fresh, now);
+            values.insert(":key".into(), s(key));
+            values.insert(":node".into(), s(node_id));
+            let mut req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("id", s(id))
+                .update_expression(expression.as_str())
+                .condition_expression(condition)
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+            // Only the placeholders an expression uses may be sent.
+            let text = format!("{expression} {condition}");
+            for (k, v) in values.into_iter().filter(|(k, _)| text.contains(k.as_str())) {
+                req = req.expression_attribute_values(k, v);
+            }
+            for (k, v) in names.into_iter().filter(|(k, _)| text.contains(k.as_str())) {
+                req = req.expression_attribute_names(k, v);
+            }
+            req.send()
+        };
+        let armed = update(
+            "SET ingest_node_id = :node, updated_at = :now".into(),
+            "stream_key = :key AND #status = :waiting AND attribute_not_exists(ingest_node_id)",
+        );
+        let result = match armed.await {
+            Err(e) if is_condition_failed(&e) => {
+                let fresh = update(
+                    format!("SET {SESSION_FIELDS}, ingest_node_id = :node REMOVE {SESSION_CLEARS}"),
+                    "stream_key = :key AND #status IN (:idle, :ended)",
+                );
+                fresh.await
+            }
+            other => other,
+        };
+        match result {
+            Ok(out) => {
+                let item =
+                    out.attributes.ok_or_else(|| StoreError::Malformed("update returned no attributes".into()))?;
+                Ok(StreamClaim::Claimed(Box::new(from_item::<StreamItem>(item)?.stream)))
+            }
+            Err(e) if is_condition_failed(&e) => match self.get(id).await? {
+                Some(st) if crate::ids::secrets_equal(&st.stream_key, key) && st.status.is_on_air() => {
+                    Ok(StreamClaim::Held(Box::new(st)))
+                }
+                _ => Ok(StreamClaim::Refused),
+            },
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn take_over(
+        &self,
+        id: &str,
+        session_id: &str,
+        from_node: &str,
+        to_node: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .update_expression("SET ingest_node_id = :to, updated_at = :now")
+            .condition_expression("session_id = :sid AND ingest_node_id = :from AND #status IN (:waiting, :live)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to_node))
+            .expression_attribute_values(":from", s(from_node))
+            .expression_attribute_values(":sid", s(session_id))
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":live", s("live"))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        conditionally_applied(result)
     }
 
     async fn end_session(&self, id: &str, owner_id: &str, now: &str) -> Result<EndSession, StoreError> {

@@ -9,6 +9,8 @@ pub struct FfmpegSegment {
     /// The `EXT-X-MAP` in force for this segment (the node's playlists name
     /// a new one after every reconnect).
     pub init_uri: Option<String>,
+    /// Its `EXT-X-PROGRAM-DATE-TIME`, if dated.
+    pub program_date_time: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -22,10 +24,13 @@ impl FfmpegPlaylist {
     pub fn parse(text: &str) -> Self {
         let mut out = Self::default();
         let mut pending: Option<f64> = None;
+        let mut dated: Option<String> = None;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if let Some(rest) = line.strip_prefix("#EXTINF:") {
                 let value = rest.split(',').next().unwrap_or("");
                 pending = value.trim().parse::<f64>().ok().filter(|d| d.is_finite() && *d >= 0.0);
+            } else if let Some(rest) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+                dated = Some(rest.trim().to_owned());
             } else if let Some(rest) = line.strip_prefix("#EXT-X-MAP:") {
                 out.init_uri = attribute(rest, "URI");
             } else if line == "#EXT-X-ENDLIST" {
@@ -33,7 +38,12 @@ impl FfmpegPlaylist {
             } else if line.starts_with('#') {
                 continue;
             } else if let Some(duration) = pending.take() {
-                out.segments.push(FfmpegSegment { uri: line.to_owned(), duration, init_uri: out.init_uri.clone() });
+                out.segments.push(FfmpegSegment {
+                    uri: line.to_owned(),
+                    duration,
+                    init_uri: out.init_uri.clone(),
+                    program_date_time: dated.take(),
+                });
             }
         }
         out
@@ -62,10 +72,20 @@ mod tests {
         assert_eq!(p.segments.len(), 3);
         assert_eq!(
             p.segments[0],
-            FfmpegSegment { uri: "seg_000000.m4s".into(), duration: 2.0, init_uri: Some("init.mp4".into()) }
+            FfmpegSegment {
+                uri: "seg_000000.m4s".into(),
+                duration: 2.0,
+                init_uri: Some("init.mp4".into()),
+                program_date_time: None
+            }
         );
         assert_eq!(p.segments[2].duration, 1.0);
         assert!(p.ended);
+        let dated = FfmpegPlaylist::parse(
+            "#EXT-X-PROGRAM-DATE-TIME:2026-12-02T10:00:00.000Z\n#EXTINF:2,\na.m4s\n#EXTINF:2,\nb.m4s\n",
+        );
+        assert_eq!(dated.segments[0].program_date_time.as_deref(), Some("2026-12-02T10:00:00.000Z"));
+        assert_eq!(dated.segments[1].program_date_time, None, "a date belongs to the one segment after it");
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! What the node asks the platform about publishers: whose key is this,
+//! may this node take the stream, is a session still wanted. Behind a
+//! trait so the media path runs (and is tested) without the table.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use skycast_core::{
+    store::{SessionStart, Stores, StreamClaim},
+    stream::{Profile as StreamProfile, StreamStatus, Visibility},
+};
+
+use crate::profile::Profile;
+
+/// The stream a key belongs to, as far as ingest cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub stream_id: String,
+    pub profile: Profile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// This node runs `session_id` now.
+    Session(String),
+    /// Another node holds the stream's session.
+    Held,
+    /// The key no longer belongs to the stream.
+    Refused,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DirectoryError(pub String);
+
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// The stream whose key this is.
+    async fn find(&self, key: &str) -> Result<Option<StreamInfo>, DirectoryError>;
+    /// Takes the stream's session for this node (see `StreamStore::claim_session`).
+    async fn claim(&self, stream: &StreamInfo, key: &str, node_id: &str) -> Result<Claimed, DirectoryError>;
+    /// Whether `session_id` is still the stream's session on air on `node_id`
+    /// (`false` once the owner stopped it).
+    async fn wanted(&self, stream_id: &str, session_id: &str, node_id: &str) -> Result<bool, DirectoryError>;
+}
+
+/// The platform's tables.
+pub struct TableDirectory {
+    pub stores: Stores,
+    pub cdn_base_url: String,
+}
+
+fn failed(e: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError(e.to_string())
+}
+
+#[async_trait]
+impl Directory for TableDirectory {
+    async fn find(&self, key: &str) -> Result<Option<StreamInfo>, DirectoryError> {
+        let stream = self.stores.streams.find_by_key(key).await.map_err(failed)?;
+        Ok(stream.map(|s| StreamInfo {
+            stream_id: s.id,
+            profile: match s.profile {
+                StreamProfile::Source => Profile::Source,
+                StreamProfile::Ladder => Profile::Ladder,
+            },
+        }))
+    }
+
+    async fn claim(&self, stream: &StreamInfo, key: &str, node_id: &str) -> Result<Claimed, DirectoryError> {
+        let session_id = skycast_core::ids::new_id();
+        let id = &stream.stream_id;
+        let fresh =
+            SessionStart { hls_url: format!("{}/live/{id}/{session_id}/master.m3u8", self.cdn_base_url), session_id };
+        let now = skycast_core::timefmt::now_rfc3339();
+        match self.stores.streams.claim_session(id, key, node_id, &fresh, &now).await.map_err(failed)? {
+            StreamClaim::Claimed(s) => {
+                let session = s.session_id.clone().unwrap_or_default();
+                // A private stream's session is private before any of its media
+                // exists. `start` wrote this already for a session it armed;
+                // writing it again is harmless.
+                if s.visibility == Visibility::Private {
+                    self.stores.access.set_stream(id, &session, Visibility::Private).await.map_err(failed)?;
+                }
+                Ok(Claimed::Session(session))
+            }
+            StreamClaim::Held(_) => Ok(Claimed::Held),
+            StreamClaim::Refused => Ok(Claimed::Refused),
+        }
+    }
+
+    async fn wanted(&self, stream_id: &str, session_id: &str, node_id: &str) -> Result<bool, DirectoryError> {
+        let s = self.stores.streams.get(stream_id).await.map_err(failed)?;
+        Ok(s.is_some_and(|s| {
+            s.session_id.as_deref() == Some(session_id)
+                && matches!(s.status, StreamStatus::Waiting | StreamStatus::Live)
+                && s.ingest_node_id.as_deref() == Some(node_id)
+        }))
+    }
+}
+
+/// Fixed keys, each its own stream: `ingest-node session` and media tests.
+#[derive(Default, Clone)]
+pub struct StaticDirectory {
+    pub streams: Arc<std::sync::Mutex<HashMap<String, StreamInfo>>>,
+}
+
+impl StaticDirectory {
+    pub fn with(key: &str, stream: StreamInfo) -> Self {
+        let d = Self::default();
+        d.add(key, stream);
+        d
+    }
+
+    pub fn add(&self, key: &str, stream: StreamInfo) {
+        if let Ok(mut m) = self.streams.lock() {
+            m.insert(key.to_owned(), stream);
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for StaticDirectory {
+    async fn find(&self, key: &str) -> Result<Option<StreamInfo>, DirectoryError> {
+        let m = self.streams.lock().map_err(|_| DirectoryError("poisoned".into()))?;
+        Ok(m.iter().find(|(k, _)| skycast_core::ids::secrets_equal(k, key)).map(|(_, s)| s.clone()))
+    }
+
+    async fn claim(&self, _: &StreamInfo, _: &str, _: &str) -> Result<Claimed, DirectoryError> {
+        Ok(Claimed::Session(skycast_core::ids::new_id()))
+    }
+
+    async fn wanted(&self, _: &str, _: &str, _: &str) -> Result<bool, DirectoryError> {
+        Ok(true)
+    }
+}
+
+/// The stream key a publisher offered in its SRT stream id: the key itself,
+/// or SRT's access-control form `#!::r=<key>,m=publish` (with `live/` before
+/// the key, as some encoders' presets add it). `None` when it asks for
+/// anything but publishing.
+pub fn key_from_stream_id(stream_id: &str) -> Option<&str> {
+    let Some(fields) = stream_id.strip_prefix("#!::") else {
+        return Some(stream_id.strip_prefix("live/").unwrap_or(stream_id)).filter(|k| !k.is_empty());
+    };
+    let mut resource = None;
+    for field in fields.split(',') {
+        match field.split_once('=') {
+            Some(("r", r)) => resource = Some(r),
+            Some(("m", m)) if m != "publish" => return None,
+            _ => {}
+        }
+    }
+    resource.map(|r| r.strip_prefix("live/").unwrap_or(r)).filter(|k| !k.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_from_stream_id;
+
+    #[test]
+    fn stream_ids_yield_the_key() {
+        assert_eq!(key_from_stream_id("abc123"), Some("abc123"));
+        assert_eq!(key_from_stream_id("live/abc123"), Some("abc123"));
+        assert_eq!(key_from_stream_id("#!::r=abc123,m=publish"), Some("abc123"));
+        assert_eq!(key_from_stream_id("#!::m=publish,r=live/abc123"), Some("abc123"));
+        assert_eq!(key_from_stream_id("#!::r=abc123,m=request"), None, "players are not served here");
+        assert_eq!(key_from_stream_id("#!::m=publish"), None);
+        assert_eq!(key_from_stream_id(""), None);
+    }
+}

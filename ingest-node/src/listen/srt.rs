@@ -1,0 +1,150 @@
+//! SRT on one port, through libsrt: the caller's stream id names its key,
+//! which is looked up during the handshake; a known key becomes the
+//! caller's passphrase, so only a caller holding it completes the key
+//! exchange. Accepted callers are then admitted like RTMP publishers and
+//! their MPEG-TS is fed to their session.
+//!
+//! libsrt's calls block: the accept loop and each caller's reads run on
+//! threads of their own.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use skycast_core::stream::Protocol;
+use skycast_srt::{Gate, Listener, REJECT_FORBIDDEN, REJECT_UNAVAILABLE, Received, Verdict};
+use tokio::runtime::Handle;
+
+use crate::{directory::key_from_stream_id, ffmpeg::InputFormat, node::Node};
+
+/// How long the handshake waits for a key lookup: the caller retries its
+/// handshake meanwhile, and gives up after its own connect timeout (3 s).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often blocking calls wake up to notice a shutdown.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The SRT listener; closed when dropped.
+pub struct SrtListener {
+    stop: Arc<AtomicBool>,
+    pub local: SocketAddr,
+}
+
+impl Drop for SrtListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Binds `addr` and serves SRT publishers until the returned handle is dropped.
+pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> {
+    let handle = Handle::current();
+    let gate_node = Arc::clone(&node);
+    let gate_handle = handle.clone();
+    let gate: Gate = Arc::new(move |stream_id: &str, peer| {
+        // Only well-formed keys cost a lookup.
+        let Some(key) = key_from_stream_id(stream_id).filter(|k| plausible_key(k)) else {
+            tracing::debug!(?peer, "srt caller refused: no stream key in its stream id");
+            return Verdict::Reject(REJECT_FORBIDDEN);
+        };
+        let known = gate_handle.block_on(async { tokio::time::timeout(LOOKUP_TIMEOUT, gate_node.knows(key)).await });
+        match known {
+            Ok(Ok(true)) => Verdict::Accept { passphrase: key.to_owned() },
+            Ok(Ok(false)) => {
+                tracing::warn!(?peer, "srt caller refused: unknown stream key");
+                Verdict::Reject(REJECT_FORBIDDEN)
+            }
+            Ok(Err(_)) | Err(_) => Verdict::Reject(REJECT_UNAVAILABLE),
+        }
+    });
+    let listener = Listener::bind(addr, gate, POLL).map_err(std::io::Error::other)?;
+    let local = listener.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    std::thread::Builder::new().name("srt-accept".into()).spawn(move || {
+        while !stopped.load(Ordering::Relaxed) {
+            let conn = match listener.accept() {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "srt accept failed");
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+            };
+            let node = Arc::clone(&node);
+            let stopped = Arc::clone(&stopped);
+            handle.spawn(async move {
+                let Some(key) = key_from_stream_id(&conn.stream_id).map(str::to_owned) else { return };
+                let peer = conn.peer;
+                match node.admit(&key, InputFormat::MpegTs, Protocol::Srt, peer).await {
+                    Ok(media) => {
+                        tracing::info!(?peer, "srt publisher accepted");
+                        let reader = std::thread::Builder::new()
+                            .name("srt-read".into())
+                            .spawn(move || read(conn, media, &stopped));
+                        if let Err(e) = reader {
+                            tracing::error!(error = %e, "cannot start an srt reader");
+                        }
+                    }
+                    Err(refusal) => tracing::warn!(?peer, reason = %refusal, "srt publisher refused"),
+                }
+            });
+        }
+    })?;
+    Ok(SrtListener { stop, local })
+}
+
+/// Stream keys are 32 URL-safe characters; SRT passphrases 10–79 bytes.
+fn plausible_key(key: &str) -> bool {
+    (10..=79).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Moves one caller's media to its session until either side is done.
+fn read(conn: skycast_srt::Connection, media: tokio::sync::mpsc::Sender<Bytes>, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 1500];
+    // Whole SRT messages (7 TS packets each) are batched a little: fewer
+    // wake-ups for the pump.
+    let mut batch = Vec::with_capacity(16 * 1316);
+    loop {
+        match conn.recv(&mut buf) {
+            Received::Data(n) => {
+                batch.extend_from_slice(&buf[..n]);
+                if batch.len() >= 8 * 1316 || media.capacity() == media.max_capacity() {
+                    if media.blocking_send(Bytes::from(std::mem::take(&mut batch))).is_err() {
+                        break;
+                    }
+                    batch.reserve(16 * 1316);
+                }
+            }
+            Received::Idle if !stop.load(Ordering::Relaxed) && !media.is_closed() => {
+                if !batch.is_empty() && media.blocking_send(Bytes::from(std::mem::take(&mut batch))).is_err() {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    if !batch.is_empty() {
+        let _ = media.blocking_send(Bytes::from(batch));
+    }
+    tracing::info!(peer = ?conn.peer, "srt publisher left");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plausible_key;
+
+    #[test]
+    fn only_key_shaped_ids_are_looked_up() {
+        assert!(plausible_key(&skycast_core::stream::new_stream_key()));
+        assert!(!plausible_key("short"));
+        assert!(!plausible_key(&"k".repeat(80)));
+        assert!(!plausible_key("has spaces in it ok"));
+    }
+}
