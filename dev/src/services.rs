@@ -68,7 +68,10 @@ pub async fn start(
         tracing::info!("SKYCAST_DEV_INGEST=off: no ingest node in this process; another one takes the publishers");
         None
     } else {
-        Some(control::serve(node_config, events.clone(), store, stores.clone(), sqs.clone()).await?)
+        Some(
+            control::serve(node_config, events.clone(), store, stores.clone(), config.limits.clone(), sqs.clone())
+                .await?,
+        )
     };
     let jobs = queue_url(&sqs, &config.name_prefix, "recording-jobs").await?;
     let lifecycle = Arc::new(Lifecycle {

@@ -21,7 +21,7 @@ use crate::{
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long a drain waits for uploads before leaving them to the spool: the
 /// whole shutdown stays within 10 s even while S3 is down.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(7);
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// How often the node checks that the table still wants its sessions: how
 /// long `POST /streams/{id}/stop` takes to reach the node, at most.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -125,12 +125,17 @@ pub async fn serve(
     events_queue: String,
     store: Arc<dyn crate::store::ObjectStore>,
     stores: Stores,
+    limits: skycast_core::limits::Limits,
     sqs: aws_sdk_sqs::Client,
 ) -> std::io::Result<Service> {
     let listen_ip: std::net::IpAddr = config.listen_host.parse().map_err(std::io::Error::other)?;
     let rtmp_listener = tokio::net::TcpListener::bind(SocketAddr::new(listen_ip, config.rtmp_port)).await?;
     let (tx, notices) = mpsc::unbounded_channel();
-    let directory = Arc::new(TableDirectory { stores: stores.clone(), cdn_base_url: config.cdn_base_url.clone() });
+    let directory = Arc::new(TableDirectory {
+        stores: stores.clone(),
+        cdn_base_url: config.cdn_base_url.clone(),
+        limits: limits.clone(),
+    });
     let reaper = Reaper {
         stores: stores.clone(),
         store: Arc::clone(&store),
@@ -190,13 +195,18 @@ impl Service {
         self.sweep.abort();
         self.heartbeat.abort();
         self.node.shutdown(DRAIN_DEADLINE).await;
-        match tokio::time::timeout(Duration::from_secs(1), self.registry.deregister(&self.node_id)).await {
-            Ok(Ok(())) => {}
-            _ => tracing::warn!("registration not removed; it expires on its own"),
-        }
         // The node's last reference goes, closing its event channel: the
-        // publisher sends what is left and returns.
+        // publisher sends what is left and returns. Both last calls are
+        // bounded together: with AWS unreachable they must not hold the exit.
         drop(self.node);
-        let _ = tokio::time::timeout(Duration::from_millis(1500), self.events).await;
+        let deregister = async {
+            if let Err(e) = self.registry.deregister(&self.node_id).await {
+                tracing::warn!(error = %e, "registration not removed; it expires on its own");
+            }
+        };
+        let last = async { tokio::join!(deregister, self.events) };
+        if tokio::time::timeout(Duration::from_millis(1500), last).await.is_err() {
+            tracing::warn!("AWS unreachable while exiting: the registration expires on its own");
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::profile::Profile;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamInfo {
     pub stream_id: String,
+    pub owner_id: String,
     pub profile: Profile,
 }
 
@@ -25,6 +26,8 @@ pub enum Claimed {
     Session(String),
     /// Another node holds the stream's session.
     Held,
+    /// Its owner has as many streams on air as allowed.
+    OverQuota,
     /// The key no longer belongs to the stream.
     Refused,
 }
@@ -48,6 +51,16 @@ pub trait Directory: Send + Sync {
 pub struct TableDirectory {
     pub stores: Stores,
     pub cdn_base_url: String,
+    /// The owners' quotas: a session made here takes its on-air places,
+    /// as one `start` makes does (the lifecycle gives them back at its end).
+    pub limits: skycast_core::limits::Limits,
+}
+
+fn stream_profile(p: Profile) -> StreamProfile {
+    match p {
+        Profile::Source => StreamProfile::Source,
+        Profile::Ladder => StreamProfile::Ladder,
+    }
 }
 
 fn failed(e: impl std::fmt::Display) -> DirectoryError {
@@ -60,6 +73,7 @@ impl Directory for TableDirectory {
         let stream = self.stores.streams.find_by_key(key).await.map_err(failed)?;
         Ok(stream.map(|s| StreamInfo {
             stream_id: s.id,
+            owner_id: s.owner_id,
             profile: match s.profile {
                 StreamProfile::Source => Profile::Source,
                 StreamProfile::Ladder => Profile::Ladder,
@@ -73,7 +87,26 @@ impl Directory for TableDirectory {
         let fresh =
             SessionStart { hls_url: format!("{}/live/{id}/{session_id}/master.m3u8", self.cdn_base_url), session_id };
         let now = skycast_core::timefmt::now_rfc3339();
-        match self.stores.streams.claim_session(id, key, node_id, &fresh, &now).await.map_err(failed)? {
+        // The owner's places on air first, as `start` takes them; only the
+        // places this claim added go back if it does not win.
+        let owner = &stream.owner_id;
+        let mut added = Vec::new();
+        for &quota in skycast_core::quota::on_air(stream_profile(stream.profile)) {
+            let had = self.stores.limits.held(owner, quota).await.map_err(failed)?.iter().any(|(h, _)| h == id);
+            let unix = skycast_core::timefmt::unix_now();
+            if !skycast_core::quota::claim(&self.stores, &self.limits, owner, quota, id, unix).await.map_err(failed)? {
+                self.give_back(owner, id, &added).await;
+                return Ok(Claimed::OverQuota);
+            }
+            if !had {
+                added.push(quota);
+            }
+        }
+        let claimed = self.stores.streams.claim_session(id, key, node_id, &fresh, &now).await.map_err(failed)?;
+        if !matches!(claimed, StreamClaim::Claimed(_)) {
+            self.give_back(owner, id, &added).await;
+        }
+        match claimed {
             StreamClaim::Claimed(s) => {
                 let session = s.session_id.clone().unwrap_or_default();
                 // A private stream's session is private before any of its media
@@ -96,6 +129,17 @@ impl Directory for TableDirectory {
                 && matches!(s.status, StreamStatus::Waiting | StreamStatus::Live)
                 && s.ingest_node_id.as_deref() == Some(node_id)
         }))
+    }
+}
+
+impl TableDirectory {
+    /// Best effort: a place not given back is found stale when the quota is full.
+    async fn give_back(&self, owner: &str, id: &str, quotas: &[skycast_core::limits::Quota]) {
+        for &q in quotas {
+            if let Err(e) = self.stores.limits.release(owner, q, id).await {
+                tracing::warn!(error = %e, "quota place not given back; reconciled when full");
+            }
+        }
     }
 }
 

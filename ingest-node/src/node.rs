@@ -126,6 +126,8 @@ pub enum Refusal {
     UnknownKey,
     #[error("the stream is live from another encoder")]
     Busy,
+    #[error("its owner has as many streams on air as allowed")]
+    OverQuota,
     #[error("ingest is unavailable; try again shortly")]
     Unavailable,
     #[error("this ingest node is shutting down")]
@@ -239,6 +241,7 @@ impl Node {
         let session_id = match self.directory.claim(&stream, key, &self.config.node_id).await.map_err(unavailable)? {
             Claimed::Session(id) => id,
             Claimed::Held => return Err(Refusal::Busy),
+            Claimed::OverQuota => return Err(Refusal::OverQuota),
             Claimed::Refused => return Err(Refusal::UnknownKey),
         };
         let spec = SessionSpec { stream_id: stream.stream_id, session_id, profile: stream.profile };
@@ -520,7 +523,12 @@ impl Node {
         // The stored still is at most one period old: the session does not
         // wait for a newer one. A session too short to have stored its first
         // still yet waits briefly for it, or its video would have none.
-        let _ = tokio::time::timeout(FIRST_THUMBNAIL_GRACE, thumbnail_stored.wait_for(|stored| *stored)).await;
+        // A drain past its deadline (S3 down) does not wait for it.
+        let mut giving_up = give_up.clone();
+        tokio::select! {
+            _ = tokio::time::timeout(FIRST_THUMBNAIL_GRACE, thumbnail_stored.wait_for(|stored| *stored)) => {}
+            _ = giving_up.wait_for(|g| *g) => {}
+        }
         thumbnails.abort();
         while let Ok(p) = progress.try_recv() {
             self.record(&mut stats, p);

@@ -496,3 +496,78 @@ async fn srt_live_transmit_publishes() {
     let summary = ended(&end).unwrap().clone();
     assert!(summary.segments() >= 2, "{summary:?}");
 }
+
+/// `n` connections to the RTMP port that send garbage (or nothing) and go.
+async fn rtmp_garbage(port: u16, n: usize) -> usize {
+    use tokio::io::AsyncWriteExt;
+    let mut refused = 0;
+    for batch in 0..n.div_ceil(100) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..100.min(n - batch * 100) {
+            tasks.spawn(async move {
+                let Ok(mut c) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
+                // Not RTMP at all; a valid version byte then junk; nothing.
+                let junk: Vec<u8> = match i % 3 {
+                    0 => b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+                    1 => std::iter::once(3u8).chain((0..4000).map(|j| (j * 7 + i) as u8)).collect(),
+                    _ => Vec::new(),
+                };
+                let _ = c.write_all(&junk).await;
+                true
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            refused += usize::from(!r.unwrap_or(false));
+        }
+    }
+    refused
+}
+
+/// `n` datagrams of garbage, some shaped like an SRT handshake's header, to the SRT port.
+fn srt_garbage(port: u16, n: usize) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..n {
+        let mut packet: Vec<u8> = (0..(64 + i % 1300)).map(|j| (j * 13 + i) as u8).collect();
+        if i % 2 == 0 {
+            // Control bit and handshake type set: it reaches libsrt's handshake code.
+            packet[..4].copy_from_slice(&[0x80, 0, 0, 0]);
+        }
+        let _ = socket.send_to(&packet, ("127.0.0.1", port));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_garbage_handshakes_leave_the_node_healthy_and_a_live_publisher_unaffected() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
+    let mut rig = rig(Duration::from_secs(2)).await;
+    let (stream_id, key) = rig.add_stream(Profile::Source);
+    let publisher = {
+        let url = rig.srt_url(&key);
+        tokio::spawn(async move { publish_to(&url, 10, "640x360").await })
+    };
+    let session = session_of(&mut rig, &stream_id, Duration::from_secs(15)).await.expect("a session");
+    next_event(&mut rig, &session, Duration::from_secs(20), |e| matches!(e, SessionEvent::Live { .. }))
+        .await
+        .expect("live");
+    // While it is live: 1000 garbage RTMP connections and 1000 garbage SRT packets.
+    srt_garbage(rig.ports.srt.port(), 1000);
+    let refused = rtmp_garbage(rig.ports.rtmp.port(), 1000).await;
+    assert_eq!(refused, 0, "the RTMP port kept accepting connections");
+    assert!(publisher.await.unwrap(), "the live publisher was disturbed");
+    let end = next_event(&mut rig, &session, Duration::from_secs(20), |e| ended(e).is_some()).await.expect("ended");
+    let summary = ended(&end).unwrap().clone();
+    assert_eq!((summary.reason.clone(), summary.publishes), (EndReason::PublisherGone, 1), "{summary:?}");
+    assert!((8.0..=12.0).contains(&summary.duration()), "every second of it: {}", summary.duration());
+    // The node is healthy: a new publisher, over each protocol, goes live.
+    for url in [NodeRig::rtmp_url, NodeRig::srt_url] {
+        let (stream_id, key) = rig.add_stream(Profile::Source);
+        let target = url(&rig, &key);
+        let publisher = tokio::spawn(async move { publish_to(&target, 4, "640x360").await });
+        let session =
+            session_of(&mut rig, &stream_id, Duration::from_secs(15)).await.expect("a session after the flood");
+        next_event(&mut rig, &session, Duration::from_secs(15), |e| matches!(e, SessionEvent::Live { .. }))
+            .await
+            .expect("live after the flood");
+        assert!(publisher.await.unwrap());
+    }
+}

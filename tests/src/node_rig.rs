@@ -68,7 +68,7 @@ impl NodeRig {
     /// A new stream of `profile`: its id and key.
     pub fn add_stream(&self, profile: Profile) -> (String, String) {
         let (id, key) = (skycast_core::ids::new_id(), skycast_core::stream::new_stream_key());
-        self.directory.add(&key, StreamInfo { stream_id: id.clone(), profile });
+        self.directory.add(&key, StreamInfo { stream_id: id.clone(), owner_id: "rig".into(), profile });
         (id, key)
     }
 

@@ -142,7 +142,11 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     ok(&started, "start");
     let session = started.body["session_id"].as_str().unwrap().to_owned();
     // The node: a publisher's key looked up, the armed (private) session claimed.
-    let directory = TableDirectory { stores: node_stores.clone(), cdn_base_url: "http://cdn.example".into() };
+    let directory = TableDirectory {
+        stores: node_stores.clone(),
+        cdn_base_url: "http://cdn.example".into(),
+        limits: skycast_core::limits::Limits::default(),
+    };
     let key = s.body["stream_key"].as_str().unwrap();
     let info = directory.find(key).await.expect("node reads streams by key").expect("the key's stream");
     let claimed = directory.claim(&info, key, "iam-node").await.expect("node claims the session");

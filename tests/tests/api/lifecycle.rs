@@ -30,7 +30,11 @@ impl Rig {
 
     /// The node's view of the tables, as `node_id`.
     fn directory(&self) -> TableDirectory {
-        TableDirectory { stores: self.api.ctx.stores.clone(), cdn_base_url: self.api.ctx.config.cdn_base_url.clone() }
+        TableDirectory {
+            stores: self.api.ctx.stores.clone(),
+            cdn_base_url: self.api.ctx.config.cdn_base_url.clone(),
+            limits: self.api.ctx.config.limits.clone(),
+        }
     }
 }
 
@@ -146,7 +150,12 @@ async fn a_node_claims_a_stream_once_by_its_current_key_and_lets_go_when_stopped
     let s = rig.api.create_stream(&rig.owner, json!({"title": "obs alone", "visibility": "private"})).await;
     let (id, key) = (s["id"].as_str().unwrap(), s["stream_key"].as_str().unwrap().to_owned());
     let info = directory.find(&key).await.unwrap().expect("the key finds its stream");
-    assert_eq!(info, StreamInfo { stream_id: id.to_owned(), profile: Profile::Ladder }, "adaptive by default");
+    let owner_id = rig.owner.id.clone();
+    assert_eq!(
+        info,
+        StreamInfo { stream_id: id.to_owned(), owner_id, profile: Profile::Ladder },
+        "adaptive by default"
+    );
     assert!(directory.find(&skycast_core::stream::new_stream_key()).await.unwrap().is_none());
 
     // Two nodes race for one publisher's stream (OBS alone, no start): one wins.
@@ -400,4 +409,34 @@ async fn an_ended_session_with_media_gets_one_recording_and_one_job() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(rig.api.get(&format!("/streams/{id}/recordings"), None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_publisher_alone_takes_its_owners_place_on_air_and_is_refused_past_the_quota() {
+    let api = skycast_tests::api_with(|c| c.limits.on_air_per_user = 1).await;
+    register_node(&api).await;
+    let owner = api.register("quota").await;
+    let directory = TableDirectory {
+        stores: api.ctx.stores.clone(),
+        cdn_base_url: api.ctx.config.cdn_base_url.clone(),
+        limits: api.ctx.config.limits.clone(),
+    };
+    let a = api.create_stream(&owner, json!({"title": "first", "profile": "source"})).await;
+    let b = api.create_stream(&owner, json!({"title": "second", "profile": "source"})).await;
+    let key = |s: &Value| s["stream_key"].as_str().unwrap().to_owned();
+    let info_a = directory.find(&key(&a)).await.unwrap().unwrap();
+    assert!(matches!(directory.claim(&info_a, &key(&a), "node-a").await.unwrap(), Claimed::Session(_)));
+    // The one place is taken by a session no API call made: neither a
+    // second publisher nor a `start` gets past it.
+    let info_b = directory.find(&key(&b)).await.unwrap().unwrap();
+    assert_eq!(directory.claim(&info_b, &key(&b), "node-a").await.unwrap(), Claimed::OverQuota);
+    let b_id = b["id"].as_str().unwrap();
+    let r = api.call(Method::POST, &format!("/streams/{b_id}/start"), Some(&owner.access), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"));
+    assert_eq!(api.ctx.stores.streams.get(b_id).await.unwrap().unwrap().status.as_str(), "idle");
+    // Its end gives the place back (the lifecycle), and the other goes live.
+    let a_id = a["id"].as_str().unwrap();
+    let r = api.call(Method::POST, &format!("/streams/{a_id}/stop"), Some(&owner.access), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(matches!(directory.claim(&info_b, &key(&b), "node-a").await.unwrap(), Claimed::Session(_)));
 }
