@@ -377,9 +377,34 @@ async fn a_killed_nodes_session_is_ended_by_another_and_its_publisher_goes_live_
         stored.key_count().unwrap_or(0) as usize,
         "every stored segment is in the recording's playlist"
     );
-    // The platform makes its recording: the lifecycle queued the job.
+    // The platform makes its recording: the lifecycle queued the job, and
+    // the recorder turns what node A stored into the MP4.
     let recording = stores.recordings.get(&s.id, &session).await.unwrap().expect("a recording of the lost session");
     assert!(recording.job_sent, "{recording:?}");
+    let recorder = skycast_recorder::Recorder {
+        recordings: stores.recordings.clone(),
+        media: std::sync::Arc::new(skycast_recorder::s3::S3Media::new(
+            s3.clone(),
+            config.buckets.live.clone(),
+            config.buckets.recordings.clone(),
+        )),
+        redelivery: std::sync::Arc::new(skycast_recorder::QueueDefault),
+        max_receives: 3,
+        lease: Duration::from_secs(900),
+        backoff: Duration::ZERO,
+    };
+    let job = skycast_core::events::RecordingJob::Record {
+        stream_id: s.id.clone(),
+        session_id: session.clone(),
+        at: skycast_core::timefmt::now_rfc3339(),
+        rendition: "source".into(),
+    };
+    let recorded = recorder.record(&job, 1).await;
+    assert!(matches!(recorded, Ok(skycast_recorder::Outcome::Recorded(_))), "recorder: {recorded:?}");
+    let ready = stores.recordings.get(&s.id, &session).await.unwrap().unwrap();
+    assert_eq!(ready.status.as_str(), "ready", "{ready:?}");
+    let mp4_s = ready.duration_s.unwrap_or_default();
+    assert!((mp4_s - ended["duration_s"].as_f64().unwrap()).abs() < 1.0, "the MP4 holds what was stored: {mp4_s} s");
 
     // The encoder, sent by the load balancer to the node that is left, goes live there.
     let publisher = Obs::start(&url(b_srt), 30, "640x360").await.unwrap();

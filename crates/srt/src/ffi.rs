@@ -32,7 +32,21 @@ pub struct SrtEpollEvent {
     pub events: c_int,
 }
 
+/// syslog's levels, as libsrt takes them.
+pub const LOG_ERR: c_int = 3;
+
+pub type LogHandler = unsafe extern "C" fn(
+    opaque: *mut c_void,
+    level: c_int,
+    file: *const c_char,
+    line: c_int,
+    area: *const c_char,
+    message: *const c_char,
+);
+
 unsafe extern "C" {
+    pub fn srt_setloglevel(level: c_int);
+    pub fn srt_setloghandler(opaque: *mut c_void, handler: LogHandler);
     pub fn srt_epoll_create() -> c_int;
     pub fn srt_epoll_add_usock(eid: c_int, u: SrtSocket, events: *const c_int) -> c_int;
     pub fn srt_epoll_uwait(eid: c_int, fds: *mut SrtEpollEvent, fds_size: c_int, ms_timeout: i64) -> c_int;

@@ -43,11 +43,32 @@ fn check(call: &'static str, rc: libc::c_int) -> Result<(), SrtError> {
     if rc == ffi::SRT_ERROR { Err(last_error(call)) } else { Ok(()) }
 }
 
+/// libsrt's own log lines, into the process's log. Only errors: at its
+/// warning level libsrt 1.5 logs every timed-out read ("nothing to read"),
+/// thousands a second across many callers, on stderr.
+unsafe extern "C" fn log_line(
+    _opaque: *mut c_void,
+    _level: libc::c_int,
+    _file: *const libc::c_char,
+    _line: libc::c_int,
+    area: *const libc::c_char,
+    message: *const libc::c_char,
+) {
+    let text = |p: *const libc::c_char| {
+        // SAFETY: libsrt passes NUL-terminated strings valid for this call.
+        if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_owned() }
+    };
+    let _ = std::panic::catch_unwind(|| tracing::warn!(target: "libsrt", area = %text(area), "{}", text(message)));
+}
+
 fn startup() {
     static START: Once = Once::new();
-    // SAFETY: srt_startup initialises the library once per process.
+    // SAFETY: srt_startup initialises the library once per process; the log
+    // settings are process-wide and set before any socket exists.
     START.call_once(|| unsafe {
         ffi::srt_startup();
+        ffi::srt_setloglevel(ffi::LOG_ERR);
+        ffi::srt_setloghandler(std::ptr::null_mut(), log_line);
     });
 }
 
