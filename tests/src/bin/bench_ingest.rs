@@ -235,7 +235,7 @@ async fn run(streams: usize, source: &std::path::Path, seconds: u32) -> anyhow::
         stored.last().is_some_and(|m| *m <= 1000.0)
     );
     println!(
-        "node CPU (this process, ffmpeg excluded): {:.3} cores over {:.1} s = {:.4} cores/stream (target ≤ 0.005)",
+        "node CPU (this process, ffmpeg excluded): {:.3} cores over {:.1} s = {:.4} cores/stream",
         cpu / wall,
         wall,
         cpu / wall / streams as f64
