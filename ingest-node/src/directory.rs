@@ -103,7 +103,9 @@ impl Directory for TableDirectory {
             }
         }
         let claimed = self.stores.streams.claim_session(id, key, node_id, &fresh, &now).await.map_err(failed)?;
-        if !matches!(claimed, StreamClaim::Claimed(_)) {
+        // Held: the stream is on air, on the node that won, and its place
+        // is rightly taken (the same id): only a refused claim gives back.
+        if matches!(claimed, StreamClaim::Refused) {
             self.give_back(owner, id, &added).await;
         }
         match claimed {

@@ -194,6 +194,9 @@ impl Node {
     /// Whether `key` belongs to a stream (the SRT handshake asks, before
     /// it lets a caller in).
     pub async fn knows(&self, key: &str) -> Result<bool, Refusal> {
+        if !skycast_core::stream::is_plausible_key(key) {
+            return Ok(false);
+        }
         match self.directory.find(key).await {
             Ok(found) => Ok(found.is_some()),
             Err(e) => {
@@ -216,6 +219,10 @@ impl Node {
     ) -> Result<mpsc::Sender<Bytes>, Refusal> {
         if *self.draining.borrow() {
             return Err(Refusal::Draining);
+        }
+        // Garbage (empty, huge, odd bytes) never costs a lookup.
+        if !skycast_core::stream::is_plausible_key(key) {
+            return Err(Refusal::UnknownKey);
         }
         let unavailable = |e: crate::directory::DirectoryError| {
             tracing::warn!(error = %e, "cannot admit a publisher");
@@ -341,9 +348,15 @@ impl Node {
                 Ok(false) => {
                     tracing::info!(%stream_id, %session_id, "session stopped by its owner; ending it");
                     // Ending waits for the last uploads: do not hold up the loop.
-                    let id = session_id.clone();
-                    let sessions = self.sessions.lock().await.remove(&stream_id);
-                    if let Some(r) = sessions.filter(|r| r.session_id == id) {
+                    let running = {
+                        let mut sessions = self.sessions.lock().await;
+                        // Only if it is still that session: a newer one may have started.
+                        match sessions.get(&stream_id) {
+                            Some(r) if r.session_id == session_id => sessions.remove(&stream_id),
+                            _ => None,
+                        }
+                    };
+                    if let Some(r) = running {
                         let _ = r.stop.send(true);
                         tokio::spawn(async move {
                             let _ = r.task.await;

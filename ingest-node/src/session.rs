@@ -296,8 +296,12 @@ impl Rendition {
         }
         self.playlist.end();
         // A session that never produced media leaves nothing behind.
-        if !self.playlist.segments().is_empty() && !self.unstored {
-            self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await;
+        if !self.playlist.segments().is_empty()
+            && !self.unstored
+            && !self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await
+        {
+            // Not closed in S3: the session is not over as far as the platform knows.
+            self.unstored = true;
         }
         Finished { complete: !self.unstored, playlist: self.playlist }
     }

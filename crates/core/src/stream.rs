@@ -159,6 +159,12 @@ pub fn new_stream_key() -> String {
     crate::ids::random_token(STREAM_KEY_BYTES)
 }
 
+/// Whether `key` could be a stream key at all (what `new_stream_key` makes,
+/// within SRT's passphrase rules): anything else is refused before any lookup.
+pub fn is_plausible_key(key: &str) -> bool {
+    (10..=79).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 pub fn check_title(title: &str) -> Result<String, ValidationError> {
     let t = title.trim();
     check_len("title", t, 1, TITLE_MAX)?;

@@ -139,7 +139,9 @@ impl ChunkReader {
                 }
                 _ => stream.timestamp.wrapping_add(stream.delta),
             };
-            stream.payload = Vec::with_capacity(length);
+            // Grown with what arrives, never sized by what a header claims:
+            // a peer cannot make the server reserve more than it sent.
+            stream.payload = Vec::new();
         }
         stream.started = true;
         stream.extended = extended;
@@ -222,6 +224,17 @@ mod tests {
         let mut r = ChunkReader::new(1 << 20);
         let ts: Vec<u32> = read_all(&mut r, &bytes).iter().map(|m| m.timestamp).collect();
         assert_eq!(ts, [1000, 1023, 1046]);
+    }
+
+    #[test]
+    fn a_header_claiming_a_large_message_reserves_nothing_it_was_not_sent() {
+        let mut r = ChunkReader::new(1 << 20);
+        // fmt 0 declaring a 1 MB video message, then 3 bytes of it.
+        let mut bytes = vec![0x06, 0, 0, 0, 0x0f, 0x42, 0x40, 9, 1, 0, 0, 0];
+        bytes.extend([1, 2, 3]);
+        r.set_chunk_size(3);
+        assert!(matches!(r.read(&bytes), Ok(Some((_, None)))));
+        assert!(r.streams[&6].payload.capacity() < 1024, "{}", r.streams[&6].payload.capacity());
     }
 
     #[test]

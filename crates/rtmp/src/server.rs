@@ -34,12 +34,20 @@ const CSID_STATUS: u8 = 5;
 const PUBLISH_STREAM_ID: f64 = 1.0;
 
 /// What a publisher asked to publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Publish {
     /// The application of `connect` (`live` in the URLs handed out).
     pub app: String,
     /// The stream name: the stream key, as OBS's "Stream Key" sends it.
     pub key: String,
+}
+
+impl std::fmt::Debug for Publish {
+    // The key is a secret: never in a log, not even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let app = self.app.split('/').next().unwrap_or_default();
+        f.debug_struct("Publish").field("app", &app).field("key", &"<redacted>").finish()
+    }
 }
 
 /// An audio, video or metadata message, ready to be an FLV tag.

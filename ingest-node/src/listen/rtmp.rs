@@ -53,9 +53,14 @@ pub fn serve(node: Arc<Node>, listener: TcpListener) -> JoinHandle<()> {
     })
 }
 
-async fn send(conn: &mut TcpStream, session: &mut ServerSession) -> std::io::Result<()> {
+/// Writes the session's replies by `deadline`: a client that never reads
+/// cannot hold its connection (and its place) open by stalling our writes.
+async fn send(conn: &mut TcpStream, session: &mut ServerSession, deadline: Instant) -> std::io::Result<()> {
     let out = session.take_output();
-    if out.is_empty() { Ok(()) } else { conn.write_all(&out).await }
+    if out.is_empty() {
+        return Ok(());
+    }
+    timeout_at(deadline, conn.write_all(&out)).await.map_err(|_| std::io::ErrorKind::TimedOut)?
 }
 
 async fn connection(node: Arc<Node>, mut conn: TcpStream, peer: SocketAddr, permit: tokio::sync::OwnedSemaphorePermit) {
@@ -80,27 +85,33 @@ async fn connection(node: Arc<Node>, mut conn: TcpStream, peer: SocketAddr, perm
                 return;
             }
         };
-        if send(&mut conn, &mut session).await.is_err() {
+        if send(&mut conn, &mut session, deadline).await.is_err() {
             return;
         }
         if let Some(Event::Publish(p)) = events.into_iter().find(|e| matches!(e, Event::Publish(_))) {
             break p;
         }
     };
-    let media = match node.admit(&publish.key, InputFormat::Flv, Protocol::Rtmp, Some(peer)).await {
+    // The verdict, too, by a deadline (the lookups are milliseconds).
+    let admitted = timeout(PUBLISH_DEADLINE, node.admit(&publish.key, InputFormat::Flv, Protocol::Rtmp, Some(peer)));
+    let media = match admitted.await.unwrap_or(Err(crate::node::Refusal::Unavailable)) {
         Ok(tx) => tx,
         Err(refusal) => {
             // The key offered is not logged: it may be a typo of a real one.
-            tracing::warn!(%peer, app = %publish.app, reason = %refusal, "rtmp publisher refused");
+            // Only the app's first segment: a whole URL pasted as Server carries the key.
+            let app = publish.app.split('/').next().unwrap_or_default();
+            tracing::warn!(%peer, %app, reason = %refusal, "rtmp publisher refused");
             session.refuse(&refusal.to_string());
-            let _ = send(&mut conn, &mut session).await;
+            let _ = send(&mut conn, &mut session, Instant::now() + Duration::from_secs(1)).await;
             let _ = conn.shutdown().await;
             return;
         }
     };
     drop(permit);
     session.accept();
-    if send(&mut conn, &mut session).await.is_err() || media.send(Bytes::from_static(&flv::HEADER)).await.is_err() {
+    if send(&mut conn, &mut session, Instant::now() + IDLE).await.is_err()
+        || media.send(Bytes::from_static(&flv::HEADER)).await.is_err()
+    {
         return;
     }
     tracing::info!(%peer, "rtmp publisher accepted");
@@ -127,7 +138,7 @@ async fn connection(node: Arc<Node>, mut conn: TcpStream, peer: SocketAddr, perm
                     // Its media ends here; the client closes the connection
                     // itself once it has said so (closing first is an error to it).
                     drop(media);
-                    let _ = send(&mut conn, &mut session).await;
+                    let _ = send(&mut conn, &mut session, Instant::now() + IDLE).await;
                     let _ = timeout(Duration::from_secs(5), async { while let Ok(1..) = conn.read(&mut buf).await {} })
                         .await;
                     return;
@@ -135,7 +146,7 @@ async fn connection(node: Arc<Node>, mut conn: TcpStream, peer: SocketAddr, perm
                 Event::Publish(_) => {}
             }
         }
-        if send(&mut conn, &mut session).await.is_err() {
+        if send(&mut conn, &mut session, Instant::now() + IDLE).await.is_err() {
             break;
         }
         n = match timeout(IDLE, conn.read(&mut buf)).await {

@@ -48,7 +48,7 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
     let gate_handle = handle.clone();
     let gate: Gate = Arc::new(move |stream_id: &str, peer| {
         // Only well-formed keys cost a lookup.
-        let Some(key) = key_from_stream_id(stream_id).filter(|k| plausible_key(k)) else {
+        let Some(key) = key_from_stream_id(stream_id).filter(|k| skycast_core::stream::is_plausible_key(k)) else {
             tracing::debug!(?peer, "srt caller refused: no stream key in its stream id");
             return Verdict::Reject(REJECT_FORBIDDEN);
         };
@@ -100,11 +100,6 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
     Ok(SrtListener { stop, local })
 }
 
-/// Stream keys are 32 URL-safe characters; SRT passphrases 10–79 bytes.
-fn plausible_key(key: &str) -> bool {
-    (10..=79).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Moves one caller's media to its session until either side is done.
 fn read(conn: skycast_srt::Connection, media: tokio::sync::mpsc::Sender<Bytes>, stop: &AtomicBool) {
     let mut buf = vec![0u8; 1500];
@@ -138,7 +133,7 @@ fn read(conn: skycast_srt::Connection, media: tokio::sync::mpsc::Sender<Bytes>, 
 
 #[cfg(test)]
 mod tests {
-    use super::plausible_key;
+    use skycast_core::stream::is_plausible_key as plausible_key;
 
     #[test]
     fn only_key_shaped_ids_are_looked_up() {
