@@ -43,8 +43,9 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .or_else(|| arg(&args, "--key"))
         .context("give the stream key in SKYCAST_SESSION_KEY (or --key): 10–79 characters, it is the SRT passphrase")?;
-    if !(10..=79).contains(&key.len()) {
-        bail!("the stream key must be 10 to 79 characters (SRT passphrase rules)");
+    // What the node admits: anything else would be refused at every connect.
+    if !skycast_core::stream::is_plausible_key(&key) {
+        bail!("the stream key must be 10 to 79 characters of A-Z a-z 0-9 - _ (SRT passphrase rules)");
     }
     let profile = match arg(&args, "--profile").as_deref() {
         None | Some("ladder") => Profile::Ladder,

@@ -53,6 +53,35 @@ pub fn stream(owner: &str, key: &str) -> Stream {
     }
 }
 
+/// A fresh stack's resources, and one stream of `owner`'s in its table.
+struct Platform {
+    prefix: String,
+    sdk: aws_config::SdkConfig,
+    config: skycast_core::Config,
+    stores: Stores,
+    sqs: aws_sdk_sqs::Client,
+    /// The stream-events queue's URL.
+    events: String,
+    key: String,
+    stream: Stream,
+}
+
+async fn platform(owner: &str, record: bool) -> Platform {
+    let prefix = skycast_tests::unique_prefix();
+    let sdk = skycast_tests::sdk_config().await;
+    skycast_dev::bootstrap::all(&sdk, &skycast_core::resources::Resources::embedded(), &prefix).await.unwrap();
+    let config = skycast_core::Config::with_prefix(&prefix);
+    let stores = Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events_name = skycast_core::config::physical_name(&prefix, "stream-events");
+    let events = sqs.get_queue_url().queue_name(events_name).send().await.unwrap().queue_url.unwrap();
+    let key = skycast_core::stream::new_stream_key();
+    let mut s = stream(owner, &key);
+    s.record = record;
+    stores.streams.create(&s).await.unwrap();
+    Platform { prefix, sdk, config, stores, sqs, events, key, stream: s }
+}
+
 /// Every process below `pid` (children, grandchildren), `pid` included.
 fn process_tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
@@ -67,17 +96,7 @@ fn process_tree(pid: u32) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_goes_live_alone_and_sigterm_drains_with_no_key_anywhere() {
-    let prefix = skycast_tests::unique_prefix();
-    let sdk = skycast_tests::sdk_config().await;
-    skycast_dev::bootstrap::all(&sdk, &skycast_core::resources::Resources::embedded(), &prefix).await.unwrap();
-    let config = skycast_core::Config::with_prefix(&prefix);
-    let stores = Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let events_name = skycast_core::config::physical_name(&prefix, "stream-events");
-    let events = sqs.get_queue_url().queue_name(events_name).send().await.unwrap().queue_url.unwrap();
-    let key = skycast_core::stream::new_stream_key();
-    let s = stream("owner-1", &key);
-    stores.streams.create(&s).await.unwrap();
+    let Platform { prefix, sdk, config, stores, sqs, events, key, stream: s } = platform("owner-1", false).await;
 
     let spool = std::env::temp_dir().join(format!("skycast-serve-{prefix}"));
     let log = std::env::temp_dir().join(format!("skycast-serve-{prefix}.log"));
@@ -302,18 +321,7 @@ async fn event_where(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_session_is_ended_by_another_and_its_publisher_goes_live_there() {
-    let prefix = skycast_tests::unique_prefix();
-    let sdk = skycast_tests::sdk_config().await;
-    skycast_dev::bootstrap::all(&sdk, &skycast_core::resources::Resources::embedded(), &prefix).await.unwrap();
-    let config = skycast_core::Config::with_prefix(&prefix);
-    let stores = Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let events_name = skycast_core::config::physical_name(&prefix, "stream-events");
-    let events = sqs.get_queue_url().queue_name(events_name).send().await.unwrap().queue_url.unwrap();
-    let key = skycast_core::stream::new_stream_key();
-    let mut s = stream("owner-2", &key);
-    s.record = true;
-    stores.streams.create(&s).await.unwrap();
+    let Platform { prefix, sdk, config, stores, sqs, events, key, stream: s } = platform("owner-2", true).await;
     let jobs_name = skycast_core::config::physical_name(&prefix, "recording-jobs");
     let jobs = sqs.get_queue_url().queue_name(jobs_name).send().await.unwrap().queue_url.unwrap();
     let lifecycle = skycast_lifecycle::Lifecycle {
@@ -435,17 +443,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_an_s3_outage_exits_in_10_s_and_the_restart_loses_nothing() {
-    let prefix = skycast_tests::unique_prefix();
-    let sdk = skycast_tests::sdk_config().await;
-    skycast_dev::bootstrap::all(&sdk, &skycast_core::resources::Resources::embedded(), &prefix).await.unwrap();
-    let config = skycast_core::Config::with_prefix(&prefix);
-    let stores = Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let events_name = skycast_core::config::physical_name(&prefix, "stream-events");
-    let events = sqs.get_queue_url().queue_name(events_name).send().await.unwrap().queue_url.unwrap();
-    let key = skycast_core::stream::new_stream_key();
-    let s = stream("owner-3", &key);
-    stores.streams.create(&s).await.unwrap();
+    let Platform { prefix, sdk, config, sqs, events, key, stream: s, .. } = platform("owner-3", false).await;
     let spool = std::env::temp_dir().join(format!("skycast-outage-{prefix}"));
     // The node reaches AWS only through a proxy the test can cut.
     let proxy = skycast_tests::proxy::PausableProxy::start(
