@@ -232,8 +232,16 @@ pub fn obs_from_file(url: &str, file: &std::path::Path) -> Command {
     c
 }
 
+/// No output, unless `SKYCAST_ENCODER_LOG` names a directory: then each
+/// encoder's stderr goes to a file of its own there, to see why one failed.
 fn quiet(c: &mut Command) {
     c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
+    if let Some(dir) = std::env::var_os("SKYCAST_ENCODER_LOG") {
+        let path = std::path::Path::new(&dir).join(format!("encoder-{}.log", crate::unique_prefix()));
+        if let Ok(file) = std::fs::File::create(path) {
+            c.stderr(file);
+        }
+    }
 }
 
 /// A child process killed on drop, so a failing test leaves nothing running.

@@ -20,6 +20,24 @@ async fn login(api: &TestApi, from: Option<SocketAddr>, username: &str, password
     api.call_from(from, Method::POST, "/auth/login", None, Some(body)).await
 }
 
+/// One window for a whole test: rates count in fixed windows, and a
+/// window's end falling mid-test would reset a count the test relies on.
+const ONE_WINDOW: i64 = 1 << 32;
+
+/// `c`'s rates, each in [`ONE_WINDOW`].
+fn in_one_window(c: &mut skycast_core::config::Config) {
+    let l = &mut c.limits;
+    for rate in [
+        &mut l.login_failures_per_address,
+        &mut l.login_failures_per_account_address,
+        &mut l.login_failures_per_account,
+        &mut l.registrations_per_address,
+        &mut l.views_per_address,
+    ] {
+        rate.window_s = ONE_WINDOW;
+    }
+}
+
 fn assert_limited(r: &Reply, limit: &str, window_s: u64) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
     assert_eq!(r.body["error"]["limit"], limit, "{:?}", r.body);
@@ -29,7 +47,7 @@ fn assert_limited(r: &Reply, limit: &str, window_s: u64) {
 
 #[tokio::test]
 async fn bad_logins_are_cut_off_without_locking_the_owner_or_others_out() {
-    let api = api_with(|_| {}).await;
+    let api = api_with(in_one_window).await;
     let (alice, _bob) = (api.register("alice").await, api.register("bob").await);
     let attacker = addr(1);
     let mut codes = Vec::new();
@@ -37,7 +55,7 @@ async fn bad_logins_are_cut_off_without_locking_the_owner_or_others_out() {
         let r = login(&api, attacker, "alice", &format!("guess number {i}")).await;
         codes.push(r.status.as_u16());
         if i == 29 {
-            assert_limited(&r, "login_failures_per_account_address", 900);
+            assert_limited(&r, "login_failures_per_account_address", ONE_WINDOW as u64);
         }
     }
     assert_eq!(codes.iter().filter(|&&c| c == 401).count(), 10, "ten guesses, then refused: {codes:?}");
@@ -58,13 +76,17 @@ async fn bad_logins_are_cut_off_without_locking_the_owner_or_others_out() {
             StatusCode::UNAUTHORIZED
         );
     }
-    assert_limited(&login(&api, sprayer, "bob", PASSWORD).await, "login_failures_per_address", 900);
+    assert_limited(&login(&api, sprayer, "bob", PASSWORD).await, "login_failures_per_address", ONE_WINDOW as u64);
     assert_eq!(login(&api, addr(5), "bob", PASSWORD).await.status, StatusCode::OK, "bob elsewhere is fine");
 }
 
 #[tokio::test]
 async fn registrations_are_limited_per_address() {
-    let api = api_with(|c| c.limits.registrations_per_address.max = 3).await;
+    let api = api_with(|c| {
+        in_one_window(c);
+        c.limits.registrations_per_address.max = 3;
+    })
+    .await;
     let register = |name: String, from| {
         let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
         let api = &api;
@@ -73,13 +95,17 @@ async fn registrations_are_limited_per_address() {
     for i in 0..3 {
         assert_eq!(register(format!("farm{i}"), addr(1)).await.status, StatusCode::CREATED);
     }
-    assert_limited(&register("farm3".into(), addr(1)).await, "registrations_per_address", 3600);
+    assert_limited(&register("farm3".into(), addr(1)).await, "registrations_per_address", ONE_WINDOW as u64);
     assert_eq!(register("honest".into(), addr(2)).await.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn a_viewer_counts_once_and_a_loop_is_cut_off() {
-    let api = api_with(|c| c.limits.views_per_address.max = 10).await;
+    let api = api_with(|c| {
+        in_one_window(c);
+        c.limits.views_per_address.max = 10;
+    })
+    .await;
     let owner = api.register("owner").await;
     let id = crate::videos::video(&api, &owner, "Watched", "", Visibility::Public).await;
     let view = |from, token: Option<String>| {
@@ -101,7 +127,7 @@ async fn a_viewer_counts_once_and_a_loop_is_cut_off() {
     for _ in 0..2 {
         view(addr(1), None).await;
     }
-    assert_limited(&view(addr(1), None).await, "views_per_address", 60);
+    assert_limited(&view(addr(1), None).await, "views_per_address", ONE_WINDOW as u64);
     assert_eq!(view(addr(3), None).await.status, StatusCode::NO_CONTENT, "others still view");
 }
 
