@@ -3,6 +3,7 @@
 //! protocol, has the key checked ([`crate::node::Node::admit`]) before any
 //! media goes anywhere, and then feeds the publisher's media to its session.
 
+pub mod key_gate;
 pub mod rtmp;
 pub mod srt;
 

@@ -1,6 +1,6 @@
 //! SRT on one port, through libsrt: the caller's stream id names its key,
-//! which is looked up during the handshake; a known key becomes the
-//! caller's passphrase, so only a caller holding it completes the key
+//! which is checked during the handshake ([`super::key_gate`]); the key is
+//! the caller's passphrase, so only a caller holding it completes the key
 //! exchange. Accepted callers are then admitted like RTMP publishers and
 //! their MPEG-TS is fed to their session.
 //!
@@ -18,14 +18,12 @@ use std::{
 
 use bytes::Bytes;
 use skycast_core::stream::Protocol;
-use skycast_srt::{Gate, Listener, REJECT_FORBIDDEN, REJECT_UNAVAILABLE, Received, Verdict};
+use skycast_srt::{Gate, Listener, REJECT_FORBIDDEN, Received, Verdict};
 use tokio::runtime::Handle;
 
+use super::key_gate::{KeyGate, Lookup};
 use crate::{directory::key_from_stream_id, ffmpeg::InputFormat, node::Node};
 
-/// How long the handshake waits for a key lookup: the caller retries its
-/// handshake meanwhile, and gives up after its own connect timeout (3 s).
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often blocking calls wake up to notice a shutdown.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -44,23 +42,19 @@ impl Drop for SrtListener {
 /// Binds `addr` and serves SRT publishers until the returned handle is dropped.
 pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> {
     let handle = Handle::current();
-    let gate_node = Arc::clone(&node);
-    let gate_handle = handle.clone();
+    let lookup_node = Arc::clone(&node);
+    let lookup: Lookup = Arc::new(move |key: String| {
+        let node = Arc::clone(&lookup_node);
+        Box::pin(async move { node.knows(&key).await.map_err(|_| ()) })
+    });
+    let key_gate = KeyGate::new(lookup, handle.clone());
     let gate: Gate = Arc::new(move |stream_id: &str, peer| {
         // Only well-formed keys cost a lookup.
         let Some(key) = key_from_stream_id(stream_id).filter(|k| skycast_core::stream::is_plausible_key(k)) else {
             tracing::debug!(?peer, "srt caller refused: no stream key in its stream id");
             return Verdict::Reject(REJECT_FORBIDDEN);
         };
-        let known = gate_handle.block_on(async { tokio::time::timeout(LOOKUP_TIMEOUT, gate_node.knows(key)).await });
-        match known {
-            Ok(Ok(true)) => Verdict::Accept { passphrase: key.to_owned() },
-            Ok(Ok(false)) => {
-                tracing::warn!(?peer, "srt caller refused: unknown stream key");
-                Verdict::Reject(REJECT_FORBIDDEN)
-            }
-            Ok(Err(_)) | Err(_) => Verdict::Reject(REJECT_UNAVAILABLE),
-        }
+        key_gate.check(key, peer)
     });
     let listener = Listener::bind(addr, gate, POLL).map_err(std::io::Error::other)?;
     let local = listener.local_addr();
