@@ -13,8 +13,9 @@
 //!   the key, so the caller still proves it holds the key it names, and
 //!   [`crate::node::Node::admit`] looks the key up (off the receiving thread)
 //!   before any of its media goes anywhere. The late answer is remembered.
-//! - counts each address's lookups, so one peer trying many keys is refused
-//!   without costing any.
+//! - counts each address's unknown keys, so one peer trying many keys is
+//!   refused without costing lookups (many encoders behind one address,
+//!   each with its own key, are not).
 
 use std::{
     collections::HashMap,
@@ -33,8 +34,8 @@ pub const BUDGET: Duration = Duration::from_millis(20);
 const REMEMBERED: Duration = Duration::from_secs(30);
 /// Answers kept at most; beyond it, the oldest are forgotten.
 const MAX_REMEMBERED: usize = 10_000;
-/// Lookups one address may cause per [`PEER_WINDOW`].
-const LOOKUPS_PER_PEER: u32 = 20;
+/// Unknown keys one address may try per [`PEER_WINDOW`].
+const UNKNOWN_KEYS_PER_PEER: u32 = 20;
 const PEER_WINDOW: Duration = Duration::from_secs(10);
 /// Addresses counted at most; when more are busy at once, unknown keys
 /// are refused without a lookup until a window ends.
@@ -47,7 +48,8 @@ pub type Lookup = Arc<dyn Fn(String) -> std::pin::Pin<Box<dyn Future<Output = Re
 #[derive(Default)]
 struct Learnt {
     answers: HashMap<String, (bool, Instant)>,
-    lookups: HashMap<IpAddr, (Instant, u32)>,
+    /// Per address: when its window began, and the unknown keys it tried.
+    unknown: HashMap<IpAddr, (Instant, u32)>,
 }
 
 impl Learnt {
@@ -67,20 +69,27 @@ impl Learnt {
         self.answers.insert(key, (known, now));
     }
 
-    /// Counts a lookup for `peer`; false when it has had its share.
-    fn may_look_up(&mut self, peer: IpAddr, now: Instant) -> bool {
-        if self.lookups.len() >= MAX_PEERS && !self.lookups.contains_key(&peer) {
-            self.lookups.retain(|_, (since, _)| now.duration_since(*since) < PEER_WINDOW);
-            if self.lookups.len() >= MAX_PEERS {
-                return false;
+    /// Whether `peer` may still have a key looked up.
+    fn may_look_up(&self, peer: IpAddr, now: Instant) -> bool {
+        match self.unknown.get(&peer) {
+            Some((since, count)) => now.duration_since(*since) >= PEER_WINDOW || *count < UNKNOWN_KEYS_PER_PEER,
+            None => true,
+        }
+    }
+
+    /// Counts an unknown key tried by `peer`.
+    fn count_unknown(&mut self, peer: IpAddr, now: Instant) {
+        if self.unknown.len() >= MAX_PEERS && !self.unknown.contains_key(&peer) {
+            self.unknown.retain(|_, (since, _)| now.duration_since(*since) < PEER_WINDOW);
+            if self.unknown.len() >= MAX_PEERS {
+                return;
             }
         }
-        let (since, count) = self.lookups.entry(peer).or_insert((now, 0));
+        let (since, count) = self.unknown.entry(peer).or_insert((now, 0));
         if now.duration_since(*since) >= PEER_WINDOW {
             (*since, *count) = (now, 0);
         }
         *count += 1;
-        *count <= LOOKUPS_PER_PEER
     }
 }
 
@@ -106,8 +115,9 @@ impl KeyGate {
     pub fn check(&self, key: &str, peer: Option<SocketAddr>) -> Verdict {
         let accept = || Verdict::Accept { passphrase: key.to_owned() };
         let now = Instant::now();
+        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
         {
-            let mut learnt = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+            let learnt = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
             match learnt.answer(key, now) {
                 Some(true) => return accept(),
                 Some(false) => {
@@ -116,7 +126,6 @@ impl KeyGate {
                 }
                 None => {}
             }
-            let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
             if !learnt.may_look_up(ip, now) {
                 tracing::warn!(?peer, "srt caller refused: too many unknown keys from its address");
                 return Verdict::Reject(REJECT_UNAVAILABLE);
@@ -127,7 +136,11 @@ impl KeyGate {
         self.handle.spawn(async move {
             let answer = lookup(owned.clone()).await;
             if let Ok(known) = answer {
-                learnt.lock().unwrap_or_else(|p| p.into_inner()).remember(owned, known, Instant::now());
+                let mut learnt = learnt.lock().unwrap_or_else(|p| p.into_inner());
+                if !known {
+                    learnt.count_unknown(ip, Instant::now());
+                }
+                learnt.remember(owned, known, Instant::now());
             }
             let _ = tx.send(answer);
         });
@@ -155,7 +168,7 @@ mod tests {
     const KNOWN: &str = "known-key-0123456789";
     const SLOW: &str = "slow-key-0123456789";
 
-    /// A directory that knows [`KNOWN`], answers [`SLOW`] after a second,
+    /// A directory that knows [`KNOWN`] (and any key like it), answers [`SLOW`] after a second,
     /// fails for "broken", and counts its lookups.
     fn directory(count: Arc<AtomicUsize>) -> Lookup {
         Arc::new(move |key: String| {
@@ -167,7 +180,7 @@ mod tests {
                         Ok(true)
                     }
                     "broken-key-0123456789" => Err(()),
-                    other => Ok(other == KNOWN),
+                    other => Ok(other.starts_with("known-")),
                 }
             })
         })
@@ -236,15 +249,26 @@ mod tests {
             Arc::new(KeyGate::with_budget(directory(Arc::clone(&count)), Handle::current(), Duration::from_secs(1)));
         let g = Arc::clone(&gate);
         let verdicts = on_thread(move || {
-            (0..LOOKUPS_PER_PEER + 5).map(|i| g.check(&format!("guess-{i:016}"), peer(1))).collect::<Vec<_>>()
+            (0..UNKNOWN_KEYS_PER_PEER + 5).map(|i| g.check(&format!("guess-{i:016}"), peer(1))).collect::<Vec<_>>()
         })
         .await;
         let unavailable = verdicts.iter().filter(|v| **v == Verdict::Reject(REJECT_UNAVAILABLE)).count();
         assert_eq!(unavailable, 5, "{verdicts:?}");
-        assert_eq!(count.load(Ordering::SeqCst), LOOKUPS_PER_PEER as usize, "the refused ones cost no lookup");
+        assert_eq!(count.load(Ordering::SeqCst), UNKNOWN_KEYS_PER_PEER as usize, "the refused ones cost no lookup");
         let g = Arc::clone(&gate);
         assert!(accepted(&on_thread(move || g.check(KNOWN, peer(2))).await), "another address still gets in");
         let g = Arc::clone(&gate);
         assert!(accepted(&on_thread(move || g.check(KNOWN, peer(1))).await), "a key it knows costs no lookup");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_encoders_behind_one_address_each_with_its_key_all_get_in() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(KeyGate::with_budget(directory(count), Handle::current(), Duration::from_secs(1)));
+        let verdicts = on_thread(move || {
+            (0..UNKNOWN_KEYS_PER_PEER * 3).map(|i| gate.check(&format!("known-{i:016}"), peer(1))).collect::<Vec<_>>()
+        })
+        .await;
+        assert!(verdicts.iter().all(accepted), "{verdicts:?}");
     }
 }
