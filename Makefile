@@ -22,7 +22,7 @@ FUNCTIONS        := auth streams vod lifecycle recorder catalog edge-sync
 LAMBDA_ARCH      ?= arm64
 LAMBDA_TARGET    := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 
-.PHONY: help deps node ffmpeg media-tools hls-check dev test bench openapi fmt lint lint-infra package fuzz clean
+.PHONY: help deps node ffmpeg media-tools hls-check web chromium dev test bench openapi fmt lint lint-infra package fuzz clean
 
 help:
 	@echo "make dev      run the whole platform locally (Ctrl-C stops it)"
@@ -61,11 +61,27 @@ node:
 hls-check: node
 	@test -d tests/hls/node_modules/hls-parser || npm ci --prefix tests/hls --no-audit --no-fund --loglevel=error
 
-dev: deps
+# The web app (web/): npm packages from the committed lockfile, and a build
+# whenever a source changed since the last one.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json web/tsconfig.json web/vite.config.ts
+
+web/node_modules/.package-lock.json: web/package-lock.json | node
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	npm run --prefix web --silent build
+
+web: web/dist/index.html
+
+# The browser the web app's tests drive (through playwright-core).
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Chromium from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+dev: deps web
 	$(CARGO) build --bin skycast-dev
 	exec ./target/debug/skycast-dev
 
-test: deps
+test: deps web chromium
 	$(CARGO) test --workspace
 	@# The edge's JavaScript, against the vectors the Rust edge passes too.
 	node --test infra/edge/

@@ -9,3 +9,4 @@ pub mod emulator;
 pub mod keys;
 pub mod sdk;
 pub mod services;
+pub mod web;

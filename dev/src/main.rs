@@ -71,10 +71,17 @@ async fn serve() -> anyhow::Result<()> {
         .context("starting the ingest node")?;
 
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    tracing::info!("Skycast API on http://{addr}  (Ctrl-C stops everything)");
     let routes = api::routes().merge(skycast_dev::cdn::routes(sdk::s3(&sdk_config), &config.name_prefix));
+    let dist = std::env::var_os("SKYCAST_WEB_DIST").map_or_else(|| root.join("web/dist"), PathBuf::from);
+    if !dist.join("index.html").exists() {
+        tracing::warn!(dist = %dist.display(), "the web app is not built (`make dev` builds it): serving the API only");
+    }
+    let app = skycast_dev::web::router(skycast_http::app::finish(routes, ctx), &dist);
+    tracing::info!(
+        "Skycast on http://{addr}: the web app, the API under /api/, media under /cdn/  (Ctrl-C stops everything)"
+    );
     // With each connection's peer address: per-address limits read it.
-    let app = skycast_http::app::finish(routes, ctx).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     // Sessions end cleanly: playlists closed with ENDLIST, `ended` sent.
     services.shutdown().await;

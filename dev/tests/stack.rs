@@ -83,6 +83,11 @@ async fn dev_stack_serves_the_api_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(got.body["title"], "dev");
     let doc = request(&addr, "GET", "/openapi.json", None, None).await.unwrap();
     assert_eq!(doc.body["info"]["title"], "Skycast API");
+    // One origin: the app's pages, the API under /api/ (and at its old paths).
+    let listed = request(&addr, "GET", "/api/streams", None, None).await.unwrap();
+    assert_eq!((listed.status, listed.body["items"].is_array()), (200, true), "{}", listed.head);
+    let missing = request(&addr, "GET", "/api/nope", None, None).await.unwrap();
+    assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("not_found")));
     let missing = request(&addr, "GET", "/nope", None, None).await.unwrap();
     assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("not_found")));
     assert!(missing.head.to_ascii_lowercase().contains("x-request-id:"));
@@ -115,6 +120,7 @@ fn path_of(url: &str) -> String {
 
 #[tokio::test]
 async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     let srt_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let rtmp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut stack =
@@ -252,6 +258,7 @@ async fn publish_when_listening(url: &str, seconds: u32) -> bool {
 
 #[tokio::test]
 async fn a_broadcast_with_a_reconnect_becomes_one_video_within_seconds_of_its_end() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
     let srt_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let stack = start_stack(&[("SKYCAST_SRT_PORT", srt_port.to_string())]).await;
     let addr = stack.addr.clone();
@@ -358,4 +365,31 @@ async fn raw_get(addr: &str, path: &str) -> String {
     s.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// The web app in Chromium (web/e2e/, Playwright) against this stack, with
+/// FFmpeg publishing: sign-up to replay, privacy, shortcuts. Screenshots of
+/// every page at desktop and phone width land in target/web-screenshots/.
+#[tokio::test]
+async fn the_web_app_works_in_a_real_browser() {
+    // The browser, the encoder and a transcoding ladder: the whole machine.
+    let _cores = skycast_tests::encoder::realtime_share(u32::MAX).await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let dist = repo.join("web/dist");
+    assert!(dist.join("index.html").exists(), "web/dist is not built: `make test` builds it (npm run build in web/)");
+    let Stack { child: _child, addr, .. } = start_stack(&[("SKYCAST_WEB_DIST", dist.display().to_string())]).await;
+    let page = raw_get(&addr, "/studio").await;
+    assert!(page.contains("<div id=\"app\">"), "the app's page: {page}");
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-concurrency=1", "web/e2e/"])
+        .current_dir(&repo)
+        .env("SKYCAST_BASE_URL", format!("http://{addr}"))
+        .env("SKYCAST_SCREENSHOTS", repo.join("target/web-screenshots"))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser tests failed:\n{text}");
+    assert!(text.contains("# pass 2") && text.contains("# fail 0"), "every browser test ran and passed:\n{text}");
 }

@@ -1,0 +1,274 @@
+// The web app in a real browser (Debian's Chromium through playwright-core)
+// against the real local stack (`skycast-dev`, started by dev/tests/web.rs,
+// which passes its address in SKYCAST_BASE_URL), with FFmpeg publishing.
+// Screenshots of each page, at desktop and phone width, go to
+// SKYCAST_SCREENSHOTS (default target/web-screenshots).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.SKYCAST_BASE_URL ?? "http://127.0.0.1:8080";
+const SHOTS = process.env.SKYCAST_SCREENSHOTS ?? "target/web-screenshots";
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const PASSWORD = "correct horse battery";
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let browser;
+const children = [];
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // Root in a container has no user namespaces for the sandbox.
+    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+  });
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  await browser?.close();
+});
+
+/** A fresh browser profile, reporting console errors. */
+async function context(viewport = DESKTOP) {
+  const ctx = await browser.newContext({ viewport });
+  ctx.errors = [];
+  ctx.on("page", (page) => {
+    page.on("console", (m) => m.type() === "error" && ctx.errors.push(m.text()));
+    page.on("pageerror", (e) => ctx.errors.push(String(e)));
+  });
+  return ctx;
+}
+
+async function shot(page, name) {
+  for (const [label, size] of [
+    ["desktop", DESKTOP],
+    ["phone", PHONE],
+  ]) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+function unique(name) {
+  return `${name}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
+
+async function signUp(page, username) {
+  await page.goto(`${BASE}/signup`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Email").fill(`${username}@example.com`);
+  await page.getByLabel(/^Password/).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByTestId("username").getByText(username).waitFor();
+}
+
+async function createStream(page, title, visibility = "public") {
+  await page.goto(`${BASE}/studio`);
+  await page.getByLabel("Title").fill(title);
+  await page.getByLabel("Visibility").selectOption(visibility);
+  await page.getByRole("button", { name: "Create stream" }).click();
+  await page.getByRole("heading", { name: title }).waitFor();
+  return new URL(page.url()).searchParams.get("stream");
+}
+
+/** OBS's two fields, read off the dashboard the way a streamer would. */
+async function obsFields(page) {
+  const server = await page.getByTestId("obs-server").inputValue();
+  assert.match(server, /^rtmp:\/\/[^/]+:\d+\/live$/);
+  assert.equal(await page.getByTestId("obs-key").getAttribute("data-value"), "", "the key is hidden until asked");
+  await page.getByRole("button", { name: "Show" }).first().click();
+  const key = await page.getByTestId("obs-key").getAttribute("data-value");
+  assert.ok(key && key.length >= 16, `a stream key: ${key}`);
+  return { server, key };
+}
+
+/** FFmpeg as the encoder: a 720p test pattern and tone, in real time, over RTMP. */
+function publish({ server, key }, seconds) {
+  const ffmpeg = spawn(
+    "ffmpeg",
+    [
+      ...["-hide_banner", "-loglevel", "error", "-nostdin", "-re"],
+      ...["-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=30:duration=${seconds}`],
+      ...["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds}`],
+      ...["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "1500k", "-g", "60"],
+      ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "flv", `${server}/${key}`],
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  children.push(ffmpeg);
+  return ffmpeg;
+}
+
+async function status(page) {
+  return (await page.getByTestId("stream-status").textContent()).trim();
+}
+
+/** The player's video element state. */
+function videoState(page) {
+  return page.locator("video").evaluate((v) => ({
+    t: v.currentTime,
+    h: v.videoHeight,
+    paused: v.paused,
+    start: v.seekable.length ? v.seekable.start(0) : 0,
+    end: v.seekable.length ? v.seekable.end(v.seekable.length - 1) : 0,
+    duration: v.duration,
+  }));
+}
+
+async function until(what, f, ms = 30_000, every = 250) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await f();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+async function playing(page, ms = 30_000) {
+  const first = await until("the picture to move", async () => ((await videoState(page)).t > 0 ? videoState(page) : null), ms);
+  await until("currentTime to advance", async () => (await videoState(page)).t > first.t + 1, ms);
+}
+
+test("a streamer goes live from the dashboard, a viewer watches with quality and DVR, the replay plays", async () => {
+  const streamer = await context();
+  const studio = await streamer.newPage();
+  const name = unique("caster");
+  await signUp(studio, name);
+  const title = `Live test ${name}`;
+  const streamId = await createStream(studio, title);
+  assert.equal(await status(studio), "idle");
+  const fields = await obsFields(studio);
+  await shot(studio, "studio");
+
+  const encoder = publish(fields, 75);
+  await until("the dashboard to say live", async () => (await status(studio)) === "live", 45_000);
+
+  // An anonymous viewer finds it on the home page and plays it.
+  const viewer = await context();
+  const home = await viewer.newPage();
+  await home.goto(BASE);
+  const card = home.getByTestId("live-card").filter({ hasText: title });
+  await until("the live card on the home page", async () => {
+    if (await card.count()) return true;
+    await home.reload();
+    return false;
+  }, 30_000, 2_000);
+  await shot(home, "home");
+  await card.click();
+  await home.waitForURL(`**/live/${streamId}`);
+  await playing(home);
+  await shot(home, "live");
+
+  // ABR: three renditions in the menu, and a manual choice changes the picture.
+  const quality = home.getByTestId("quality");
+  const options = await quality.locator("option").allTextContents();
+  assert.ok(options.length >= 4, `Auto + at least 3 renditions: ${options}`);
+  const heights = options.slice(1).map((o) => parseInt(o, 10));
+  assert.deepEqual(heights, [...heights].sort((a, b) => b - a), "highest first");
+  const lowest = await quality.locator("option").last().getAttribute("value");
+  await quality.selectOption(lowest);
+  await until("the lowest rendition on screen", async () => (await videoState(home)).h === Math.min(...heights), 30_000);
+  await quality.selectOption("-1");
+
+  // DVR: once the window holds 25 s, rewind 20 s with the keyboard (j = −10 s)
+  // and come back with "go to live".
+  await until("25 s in the live window", async () => {
+    const s = await videoState(home);
+    return s.end - s.start >= 25;
+  }, 60_000, 1_000);
+  await home.locator("body").click({ position: { x: 5, y: 5 } });
+  const before = await videoState(home);
+  await home.keyboard.press("j");
+  await home.keyboard.press("j");
+  const rewound = await videoState(home);
+  assert.ok(before.t - rewound.t > 15 && before.t - rewound.t < 25, `rewound 20 s: ${before.t} → ${rewound.t}`);
+  await until("the go-live button to offer itself", async () =>
+    (await home.getByTestId("go-live").getAttribute("aria-label")) === "Go to live",
+  );
+  await home.getByTestId("go-live").click();
+  await until("back at the live edge", async () => {
+    const s = await videoState(home);
+    return s.end - s.t < 8;
+  });
+  // Space pauses and plays (k too); on a focused button, space is the button's.
+  await home.locator("body").click({ position: { x: 5, y: 5 } });
+  await home.keyboard.press(" ");
+  await until("paused by the space bar", async () => (await videoState(home)).paused);
+  await home.keyboard.press("k");
+  await until("playing again with k", async () => !(await videoState(home)).paused);
+
+  // The streamer stops; the viewer is told; the replay is listed.
+  await studio.getByRole("button", { name: "Stop stream" }).click();
+  await until("the dashboard to say ended", async () => (await status(studio)) === "ended", 30_000);
+  encoder.kill("SIGKILL");
+  await home.getByText("This stream has ended.").waitFor({ timeout: 30_000 });
+
+  const videos = await streamer.newPage();
+  await until("the replay among my videos", async () => {
+    await videos.goto(`${BASE}/studio/videos`);
+    const found = await videos.getByRole("form").first().waitFor({ timeout: 2_000 }).then(() => true, () => false);
+    if (!found) console.log(await videos.locator("main").innerText());
+    return found;
+  }, 60_000, 0);
+  await shot(videos, "my-videos");
+  const watchHref = await videos.locator("a.thumb").first().getAttribute("href");
+
+  // The viewer watches the replay, seeks to the middle (5), counts a view, likes it after signing up.
+  const replay = await viewer.newPage();
+  await replay.goto(`${BASE}${watchHref}`);
+  await playing(replay);
+  const full = await videoState(replay);
+  assert.ok(full.duration > 10, `a replay of some length: ${full.duration}`);
+  await replay.locator("body").click({ position: { x: 5, y: 5 } });
+  await replay.keyboard.press("5");
+  await until("seeked to the middle", async () => Math.abs((await videoState(replay)).t - full.duration / 2) < 3, 10_000);
+  await shot(replay, "video");
+  await until("one view counted", async () => {
+    await replay.reload();
+    return (await replay.getByTestId("view-count").textContent()).startsWith("1 view");
+  }, 20_000, 1_000);
+
+  const fan = await context();
+  const fanPage = await fan.newPage();
+  await signUp(fanPage, unique("fan"));
+  await fanPage.goto(`${BASE}${watchHref}`);
+  await fanPage.getByTestId("like").click();
+  await until("the like counted", async () => (await fanPage.getByTestId("like").textContent()).includes("1"));
+  assert.equal(await fanPage.getByTestId("like").getAttribute("aria-pressed"), "true");
+
+  await studio.goto(`${BASE}/login`);
+  await shot(studio, "login");
+  for (const ctx of [streamer, viewer, fan]) assert.deepEqual(ctx.errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  await Promise.all([streamer.close(), viewer.close(), fan.close()]);
+});
+
+test("a private stream is not found by another user and plays for its owner", async () => {
+  const owner = await context();
+  const page = await owner.newPage();
+  await signUp(page, unique("secret"));
+  const streamId = await createStream(page, "Private rehearsal", "private");
+  const fields = await obsFields(page);
+  const encoder = publish(fields, 40);
+  await until("live", async () => (await status(page)) === "live", 45_000);
+
+  const other = await context();
+  const theirs = await other.newPage();
+  await signUp(theirs, unique("snoop"));
+  await theirs.goto(`${BASE}/live/${streamId}`);
+  await theirs.getByTestId("not-found").waitFor();
+  // Positive control: the owner plays it, through the signed link the API hands out.
+  const mine = await owner.newPage();
+  await mine.goto(`${BASE}/live/${streamId}`);
+  await playing(mine);
+  encoder.kill("SIGKILL");
+  await Promise.all([owner.close(), other.close()]);
+});

@@ -1,0 +1,229 @@
+// The API client: one origin, everything under /api/.
+//
+// Tokens: the access token lives in memory only (gone with the tab); the
+// refresh token, which the server rotates on every use and whose reuse
+// revokes the whole login, is kept in localStorage so a reload stays signed
+// in. Tabs share it: a refresh runs under a Web Lock, re-reading the stored
+// token inside it, so two tabs never spend the same refresh token (which the
+// server would take for theft). The page loads no third-party script and
+// sets no inline script (see index.html), which is what keeps that storage
+// out of reach.
+
+export interface Owner {
+  id: string;
+  username: string;
+}
+export interface User {
+  id: string;
+  username: string;
+  email?: string;
+  created_at?: string;
+}
+export type Status = "idle" | "waiting" | "live" | "ended";
+export type Visibility = "public" | "private";
+export interface Ingest {
+  protocol: "srt" | "rtmp";
+  rtmp: { server: string; stream_key: string };
+  srt: { url: string };
+  stream_key: string;
+  url: string;
+}
+export interface Stream {
+  id: string;
+  title: string;
+  description: string;
+  status: Status;
+  visibility: Visibility;
+  profile: "source" | "ladder";
+  protocol: "srt" | "rtmp";
+  record: boolean;
+  owner: Owner;
+  hls_url: string | null;
+  thumbnail_url: string | null;
+  ingest: Ingest | null;
+  stream_key: string | null;
+  bitrate_bps: number | null;
+  renditions: string[];
+  segments: number | null;
+  duration_s: number | null;
+  started_at: string | null;
+  ended_at: string | null;
+  created_at: string;
+  viewer_count?: number | null;
+}
+export interface Video {
+  id: string;
+  stream_id: string;
+  title: string;
+  description: string;
+  tags: string[];
+  visibility: Visibility;
+  owner: Owner;
+  hls_url: string | null;
+  mp4_url: string | null;
+  thumbnail_url: string | null;
+  duration_s: number | null;
+  view_count: number;
+  like_count: number;
+  liked: boolean | null;
+  created_at: string;
+}
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public field?: string,
+  ) {
+    super(message);
+  }
+}
+
+const REFRESH_KEY = "skycast.refresh_token";
+let access: { token: string; expiresAt: number } | null = null;
+let user: User | null = null;
+let refreshTimer: number | undefined;
+const listeners = new Set<(u: User | null) => void>();
+
+export function currentUser(): User | null {
+  return user;
+}
+
+/** Calls `f` whenever the signed-in user changes; returns the unsubscribe. */
+export function onUserChange(f: (u: User | null) => void): () => void {
+  listeners.add(f);
+  return () => listeners.delete(f);
+}
+
+function setSession(t: TokenResponse | null) {
+  window.clearTimeout(refreshTimer);
+  if (t) {
+    access = { token: t.access_token, expiresAt: Date.now() + t.expires_in * 1000 };
+    localStorage.setItem(REFRESH_KEY, t.refresh_token);
+    user = t.user;
+    // Silent refresh a little before the access token expires.
+    const inMs = Math.max(5_000, (t.expires_in - 30) * 1000);
+    refreshTimer = window.setTimeout(() => void refresh().catch(() => undefined), inMs);
+  } else {
+    access = null;
+    user = null;
+    localStorage.removeItem(REFRESH_KEY);
+  }
+  listeners.forEach((f) => f(user));
+}
+
+interface TokenResponse {
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+  user: User;
+}
+
+let refreshing: Promise<boolean> | null = null;
+
+/** A new access token from the stored refresh token; false when signed out. */
+export function refresh(): Promise<boolean> {
+  if (!refreshing) {
+    const run = async (): Promise<boolean> => {
+      const token = localStorage.getItem(REFRESH_KEY);
+      if (!token) {
+        setSession(null);
+        return false;
+      }
+      const r = await fetch("/api/auth/refresh", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ refresh_token: token }),
+      });
+      if (!r.ok) {
+        // Only a refusal signs out: a network error leaves the token for a retry.
+        if (r.status === 401 && localStorage.getItem(REFRESH_KEY) === token) setSession(null);
+        return false;
+      }
+      setSession((await r.json()) as TokenResponse);
+      return true;
+    };
+    const locked = (navigator.locks ? navigator.locks.request("skycast-refresh", run) : run()) as Promise<boolean>;
+    const flight = locked.finally(() => {
+      refreshing = null;
+    });
+    refreshing = flight;
+    return flight;
+  }
+  return refreshing;
+}
+
+async function errorOf(r: Response): Promise<ApiError> {
+  try {
+    const body = await r.json();
+    const e = body?.error ?? {};
+    return new ApiError(r.status, e.code ?? "error", e.message ?? r.statusText, e.field);
+  } catch {
+    return new ApiError(r.status, "error", r.statusText || `HTTP ${r.status}`);
+  }
+}
+
+/** One API call; signed in when a token is at hand (or can be had). */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  if (access && access.expiresAt - Date.now() < 10_000) await refresh().catch(() => false);
+  const send = () => {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (access) headers.authorization = `Bearer ${access.token}`;
+    return fetch(`/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  };
+  let r = await send();
+  if (r.status === 401 && access && (await refresh().catch(() => false))) r = await send();
+  if (!r.ok) throw await errorOf(r);
+  if (r.status === 204) return undefined as T;
+  return (await r.json()) as T;
+}
+
+export async function register(username: string, email: string, password: string): Promise<User> {
+  await api("POST", "/auth/register", { username, email, password });
+  return login(username, password);
+}
+
+export async function login(username: string, password: string): Promise<User> {
+  const r = await fetch("/api/auth/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(username.includes("@") ? { email: username, password } : { username, password }),
+  });
+  if (!r.ok) throw await errorOf(r);
+  const t = (await r.json()) as TokenResponse;
+  setSession(t);
+  return t.user;
+}
+
+export async function logout(): Promise<void> {
+  const token = localStorage.getItem(REFRESH_KEY);
+  try {
+    if (token) await api("POST", "/auth/logout", { refresh_token: token });
+  } finally {
+    setSession(null);
+  }
+}
+
+/** Signs in again from the stored refresh token, if any (on page load). */
+export async function resume(): Promise<void> {
+  if (localStorage.getItem(REFRESH_KEY)) await refresh().catch(() => false);
+}
+
+/** Another tab signed out (or in): follow it. */
+window.addEventListener("storage", (e) => {
+  if (e.key !== REFRESH_KEY) return;
+  if (!e.newValue) setSession(null);
+});
+
+export function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}

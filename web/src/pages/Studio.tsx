@@ -1,0 +1,233 @@
+import { useState } from "preact/hooks";
+import { api, ApiError, type Page, type Stream } from "../api";
+import { useUser } from "../App";
+import { bitrate, duration } from "../format";
+import { navigate, useLocation } from "../router";
+import { useFetch } from "./useFetch";
+
+function Copy({ text, label }: { text: string; label: string }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button
+      type="button"
+      class="small"
+      aria-label={`Copy ${label}`}
+      onClick={() =>
+        void navigator.clipboard?.writeText(text).then(() => {
+          setDone(true);
+          window.setTimeout(() => setDone(false), 1500);
+        })
+      }
+    >
+      {done ? "Copied" : "Copy"}
+    </button>
+  );
+}
+
+function Field({ label, value, secret, testid }: { label: string; value: string; secret?: boolean; testid: string }) {
+  const [shown, setShown] = useState(!secret);
+  const id = `f-${testid}`;
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <div class="field-row">
+        <input id={id} readOnly value={shown ? value : "•".repeat(24)} data-testid={testid} data-value={shown ? value : ""} />
+        {secret && (
+          <button type="button" class="small" onClick={() => setShown(!shown)} aria-pressed={shown}>
+            {shown ? "Hide" : "Show"}
+          </button>
+        )}
+        <Copy text={value} label={label} />
+      </div>
+    </div>
+  );
+}
+
+function StreamPanel({ id, onChanged }: { id: string; onChanged: () => void }) {
+  // Status as it happens: waiting → live → ended.
+  const s = useFetch(() => api<Stream>("GET", `/streams/${id}`), [id], 2_000);
+  const [error, setError] = useState<string | null>(null);
+  const act = async (f: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await f();
+      s.reload();
+      onChanged();
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+  const st = s.data;
+  if (!st) return <p class="muted">{s.error?.message ?? "Loading…"}</p>;
+  const onAir = st.status === "waiting" || st.status === "live";
+  return (
+    <section class="panel" aria-labelledby="stream-title">
+      <h2 id="stream-title">
+        {st.title}{" "}
+        <span class={`status ${st.status}`} data-testid="stream-status" role="status">
+          {st.status}
+        </span>
+      </h2>
+      <p class="muted">
+        {st.visibility} · {st.profile === "ladder" ? "adaptive (source + 480p + 360p)" : "source only"} ·{" "}
+        {st.record ? "recorded" : "not recorded"} · <a href={`/live/${st.id}`}>viewer page</a>
+      </p>
+      {st.ingest && (
+        <div class="obs">
+          <h3>OBS settings (Settings → Stream → Service: Custom…)</h3>
+          <Field label="Server" value={st.ingest.rtmp.server} testid="obs-server" />
+          <Field label="Stream Key" value={st.ingest.rtmp.stream_key} secret testid="obs-key" />
+          <details>
+            <summary>SRT instead</summary>
+            <Field label="SRT URL (Server; leave Stream Key empty)" value={st.ingest.srt.url} secret testid="srt-url" />
+          </details>
+          <button
+            type="button"
+            class="small"
+            disabled={onAir}
+            title={onAir ? "Stop the stream before rotating its key" : ""}
+            onClick={() =>
+              confirm("Rotate the key? Encoders with the old key can no longer connect.") &&
+              void act(() => api("POST", `/streams/${st.id}/key`))
+            }
+          >
+            Rotate key
+          </button>
+        </div>
+      )}
+      <div class="health" aria-label="Live health">
+        {st.thumbnail_url && <img src={st.thumbnail_url} alt="Latest still of the stream" width="192" height="108" />}
+        <dl>
+          <dt>Bitrate</dt>
+          <dd data-testid="health-bitrate">{bitrate(st.bitrate_bps)}</dd>
+          <dt>Renditions</dt>
+          <dd>{st.renditions.length ? st.renditions.join(", ") : "—"}</dd>
+          <dt>Segments</dt>
+          <dd>{st.segments ?? "—"}</dd>
+          <dt>Duration</dt>
+          <dd>{duration(st.duration_s) || "—"}</dd>
+        </dl>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="actions">
+        {onAir && (
+          <button type="button" class="danger" onClick={() => void act(() => api("POST", `/streams/${st.id}/stop`))}>
+            Stop stream
+          </button>
+        )}
+        <button
+          type="button"
+          class="link"
+          disabled={onAir}
+          onClick={() =>
+            confirm(`Delete “${st.title}”? Its videos stay.`) &&
+            void act(async () => {
+              await api("DELETE", `/streams/${st.id}`);
+              navigate("/studio", true);
+            })
+          }
+        >
+          Delete stream
+        </button>
+      </div>
+    </section>
+  );
+}
+
+function CreateStream({ onCreated }: { onCreated: (s: Stream) => void }) {
+  const [title, setTitle] = useState("");
+  const [visibility, setVisibility] = useState("public");
+  const [record, setRecord] = useState(true);
+  const [error, setError] = useState<ApiError | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      onCreated(await api<Stream>("POST", "/streams", { title, visibility, record }));
+      setTitle("");
+    } catch (err) {
+      setError(err instanceof ApiError ? err : new ApiError(0, "network", String(err)));
+    }
+  };
+  return (
+    <form class="panel" onSubmit={submit} aria-labelledby="new-stream">
+      <h2 id="new-stream">New stream</h2>
+      <label>
+        Title
+        <input name="title" required maxLength={200} value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        Visibility
+        <select value={visibility} onChange={(e) => setVisibility((e.target as HTMLSelectElement).value)}>
+          <option value="public">Public</option>
+          <option value="private">Private (only you)</option>
+        </select>
+      </label>
+      <label class="check">
+        <input type="checkbox" checked={record} onChange={(e) => setRecord((e.target as HTMLInputElement).checked)} /> Keep
+        a recording as a video
+      </label>
+      {error && (
+        <p class="error" role="alert">
+          {error.message}
+        </p>
+      )}
+      <button type="submit">Create stream</button>
+    </form>
+  );
+}
+
+export function Studio() {
+  const user = useUser();
+  const url = useLocation();
+  const selected = url.searchParams.get("stream");
+  const streams = useFetch(
+    () => (user ? api<Page<Stream>>("GET", "/streams?owner=me&limit=100") : Promise.resolve(null)),
+    [user?.id],
+    10_000,
+  );
+  if (!user) {
+    return (
+      <section class="empty">
+        <h1>Studio</h1>
+        <p>
+          <a href="/login">Log in</a> or <a href="/signup">sign up</a> to go live.
+        </p>
+      </section>
+    );
+  }
+  const current = selected ?? streams.data?.items[0]?.id ?? null;
+  return (
+    <div class="studio">
+      <aside aria-label="Your streams">
+        <h1>Studio</h1>
+        <ul class="stream-list">
+          {streams.data?.items.map((s) => (
+            <li key={s.id}>
+              <a href={`/studio?stream=${s.id}`} aria-current={s.id === current ? "page" : undefined}>
+                <span class={`dot ${s.status}`} aria-hidden="true" /> {s.title}
+              </a>
+            </li>
+          ))}
+        </ul>
+        <CreateStream
+          onCreated={(s) => {
+            streams.reload();
+            navigate(`/studio?stream=${s.id}`);
+          }}
+        />
+      </aside>
+      <div class="studio-main">
+        {current ? (
+          <StreamPanel id={current} key={current} onChanged={streams.reload} />
+        ) : (
+          <p class="muted">Create a stream to get your OBS settings.</p>
+        )}
+      </div>
+    </div>
+  );
+}
