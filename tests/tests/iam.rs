@@ -186,6 +186,12 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     };
     let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("waiting"), event("live"), event("stats")])).await;
     assert!(r.batch_item_failures.is_empty(), "lifecycle on air");
+    // streams again: a viewer's heartbeat, and the live stream read and listed with its viewer count.
+    let beat = streams.call(Method::POST, &format!("{path}/viewers"), None, Some(json!({"viewer_id": "tab"}))).await;
+    ok(&beat, "viewer heartbeat");
+    assert_eq!(beat.body["viewer_count"], 1);
+    assert_eq!(streams.get(&path, None).await.body["viewer_count"], 1, "read with its viewer count");
+    ok(&streams.get("/streams?status=live", None).await, "live listing with viewer counts");
 
     // The node: its media into the live bucket, its events out.
     let node_store = S3Store::new(skycast_core::aws::s3(&node_sdk), live.clone());

@@ -167,6 +167,15 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   await home.waitForURL(`**/live/${streamId}`);
   await playing(home);
   await shot(home, "live");
+  // Viewer count: 1, then 2 with a second viewer (another tab, same address).
+  const watching = (page) => page.getByTestId("viewer-count").textContent().catch(() => "");
+  await until("1 watching", async () => (await watching(home)).includes("1 watching"));
+  const second = await (await context()).newPage();
+  await second.goto(`${BASE}/live/${streamId}`);
+  await playing(second);
+  await until("2 watching", async () => (await watching(second)).includes("2 watching"));
+  await until("2 watching for the first viewer too", async () => (await watching(home)).includes("2 watching"), 30_000);
+  await second.context().close();
 
   // ABR: three renditions in the menu, and a manual choice changes the picture.
   const quality = home.getByTestId("quality");

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod page;
 pub mod permissions;
 pub mod playback;
+pub mod presence;
 pub mod quota;
 pub mod recording;
 pub mod resources;

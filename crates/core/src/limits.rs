@@ -84,6 +84,10 @@ pub struct Limits {
     pub views_per_address: Rate,
     /// One viewer's views of one video count once per this many seconds.
     pub view_dedup_s: i64,
+    /// Live viewer heartbeats from one client address.
+    pub heartbeats_per_address: Rate,
+    /// How live viewers are counted (see [`crate::presence`]).
+    pub presence: crate::presence::Presence,
     pub streams_per_user: u32,
     pub on_air_per_user: u32,
     pub ladder_per_user: u32,
@@ -105,6 +109,9 @@ impl Default for Limits {
             registrations_per_address: Rate { name: "registrations_per_address", max: 20, window_s: 3600 },
             views_per_address: Rate { name: "views_per_address", max: 300, window_s: 60 },
             view_dedup_s: 1800,
+            // Ten anonymous viewers behind one address, each every 15 s, and room.
+            heartbeats_per_address: Rate { name: "heartbeats_per_address", max: 120, window_s: 60 },
+            presence: crate::presence::Presence::default(),
             streams_per_user: 50,
             on_air_per_user: 3,
             // Ladder is the default profile: every stream on air may be one.
@@ -130,6 +137,7 @@ impl Limits {
             ("SKYCAST_LIMIT_LOGIN_FAILURES_PER_ACCOUNT", &mut l.login_failures_per_account),
             ("SKYCAST_LIMIT_REGISTRATIONS_PER_ADDRESS", &mut l.registrations_per_address),
             ("SKYCAST_LIMIT_VIEWS_PER_ADDRESS", &mut l.views_per_address),
+            ("SKYCAST_LIMIT_HEARTBEATS_PER_ADDRESS", &mut l.heartbeats_per_address),
         ] {
             if let Some(v) = get(var) {
                 *rate = Rate::parse(rate.name, &v)
@@ -148,6 +156,18 @@ impl Limits {
         if let Some(v) = get("SKYCAST_QUOTA_GRACE_S") {
             l.quota_grace_s =
                 v.trim().parse().map_err(|_| invalid("SKYCAST_QUOTA_GRACE_S", "number of seconds", &v))?;
+        }
+        if let Some(v) = get("SKYCAST_PRESENCE_WINDOW_S") {
+            l.presence.window_s = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|w: &i64| *w > crate::presence::HEARTBEAT_S)
+                .ok_or_else(|| invalid("SKYCAST_PRESENCE_WINDOW_S", "seconds, more than the 15 s heartbeat", &v))?;
+        }
+        if let Some(v) = get("SKYCAST_LIMIT_ANONYMOUS_VIEWERS_PER_ADDRESS") {
+            l.presence.anonymous_per_address =
+                v.trim().parse().map_err(|_| invalid("SKYCAST_LIMIT_ANONYMOUS_VIEWERS_PER_ADDRESS", "number", &v))?;
         }
         if let Some(v) = get("SKYCAST_LIMIT_VIEW_DEDUP_S") {
             l.view_dedup_s =

@@ -7,6 +7,7 @@ mod quota;
 mod recordings;
 mod session;
 mod view;
+mod viewers;
 
 use axum::{
     Router,
@@ -19,6 +20,7 @@ pub use handlers::{CreateStreamRequest, ListStreamsQuery, UpdateStreamRequest};
 pub use recordings::{RecordingList, RecordingView};
 pub use session::{IngestView, RtmpIngest, SrtIngest, StartResponse, StopResponse};
 pub use view::{OwnerView, StreamPage, StreamView};
+pub use viewers::{HeartbeatRequest, ViewerCount};
 
 pub fn routes() -> Router<ApiContext> {
     Router::new()
@@ -28,15 +30,16 @@ pub fn routes() -> Router<ApiContext> {
         .route("/streams/{id}/start", post(session::start))
         .route("/streams/{id}/stop", post(session::stop))
         .route("/streams/{id}/recordings", get(recordings::list))
+        .route("/streams/{id}/viewers", post(viewers::heartbeat))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key, session::start, session::stop, recordings::list),
+    paths(handlers::create, handlers::list, handlers::get_one, handlers::update, handlers::delete, handlers::rotate_key, session::start, session::stop, recordings::list, viewers::heartbeat),
     components(schemas(
         CreateStreamRequest, UpdateStreamRequest, StreamView, OwnerView, StreamPage,
         skycast_core::stream::Protocol, skycast_core::stream::Visibility, skycast_core::stream::StreamStatus,
-        skycast_core::stream::Profile, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, session::IngestView, session::RtmpIngest, session::SrtIngest,
+        skycast_core::stream::Profile, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, viewers::HeartbeatRequest, viewers::ViewerCount, session::IngestView, session::RtmpIngest, session::SrtIngest,
     )),
     tags((name = "streams", description = "Streams, their keys, and the directory of streams"))
 )]

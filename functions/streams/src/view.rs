@@ -46,6 +46,8 @@ pub struct StreamView {
     pub duration_s: Option<f64>,
     /// Average bitrate of the top rendition, audio included; updated every 10 s while live.
     pub bitrate_bps: Option<u64>,
+    /// While live: distinct viewers whose players reported in the last 30–60 s.
+    pub viewer_count: Option<u64>,
     /// Only for the owner. The secret an encoder publishes with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
@@ -103,6 +105,7 @@ impl StreamView {
             thumbnail_url: links.thumbnail_url,
             hls_url: links.hls_url,
             bitrate_bps: s.bitrate_bps,
+            viewer_count: None,
             ingest,
             profile: s.profile,
             renditions: s.renditions,
@@ -128,20 +131,26 @@ impl StreamView {
     pub async fn read(ctx: &ApiContext, s: Stream, caller: Option<&str>) -> ApiResult<Self> {
         let links = SessionLinks::read(ctx, &s, caller).await?;
         let owner = is_owner(&s, caller);
-        Ok(Self::new(s, owner, links, &ctx.config.ingest))
+        let viewers = crate::viewers::counts(ctx, std::slice::from_ref(&s)).await?;
+        let mut view = Self::new(s, owner, links, &ctx.config.ingest);
+        view.viewer_count = viewers.get(&view.id).copied();
+        Ok(view)
     }
 
     /// Several streams as `caller` may see them, with one read of access.
     pub async fn read_all(ctx: &ApiContext, streams: Vec<Stream>, caller: Option<&str>) -> ApiResult<Vec<Self>> {
         let sessions: Vec<String> = streams.iter().filter_map(|s| s.session_id.clone()).collect();
         let access = ctx.stores.access.get_many(&sessions).await?;
+        let viewers = crate::viewers::counts(ctx, &streams).await?;
         Ok(streams
             .into_iter()
             .map(|s| {
                 let a = s.session_id.as_ref().and_then(|id| access.get(id)).copied().unwrap_or(Access::PUBLIC);
                 let owner = is_owner(&s, caller);
                 let links = SessionLinks::for_stream(ctx, &s, owner, a);
-                Self::new(s, owner, links, &ctx.config.ingest)
+                let mut view = Self::new(s, owner, links, &ctx.config.ingest);
+                view.viewer_count = viewers.get(&view.id).copied();
+                view
             })
             .collect())
     }

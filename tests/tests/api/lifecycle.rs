@@ -40,8 +40,16 @@ impl Rig {
 
 /// An API with one registered node.
 async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+async fn rig_with(tweak: impl FnOnce(&mut skycast_core::Config)) -> Rig {
     // Room for the races below: quotas are tested on their own (limits.rs).
-    let api = skycast_tests::api_with(|c| c.limits.on_air_per_user = 10).await;
+    let api = skycast_tests::api_with(|c| {
+        c.limits.on_air_per_user = 10;
+        tweak(c);
+    })
+    .await;
     let sqs = aws_sdk_sqs::Client::new(&skycast_tests::sdk_config().await);
     let name = format!("{}-jobs", skycast_tests::unique_prefix());
     let jobs = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
@@ -439,4 +447,92 @@ async fn a_publisher_alone_takes_its_owners_place_on_air_and_is_refused_past_the
     let r = api.call(Method::POST, &format!("/streams/{a_id}/stop"), Some(&owner.access), None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(matches!(directory.claim(&info_b, &key(&b), "node-a").await.unwrap(), Claimed::Session(_)));
+}
+
+fn from(n: u8) -> Option<std::net::SocketAddr> {
+    Some(std::net::SocketAddr::from(([10, 7, 0, n], 4000)))
+}
+
+#[tokio::test]
+async fn live_viewers_count_once_each_under_concurrency_and_one_address_cannot_inflate_it() {
+    // One presence window for the whole test: a window's end falling mid-test
+    // would split the heartbeats the test counts (the windows' arithmetic is
+    // unit-tested in skycast_core::presence).
+    let rig = rig_with(|c| c.limits.presence.window_s = 1 << 32).await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "watched"})).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let session = start(&rig, &id).await.body["session_id"].as_str().unwrap().to_owned();
+    let path = format!("/streams/{id}/viewers");
+    let beat = |who: Option<std::net::SocketAddr>, token: Option<String>, viewer: &str| {
+        let (api, path, body) = (&rig.api, path.clone(), json!({"viewer_id": viewer}));
+        async move { api.call_from(who, Method::POST, &path, token.as_deref(), Some(body)).await }
+    };
+    let count = || async { rig.api.get(&format!("/streams/{id}"), None).await.body["viewer_count"].clone() };
+
+    // Not live yet: a heartbeat counts nothing.
+    let r = beat(from(1), None, "early").await;
+    assert_eq!((r.status, r.body["viewer_count"].as_u64()), (StatusCode::OK, Some(0)));
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("live", &id, &session)])).await;
+    assert_eq!(count().await, json!(0), "live, nobody reported yet");
+
+    // 20 signed-in viewers, each reporting twice, all at once: 20.
+    let mut fans = Vec::new();
+    for i in 0..20 {
+        fans.push(rig.api.register(&format!("fan{i}")).await);
+    }
+    let beats = fans.iter().flat_map(|f| [0, 1].map(|_| beat(from(2), Some(f.access.clone()), "ignored")));
+    let replies = futures_util::future::join_all(beats).await;
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::OK),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(count().await, json!(20));
+
+    // Anonymous viewers: a tab is its address and its id; one address making
+    // up 15 ids counts as 10, and repeats count nothing.
+    for i in 0..15 {
+        beat(from(3), None, &format!("tab-{i}")).await;
+    }
+    beat(from(3), None, "tab-0").await;
+    assert_eq!(count().await, json!(30));
+    // Positive control: another address is another viewer.
+    assert_eq!(beat(from(4), None, "tab-0").await.body["viewer_count"].as_u64(), Some(31));
+    let listed = rig.api.get("/streams?status=live", None).await.body;
+    let item = listed["items"].as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).cloned().unwrap();
+    assert_eq!(item["viewer_count"], json!(31), "listings show it too");
+
+    // Ended: no count, and heartbeats count nothing.
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("ended", &id, &session)])).await;
+    assert_eq!(count().await, Value::Null);
+    assert_eq!(beat(from(5), None, "late").await.body["viewer_count"].as_u64(), Some(0));
+}
+
+#[tokio::test]
+async fn a_private_streams_viewers_are_its_owner_only_and_heartbeats_are_rate_limited() {
+    let rig = rig_with(|c| {
+        c.limits.heartbeats_per_address =
+            skycast_core::limits::Rate { name: "heartbeats_per_address", max: 3, window_s: 1 << 32 }
+    })
+    .await;
+    let s = rig.api.create_stream(&rig.owner, json!({"title": "secret", "visibility": "private"})).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let session = start(&rig, &id).await.body["session_id"].as_str().unwrap().to_owned();
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("live", &id, &session)])).await;
+    let path = format!("/streams/{id}/viewers");
+    let other = rig.api.register("other").await;
+    let r = rig.api.call_from(from(1), Method::POST, &path, Some(&other.access), Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another user cannot see it, nor report watching it");
+    let r = rig.api.call_from(from(1), Method::POST, &path, Some(&rig.owner.access), Some(json!({}))).await;
+    assert_eq!((r.status, r.body["viewer_count"].as_u64()), (StatusCode::OK, Some(1)), "its owner can");
+    let bad =
+        rig.api.call_from(from(2), Method::POST, &path, Some(&rig.owner.access), Some(json!({"viewer": 1}))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    let r = rig.api.call_from(from(1), Method::POST, &path, Some(&rig.owner.access), Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "the third from one address");
+    let r = rig.api.call_from(from(1), Method::POST, &path, Some(&rig.owner.access), Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the fourth from one address: {:?}", r.body);
+    assert_eq!(r.body["error"]["limit"], "heartbeats_per_address");
+    let r = rig.api.call_from(from(3), Method::POST, &path, Some(&rig.owner.access), Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "another address is not held back");
 }

@@ -41,6 +41,8 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
   const [problem, setProblem] = useState<string | null>(null);
   const [ended, setEnded] = useState(false);
   const started = useRef(false);
+  const onStartedNow = useRef(onStarted);
+  onStartedNow.current = onStarted;
 
   useEffect(() => {
     const v = video.current;
@@ -118,7 +120,7 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
       setPlaying(true);
       if (!started.current && v.currentTime > 0) {
         started.current = true;
-        onStarted?.();
+        onStartedNow.current?.();
       }
     };
     const onTime = () => {
@@ -135,7 +137,7 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
     ];
     handlers.forEach(([n, f]) => v.addEventListener(n, f));
     return () => handlers.forEach(([n, f]) => v.removeEventListener(n, f));
-  }, [live, onStarted]);
+  }, [live]);
 
   const seekTo = (t: number) => {
     const v = video.current;

@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client,
-    types::{AttributeValue, KeysAndAttributes, ReturnValue},
+    types::{AttributeValue, ReturnValue},
 };
 
 use super::{
     StoreError,
-    dynamo::{Item, backend, is_condition_failed, s},
+    dynamo::{Item, backend, batch_get, is_condition_failed, s},
 };
 use crate::{
     playback::{Access, MediaState},
@@ -216,34 +216,10 @@ impl AccessStore for DynamoAccessStore {
 
     async fn get_many(&self, session_ids: &[String]) -> Result<HashMap<String, Access>, StoreError> {
         let mut out: HashMap<String, Access> = session_ids.iter().map(|id| (id.clone(), Access::PUBLIC)).collect();
-        let mut unique: Vec<&String> = session_ids.iter().collect();
-        unique.sort_unstable();
-        unique.dedup();
-        for chunk in unique.chunks(100) {
-            let keys: Vec<Item> = chunk.iter().map(|id| [("session_id".to_owned(), s(id.as_str()))].into()).collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            );
-            // Unprocessed keys (throttling) are asked for again, a few times.
-            for attempt in 0..5u32 {
-                let Some(req) = request.take() else { break };
-                if attempt > 0 {
-                    tokio::time::sleep(super::dynamo::contention_backoff(attempt)).await;
-                }
-                let res = self.client.batch_get_item().request_items(&self.table, req).send().await.map_err(backend)?;
-                for item in res.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    if let Some(id) = item.get("session_id").and_then(|v| v.as_s().ok()) {
-                        out.insert(id.clone(), access_of(&item));
-                    }
-                }
-                request = res.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
-            }
-            if request.is_some() {
-                return Err(StoreError::Backend("media access entries stayed unprocessed".into()));
+        let keys: Vec<&str> = session_ids.iter().map(String::as_str).collect();
+        for item in batch_get(&self.client, &self.table, "session_id", &keys).await? {
+            if let Some(id) = item.get("session_id").and_then(|v| v.as_s().ok()) {
+                out.insert(id.clone(), access_of(&item));
             }
         }
         Ok(out)

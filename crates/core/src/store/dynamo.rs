@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, SdkError},
     operation::transact_write_items::TransactWriteItemsError,
-    types::{AttributeValue, Put, TransactWriteItem},
+    types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -33,6 +33,39 @@ pub(super) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+/// The items whose key attribute `key` is one of `keys` (those that exist),
+/// read consistently 100 at a time; keys left unprocessed (throttling) are
+/// asked for again a few times before it gives up.
+pub(super) async fn batch_get(client: &Client, table: &str, key: &str, keys: &[&str]) -> Result<Vec<Item>, StoreError> {
+    let mut unique = keys.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut out = Vec::new();
+    for chunk in unique.chunks(100) {
+        let items: Vec<Item> = chunk.iter().map(|k| [(key.to_owned(), s(*k))].into()).collect();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(items))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?,
+        );
+        for attempt in 0..5u32 {
+            let Some(req) = request.take() else { break };
+            if attempt > 0 {
+                tokio::time::sleep(contention_backoff(attempt)).await;
+            }
+            let res = client.batch_get_item().request_items(table, req).send().await.map_err(backend)?;
+            out.extend(res.responses.and_then(|mut r| r.remove(table)).unwrap_or_default());
+            request = res.unprocessed_keys.and_then(|mut u| u.remove(table));
+        }
+        if request.is_some() {
+            return Err(StoreError::Backend(format!("{table}: keys stayed unprocessed")));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether an SDK error is a failed condition (the expected outcome of a

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::{
 
 use super::{
     StoreError,
-    dynamo::{backend, conditionally_applied, s},
+    dynamo::{backend, batch_get, conditionally_applied, s},
 };
 use crate::limits::Quota;
 
@@ -20,6 +20,8 @@ pub trait LimitStore: Send + Sync {
     /// Adds `delta` (one, or minus one to take a count back) to a counter;
     /// returns its new value.
     async fn add(&self, key: &str, delta: i64, expires_at: i64) -> Result<u32, StoreError>;
+    /// The current values of counters (those that exist; absent ones are 0).
+    async fn counts(&self, keys: &[String]) -> Result<std::collections::HashMap<String, u32>, StoreError>;
     /// Marks `key` seen until `expires_at`; `true` the first time.
     async fn first_sight(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
     /// Adds `id` (claimed at `now`) to the user's `quota` if it holds fewer
@@ -67,6 +69,18 @@ impl LimitStore for DynamoLimitStore {
             .map_err(backend)?;
         let n = number(out.attributes.as_ref().and_then(|a| a.get("n")));
         Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    async fn counts(&self, keys: &[String]) -> Result<std::collections::HashMap<String, u32>, StoreError> {
+        let wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let items = batch_get(&self.client, &self.table, "key", &wanted).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let key = item.get("key").and_then(|v| v.as_s().ok())?;
+                Some((key.clone(), number(item.get("n")).clamp(0, i64::from(u32::MAX)) as u32))
+            })
+            .collect())
     }
 
     async fn first_sight(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
