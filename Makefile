@@ -88,11 +88,12 @@ test: deps web chromium
 	@# The fuzz targets are built (not run): they must keep compiling against the parsers.
 	$(CARGO) build --manifest-path fuzz/Cargo.toml --target-dir target
 
-bench: deps
+bench: deps web chromium
 	$(CARGO) build --release --workspace --bins
 	./target/release/bench
 	./target/release/bench_ingest
 	./target/release/bench_recording
+	./target/release/bench_web
 
 openapi:
 	$(CARGO) run -q --bin skycast-dev -- openapi > openapi.json

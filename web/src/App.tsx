@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { currentUser, logout, onUserChange, type User } from "./api";
+import { Embed } from "./pages/Embed";
 import { Home } from "./pages/Home";
 import { LivePage } from "./pages/Live";
 import { Login } from "./pages/Login";
@@ -22,6 +23,7 @@ function route(path: string, search: URLSearchParams) {
   if ((p = match("/live/:id", path))) return <LivePage id={p.id} />;
   if ((p = match("/watch/:id", path))) return <VideoPage id={p.id} />;
   if ((p = match("/u/:id", path))) return <UserPage id={p.id} />;
+  if (path === "/embed") return <Embed src={search.get("src") ?? ""} live={search.get("live") !== "0"} />;
   if (path === "/login") return <Login mode="login" />;
   if (path === "/signup") return <Login mode="signup" />;
   if (path === "/studio") return <Studio />;

@@ -60,7 +60,17 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
         else setProblem("This browser cannot play HLS video.");
         return;
       }
-      const h = new HlsJs({ enableWorker: true, backBufferLength: live ? 60 : 30, capLevelToPlayerSize: false });
+      const h = new HlsJs({
+        enableWorker: true,
+        backBufferLength: live ? 60 : 30,
+        capLevelToPlayerSize: false,
+        // Live: 3.5 s behind the newest segment's end (under two 2 s segments) rather
+        // than hls.js's three target durations, and a gentle catch-up (up to
+        // 1.1×) when a stall left the viewer further behind.
+        liveSyncDuration: 3.5,
+        liveMaxLatencyDuration: 12,
+        maxLiveSyncPlaybackRate: 1.1,
+      });
       hls.current = h;
       h.on(HlsJs.Events.MANIFEST_PARSED, (_e, data: { levels: Level[] }) => {
         setQualities(
@@ -115,6 +125,13 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
       setTime({ current: v.currentTime, start, end: isFinite(end) ? end : 0 });
       const l = hls.current?.latency;
       setLatency(live && l && isFinite(l) ? l : null);
+      // The wall-clock time of the frame on screen, from the playlist's
+      // EXT-X-PROGRAM-DATE-TIME: what glass-to-glass latency is measured by.
+      const shown = hls.current?.playingDate?.getTime();
+      if (shown) {
+        v.dataset.programDate = String(shown);
+        v.dataset.programDateAt = String(Date.now());
+      }
     };
     const onPlaying = () => {
       setPlaying(true);
