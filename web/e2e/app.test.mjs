@@ -260,13 +260,13 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   await Promise.all([streamer.close(), viewer.close(), fan.close()]);
 });
 
-test("a private stream is not found by another user and plays for its owner", async () => {
+test("a private stream is not found by another user, plays for its owner, and survives a network drop", async () => {
   const owner = await context();
   const page = await owner.newPage();
   await signUp(page, unique("secret"));
   const streamId = await createStream(page, "Private rehearsal", "private");
   const fields = await obsFields(page);
-  const encoder = publish(fields, 40);
+  const encoder = publish(fields, 90);
   await until("live", async () => (await status(page)) === "live", 45_000);
 
   const other = await context();
@@ -278,6 +278,17 @@ test("a private stream is not found by another user and plays for its owner", as
   const mine = await owner.newPage();
   await mine.goto(`${BASE}/live/${streamId}`);
   await playing(mine);
+  // The network drops for 8 s (every media request fails): playback stalls,
+  // then carries on by itself once the network is back, with no reload.
+  await mine.route("**/cdn/**", (route) => route.abort("internetdisconnected"));
+  await until("the stall", async () => {
+    const a = (await videoState(mine)).t;
+    await mine.waitForTimeout(1500);
+    return (await videoState(mine)).t === a;
+  }, 20_000, 0);
+  await mine.waitForTimeout(3000);
+  await mine.unroute("**/cdn/**");
+  await playing(mine, 30_000);
   encoder.kill("SIGKILL");
   await Promise.all([owner.close(), other.close()]);
 });
