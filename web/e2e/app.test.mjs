@@ -224,9 +224,8 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   const videos = await streamer.newPage();
   await until("the replay among my videos", async () => {
     await videos.goto(`${BASE}/studio/videos`);
-    const found = await videos.getByRole("form").first().waitFor({ timeout: 2_000 }).then(() => true, () => false);
-    if (!found) console.log(await videos.locator("main").innerText());
-    return found;
+    // The page loads its list after it renders: wait for it, not just for the page.
+    return videos.getByRole("form").first().waitFor({ timeout: 2_000 }).then(() => true, () => false);
   }, 60_000, 0);
   await shot(videos, "my-videos");
   const watchHref = await videos.locator("a.thumb").first().getAttribute("href");
