@@ -51,6 +51,14 @@ async function shot(page, name) {
     ["phone", PHONE],
   ]) {
     await page.setViewportSize(size);
+    // Responsive: nothing wider than the screen (no sideways scrolling).
+    const wide = await page.evaluate(() =>
+      [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .slice(0, 5)
+        .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
+    );
+    assert.deepEqual(wide, [], `${name} at ${label} width overflows the screen`);
     await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
   }
   await page.setViewportSize(DESKTOP);
@@ -214,6 +222,28 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   await until("paused by the space bar", async () => (await videoState(home)).paused);
   await home.keyboard.press("k");
   await until("playing again with k", async () => !(await videoState(home)).paused);
+  // ← −5 s, → +5 s, l +10 s (clamped at the live edge), m mutes, f full screen and back.
+  const t0 = (await videoState(home)).t;
+  await home.keyboard.press("ArrowLeft");
+  await home.keyboard.press("ArrowLeft");
+  const t1 = (await videoState(home)).t;
+  assert.ok(t0 - t1 > 8 && t0 - t1 < 12, `two ← are 10 s back: ${t0} → ${t1}`);
+  await home.keyboard.press("ArrowRight");
+  const t2 = (await videoState(home)).t;
+  assert.ok(t2 - t1 > 4 && t2 - t1 < 6, `→ is 5 s on: ${t1} → ${t2}`);
+  await home.keyboard.press("l");
+  const t3 = (await videoState(home)).t;
+  assert.ok(t3 > t2 + 2, `l goes on, up to the live edge: ${t2} → ${t3}`);
+  const muted = () => home.locator("video").evaluate((v) => v.muted);
+  assert.equal(await muted(), false);
+  await home.keyboard.press("m");
+  assert.equal(await muted(), true, "m mutes");
+  await home.keyboard.press("m");
+  assert.equal(await muted(), false, "m again unmutes");
+  await home.keyboard.press("f");
+  await until("full screen", () => home.evaluate(() => document.fullscreenElement !== null));
+  await home.keyboard.press("f");
+  await until("out of full screen", () => home.evaluate(() => document.fullscreenElement === null));
 
   // The streamer stops; the viewer is told; the replay is listed.
   await studio.getByRole("button", { name: "Stop stream" }).click();
