@@ -70,6 +70,15 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
         liveSyncDuration: 3.5,
         liveMaxLatencyDuration: 12,
         maxLiveSyncPlaybackRate: 1.1,
+        // Playlists are cacheable for 1 s (so a CDN collapses viewers'
+        // requests); the browser must not serve hls.js a copy from its own
+        // cache when it reloads sooner, or a new segment is seen up to 1 s late.
+        xhrSetup: (xhr: XMLHttpRequest, url: string) => {
+          if (/\.m3u8(\?|$)/.test(url)) {
+            xhr.open("GET", url, true);
+            xhr.setRequestHeader("Cache-Control", "no-cache");
+          }
+        },
       });
       hls.current = h;
       h.on(HlsJs.Events.MANIFEST_PARSED, (_e, data: { levels: Level[] }) => {
