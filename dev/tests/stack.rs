@@ -1,69 +1,28 @@
 //! `skycast-dev` as a user runs it: a real process serving on a real port,
 //! its own emulator, and Ctrl-C (SIGINT) stopping all of it within seconds.
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
-use skycast_tests::raw_http::request;
-
-fn free_port() -> u16 {
-    skycast_dev::emulator::free_port().expect("free port")
-}
+use skycast_tests::{
+    dev_stack::{self, DevStack},
+    raw_http::request,
+};
 
 fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-struct Stack {
-    child: skycast_tests::encoder::ChildGuard,
-    addr: String,
-    root: std::path::PathBuf,
-    emulator_port: u16,
-    http_port: u16,
-}
-
-/// Starts `skycast-dev` as `make dev` would, on free ports, and waits until it is ready.
-async fn start_stack(extra_env: &[(&str, String)]) -> Stack {
-    let (http_port, emulator_port) = (free_port(), free_port());
-    let root = std::env::temp_dir().join(format!("skycast-dev-{}-{http_port}", std::process::id()));
-    std::fs::create_dir_all(&root).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skycast-dev"));
-    cmd.env("SKYCAST_ROOT", &root)
-        .env("SKYCAST_MOTO_PYTHON", skycast_tests::moto_python())
-        .env("SKYCAST_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("SKYCAST_EMULATOR_PORT", emulator_port.to_string())
-        .env("SKYCAST_CDN_BASE_URL", format!("http://127.0.0.1:{http_port}/cdn"))
-        // Each stack its own ingest ports: stacks run side by side here.
-        .env("SKYCAST_RTMP_PORT", free_port().to_string())
-        .env(
-            "SKYCAST_SRT_PORT",
-            std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string(),
-        )
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("SKYCAST_JWT_PRIVATE_KEY")
-        .env_remove("SKYCAST_JWT_PRIVATE_KEY_FILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let child = skycast_tests::encoder::ChildGuard(cmd.spawn().expect("start skycast-dev"));
-    let addr = format!("127.0.0.1:{http_port}");
-    let ready = skycast_tests::eventually(Duration::from_secs(60), || {
-        let addr = addr.clone();
-        async move { request(&addr, "GET", "/ready", None, None).await.ok().filter(|r| r.status == 200) }
-    })
-    .await;
-    assert!(ready.is_some(), "the stack did not become ready");
-    Stack { child, addr, root, emulator_port, http_port }
+/// `skycast-dev` from this build, started as `make dev` would (see `skycast_tests::dev_stack`).
+async fn start_stack(extra_env: &[(&str, String)]) -> DevStack {
+    dev_stack::start(std::path::Path::new(env!("CARGO_BIN_EXE_skycast-dev")), extra_env)
+        .await
+        .expect("start skycast-dev")
 }
 
 #[tokio::test]
 async fn dev_stack_serves_the_api_and_stops_cleanly_on_ctrl_c() {
-    let Stack { mut child, addr, root, emulator_port, http_port } = start_stack(&[]).await;
+    let DevStack { mut child, addr, root, emulator_port, http_port } = start_stack(&[]).await;
 
     let key = root.join(".dev/jwt-ed25519.pem");
     assert!(key.exists(), "a development signing key is generated on first start");
@@ -377,7 +336,7 @@ async fn the_web_app_works_in_a_real_browser() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     let dist = repo.join("web/dist");
     assert!(dist.join("index.html").exists(), "web/dist is not built: `make test` builds it (npm run build in web/)");
-    let Stack { child: _child, addr, .. } = start_stack(&[("SKYCAST_WEB_DIST", dist.display().to_string())]).await;
+    let DevStack { child: _child, addr, .. } = start_stack(&[("SKYCAST_WEB_DIST", dist.display().to_string())]).await;
     let page = raw_get(&addr, "/studio").await;
     assert!(page.contains("<div id=\"app\">"), "the app's page: {page}");
     let out = tokio::process::Command::new("node")

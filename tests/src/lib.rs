@@ -15,6 +15,7 @@ use skycast_dev::{bootstrap, emulator::Emulator, sdk};
 use skycast_http::ApiContext;
 use tower::ServiceExt;
 
+pub mod dev_stack;
 pub mod encoder;
 pub mod iam;
 pub mod media;

@@ -26,14 +26,13 @@ use std::{
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use skycast_tests::raw_http::request;
-use tokio::process::{Child, Command};
+use skycast_tests::{
+    dev_stack::{self, DevStack},
+    raw_http::request,
+};
+use tokio::process::Command;
 
 const SEGMENT_S: u32 = 2;
-
-fn free_tcp() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -62,42 +61,13 @@ fn quiet(c: &mut Command) -> &mut Command {
     c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true)
 }
 
-struct Stack {
-    _child: Child,
-    addr: String,
-    _root: PathBuf,
-}
-
-async fn start_stack(repo: &Path) -> anyhow::Result<Stack> {
+/// `skycast-dev` from this release build (beside this binary), serving the app.
+async fn start_stack(repo: &Path) -> anyhow::Result<DevStack> {
     let exe = std::env::current_exe()?.with_file_name("skycast-dev");
     if !exe.exists() {
         bail!("{} is missing: `make bench` builds it", exe.display());
     }
-    let http = free_tcp()?;
-    let root = std::env::temp_dir().join(format!("skycast-bench-web-{}", std::process::id()));
-    std::fs::create_dir_all(&root)?;
-    let srt = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut cmd = Command::new(exe);
-    cmd.env("SKYCAST_ROOT", &root)
-        .env("SKYCAST_MOTO_PYTHON", skycast_tests::moto_python())
-        .env("SKYCAST_HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("SKYCAST_EMULATOR_PORT", free_tcp()?.to_string())
-        .env("SKYCAST_CDN_BASE_URL", format!("http://127.0.0.1:{http}/cdn"))
-        .env("SKYCAST_RTMP_PORT", free_tcp()?.to_string())
-        .env("SKYCAST_SRT_PORT", srt.to_string())
-        .env("SKYCAST_WEB_DIST", repo.join("web/dist"))
-        .env_remove("AWS_ENDPOINT_URL");
-    let child = quiet(&mut cmd).spawn()?;
-    let addr = format!("127.0.0.1:{http}");
-    let ready = skycast_tests::eventually(Duration::from_secs(60), || {
-        let addr = addr.clone();
-        async move { request(&addr, "GET", "/ready", None, None).await.ok().filter(|r| r.status == 200) }
-    })
-    .await;
-    if ready.is_none() {
-        bail!("skycast-dev did not become ready");
-    }
-    Ok(Stack { _child: child, addr, _root: root })
+    dev_stack::start(&exe, &[("SKYCAST_WEB_DIST", repo.join("web/dist").display().to_string())]).await
 }
 
 /// Serves `dir` read-only, with CORS (the player's page is another origin).
