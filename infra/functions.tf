@@ -14,7 +14,10 @@ locals {
     auth = {
       memory  = 512 # argon2id hashing wants CPU, which Lambda gives with memory
       timeout = 10
-      env     = { SKYCAST_JWT_PRIVATE_KEY_SECRET_ID = aws_secretsmanager_secret.this["jwt-private-key"].arn }
+      env = {
+        SKYCAST_JWT_PRIVATE_KEY_SECRET_ID = aws_secretsmanager_secret.this["jwt-private-key"].arn
+        SKYCAST_EDGE_SECRET_SECRET_ID     = aws_secretsmanager_secret.this["edge-secret"].arn
+      }
     }
     streams = {
       memory  = 256
@@ -22,6 +25,7 @@ locals {
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
+        SKYCAST_EDGE_SECRET_SECRET_ID  = aws_secretsmanager_secret.this["edge-secret"].arn
       }
     }
     vod = {
@@ -30,6 +34,7 @@ locals {
       env = {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
+        SKYCAST_EDGE_SECRET_SECRET_ID  = aws_secretsmanager_secret.this["edge-secret"].arn
       }
     }
     lifecycle = {

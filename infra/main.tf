@@ -20,7 +20,7 @@ locals {
     { for k, v in local.table_names : "SKYCAST_TABLE_${upper(replace(k, "-", "_"))}" => v },
     { for k, v in local.bucket_names : "SKYCAST_BUCKET_${upper(replace(k, "-", "_"))}" => v },
     {
-      SKYCAST_CDN_BASE_URL = "https://${aws_cloudfront_distribution.media.domain_name}"
+      SKYCAST_CDN_BASE_URL = "https://${aws_cloudfront_distribution.site.domain_name}"
       # Where encoders publish: the NLB, one port per protocol.
       SKYCAST_INGEST_PUBLIC_HOST = aws_lb.ingest.dns_name
       SKYCAST_RTMP_PORT          = tostring(var.ingest_rtmp_port)

@@ -1,11 +1,26 @@
+output "site_url" {
+  description = "The web app: open it in a browser. The API and the media are on the same origin."
+  value       = "https://${aws_cloudfront_distribution.site.domain_name}"
+}
+
 output "api_url" {
-  description = "Base URL of the REST API (API Gateway)."
+  description = "Base URL of the REST API, through CloudFront (the site's /api/)."
+  value       = "https://${aws_cloudfront_distribution.site.domain_name}/api"
+}
+
+output "api_gateway_url" {
+  description = "The API Gateway itself, for scripts that bypass the CDN (per-address limits then count API Gateway's view of the caller)."
   value       = aws_apigatewayv2_api.http.api_endpoint
 }
 
 output "cdn_url" {
-  description = "Base URL of live and recorded media (CloudFront)."
-  value       = "https://${aws_cloudfront_distribution.media.domain_name}"
+  description = "Base URL of live and recorded media (CloudFront, the same origin as the site)."
+  value       = "https://${aws_cloudfront_distribution.site.domain_name}"
+}
+
+output "web_bucket" {
+  description = "Upload the web app's build (web/dist) here: see the deploy guide."
+  value       = aws_s3_bucket.web.bucket
 }
 
 output "ingest_host" {

@@ -1,4 +1,4 @@
-# The token signing key and the playback-link secret are made here and kept in
+# The token signing key, the playback-link secret and the edge's origin secret are made here and kept in
 # Secrets Manager (encrypted with the stack's KMS key). Functions read them at
 # cold start by ARN (SKYCAST_*_SECRET_ID), so no secret sits in a function's
 # environment. They are in Terraform's state too: keep the state in
@@ -12,8 +12,15 @@ resource "random_password" "playback" {
   special = false
 }
 
+# What CloudFront adds to every request it forwards to the API (cdn.tf), so
+# the functions know the viewer address beside it was written by the edge.
+resource "random_password" "edge" {
+  length  = 48
+  special = false
+}
+
 resource "aws_secretsmanager_secret" "this" {
-  for_each = toset(["jwt-private-key", "playback-key"])
+  for_each = toset(["jwt-private-key", "playback-key", "edge-secret"])
   #checkov:skip=CKV2_AWS_57:Rotating the token key would sign out every user and needs a key set the verifiers do not have yet; rotate by tainting tls_private_key.jwt and applying, at a quiet hour.
 
   name                    = "${var.name_prefix}/${each.key}"
@@ -24,6 +31,11 @@ resource "aws_secretsmanager_secret" "this" {
 resource "aws_secretsmanager_secret_version" "jwt_private_key" {
   secret_id     = aws_secretsmanager_secret.this["jwt-private-key"].id
   secret_string = tls_private_key.jwt.private_key_pem_pkcs8
+}
+
+resource "aws_secretsmanager_secret_version" "edge_secret" {
+  secret_id     = aws_secretsmanager_secret.this["edge-secret"].id
+  secret_string = random_password.edge.result
 }
 
 resource "aws_secretsmanager_secret_version" "playback_key" {

@@ -157,7 +157,7 @@ data "aws_iam_policy_document" "bucket" {
     condition {
       test     = "StringEquals"
       variable = "AWS:SourceArn"
-      values   = [aws_cloudfront_distribution.media.arn]
+      values   = [aws_cloudfront_distribution.site.arn]
     }
     dynamic "condition" {
       for_each = each.key == "recordings" ? [1] : []
@@ -180,7 +180,7 @@ data "aws_iam_policy_document" "bucket" {
     condition {
       test     = "StringEquals"
       variable = "AWS:SourceArn"
-      values   = [aws_cloudfront_distribution.media.arn]
+      values   = [aws_cloudfront_distribution.site.arn]
     }
   }
 

@@ -133,7 +133,7 @@ variable "cloudfront_price_class" {
 }
 
 variable "media_requests_per_5min_per_ip" {
-  description = "WAF on the CDN: requests one address may make in 5 minutes before it is blocked for a while. A viewer of one rendition makes about 300 (a playlist and a segment every 2 s); households and offices share an address."
+  description = "WAF on the site (app, API and media on one CloudFront distribution): requests one address may make in 5 minutes before it is blocked for a while. A viewer of one rendition makes about 320 (a playlist and a segment every 2 s, a presence heartbeat every 15 s); households and offices share an address."
   type        = number
   default     = 20000
 }

@@ -30,6 +30,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
              `Authorization: Bearer <access token>`.",
         ))
         .build();
+    // Paths are relative to the API's base: the site's /api/ (one origin with
+    // the web app and the media, locally and behind CloudFront). `make dev`
+    // still answers at its root for one release; API Gateway's own URL serves
+    // the paths without a prefix.
+    doc.servers = Some(vec![
+        utoipa::openapi::ServerBuilder::new()
+            .url("/api")
+            .description(Some("The site's API: http://127.0.0.1:8080/api locally, https://<site>/api in AWS"))
+            .build(),
+    ]);
     doc
 }
 

@@ -22,7 +22,7 @@ pub fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 /// environment, so they never sit in a Lambda's configuration: for each,
 /// `<NAME>_SECRET_ID` names the secret (Terraform sets it). Secrets Manager,
 /// not SSM Parameter Store: its SDK crate builds in seconds, SSM's in minutes.
-pub const SECRETS: [&str; 2] = ["SKYCAST_JWT_PRIVATE_KEY", "SKYCAST_PLAYBACK_KEY"];
+pub const SECRETS: [&str; 3] = ["SKYCAST_JWT_PRIVATE_KEY", "SKYCAST_PLAYBACK_KEY", "SKYCAST_EDGE_SECRET"];
 
 #[derive(Debug, thiserror::Error)]
 #[error("reading {name} from secret {secret}: {message}")]

@@ -166,6 +166,11 @@ pub struct Config {
     pub playback_key: Option<String>,
     /// Abuse limits and quotas (`SKYCAST_LIMIT_*`, `SKYCAST_QUOTA_*`).
     pub limits: crate::limits::Limits,
+    /// The secret CloudFront adds to every request it forwards to the API
+    /// (`SKYCAST_EDGE_SECRET`): a request carrying it came through the
+    /// distribution, so the viewer address the edge wrote is the client's.
+    /// Unset (locally), no request is taken for the edge's.
+    pub edge_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -184,6 +189,7 @@ impl std::fmt::Debug for Config {
             .field("cdn_base_url", &self.cdn_base_url)
             .field("playback_key", &self.playback_key.as_ref().map(|_| "<redacted>"))
             .field("limits", &self.limits)
+            .field("edge_secret", &self.edge_secret.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -210,6 +216,7 @@ impl Config {
             ingest: IngestEndpoint::default(),
             playback_key: None,
             limits: crate::limits::Limits::default(),
+            edge_secret: None,
         }
     }
 
@@ -270,6 +277,7 @@ impl Config {
         }
         c.ingest = IngestEndpoint::from_lookup(|k: &str| get(k))?;
         c.playback_key = get("SKYCAST_PLAYBACK_KEY");
+        c.edge_secret = get("SKYCAST_EDGE_SECRET");
         c.limits = crate::limits::Limits::from_lookup(get)?;
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);

@@ -30,6 +30,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Adds the common routes and layers to a function's routes.
 pub fn finish(routes: Router<ApiContext>, ctx: ApiContext) -> Router {
     let cors = cors_layer(&ctx.config.cors_origins);
+    let edge_secret: Option<std::sync::Arc<str>> = ctx.config.edge_secret.as_deref().map(Into::into);
     routes
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -56,6 +57,7 @@ pub fn finish(routes: Router<ApiContext>, ctx: ApiContext) -> Router {
                     ApiError::internal().into_response()
                 }))
                 .layer(middleware::map_response(json_errors))
+                .layer(middleware::from_fn(move |req, next| crate::client::trust_edge(edge_secret.clone(), req, next)))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
 }

@@ -99,6 +99,52 @@ async fn registrations_are_limited_per_address() {
     assert_eq!(register("honest".into(), addr(2)).await.status, StatusCode::CREATED);
 }
 
+/// In AWS the API sits behind CloudFront: every request's peer is an edge
+/// server. The edge names the viewer, and the API believes it only with the
+/// distribution's origin secret (crates/http/src/client.rs).
+#[tokio::test]
+async fn behind_the_edge_each_viewer_has_its_own_budget_and_none_can_forge_one() {
+    const SECRET: &str = "the-distributions-origin-secret";
+    let api = api_with(|c| {
+        in_one_window(c);
+        c.limits.registrations_per_address.max = 2;
+        c.edge_secret = Some(SECRET.into());
+    })
+    .await;
+    let edge_server = addr(200);
+    let register = |name: &str, secret: Option<&str>, viewer: &str| {
+        let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        let mut req = http::Request::builder()
+            .method(Method::POST)
+            .uri("/auth/register")
+            .extension(axum::extract::ConnectInfo(edge_server.expect("address")))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("x-skycast-viewer-address", viewer);
+        if let Some(s) = secret {
+            req = req.header("x-skycast-edge-secret", s);
+        }
+        let req = req.body(axum::body::Body::from(body.to_string())).expect("request");
+        let api = &api;
+        async move { api.send(req).await }
+    };
+    // One viewer, through the edge: its own budget, spent.
+    for name in ["edge1", "edge2"] {
+        assert_eq!(register(name, Some(SECRET), "203.0.113.1").await.status, StatusCode::CREATED);
+    }
+    assert_limited(
+        &register("edge3", Some(SECRET), "203.0.113.1").await,
+        "registrations_per_address",
+        ONE_WINDOW as u64,
+    );
+    // Positive control: another viewer behind the same edge server is not pooled with it.
+    assert_eq!(register("edge4", Some(SECRET), "203.0.113.2").await.status, StatusCode::CREATED);
+    // A client naming a fresh address each time, without the secret or with a
+    // wrong one, is counted as the connection it is: cut off after two.
+    assert_eq!(register("forged1", None, "198.51.100.1").await.status, StatusCode::CREATED);
+    assert_eq!(register("forged2", Some("guess"), "198.51.100.2").await.status, StatusCode::CREATED);
+    assert_limited(&register("forged3", None, "198.51.100.3").await, "registrations_per_address", ONE_WINDOW as u64);
+}
+
 #[tokio::test]
 async fn a_viewer_counts_once_and_a_loop_is_cut_off() {
     let api = api_with(|c| {
