@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use skycast_core::{
     store::{SessionStart, Stores, StreamClaim},
-    stream::{Profile as StreamProfile, StreamStatus, Visibility},
+    stream::{Latency, Profile as StreamProfile, StreamStatus, Visibility},
 };
 
 use crate::profile::Profile;
@@ -18,6 +18,7 @@ pub struct StreamInfo {
     pub stream_id: String,
     pub owner_id: String,
     pub profile: Profile,
+    pub latency: Latency,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,7 @@ impl Directory for TableDirectory {
                 StreamProfile::Source => Profile::Source,
                 StreamProfile::Ladder => Profile::Ladder,
             },
+            latency: s.latency,
         }))
     }
 

@@ -56,7 +56,10 @@ async fn main() -> anyhow::Result<()> {
     let sdk = skycast_core::aws::load_sdk_config().await;
     let store = Arc::new(S3Store::new(skycast_core::aws::s3(&sdk), config.live_bucket.clone()));
     let stream_id = arg(&args, "--stream-id").unwrap_or_else(skycast_core::ids::new_id);
-    let directory = Arc::new(StaticDirectory::with(&key, StreamInfo { stream_id, owner_id: "local".into(), profile }));
+    let directory = Arc::new(StaticDirectory::with(
+        &key,
+        StreamInfo { stream_id, owner_id: "local".into(), profile, latency: Default::default() },
+    ));
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let listen_ip: std::net::IpAddr = config.listen_host.parse().context("SKYCAST_INGEST_LISTEN_HOST")?;
     let rtmp = tokio::net::TcpListener::bind((listen_ip, config.rtmp_port)).await.context("the RTMP port")?;

@@ -38,6 +38,9 @@ pub struct SessionSpec {
     pub stream_id: String,
     pub session_id: String,
     pub profile: Profile,
+    /// Asked of FFmpeg (segments start on keyframes, so an encoder's longer
+    /// keyframe interval makes them longer).
+    pub segment_seconds: u32,
 }
 
 /// A verified publisher's media, as FFmpeg reads it.
@@ -251,7 +254,8 @@ impl Node {
             Claimed::OverQuota => return Err(Refusal::OverQuota),
             Claimed::Refused => return Err(Refusal::UnknownKey),
         };
-        let spec = SessionSpec { stream_id: stream.stream_id, session_id, profile: stream.profile };
+        let segment_seconds = stream.latency.segment_seconds(self.config.segment_seconds);
+        let spec = SessionSpec { stream_id: stream.stream_id, session_id, profile: stream.profile, segment_seconds };
         self.start_session(spec, feed).await.map_err(|e| {
             tracing::error!(error = %e, "cannot start a session");
             Refusal::Unavailable
@@ -400,7 +404,7 @@ impl Node {
                 latest,
                 format!("{prefix}/{name}"),
                 self.store.clone(),
-                self.config.segment_seconds,
+                spec.segment_seconds,
                 self.config.dvr_window,
                 progress_tx.clone(),
                 give_up.clone(),
@@ -423,7 +427,7 @@ impl Node {
         };
         self.registry.insert(token.clone(), inbox);
         self.emit(&spec, SessionEvent::Waiting);
-        tracing::info!(profile = ?spec.profile, "session claimed");
+        tracing::info!(profile = ?spec.profile, segment_seconds = spec.segment_seconds, "session claimed");
 
         let mut stats: Vec<(String, RenditionStats)> =
             names.iter().map(|n| ((*n).to_owned(), RenditionStats::default())).collect();
@@ -448,7 +452,7 @@ impl Node {
             let transcode = TranscodeSpec {
                 input: feed.format,
                 profile: spec.profile,
-                segment_seconds: self.config.segment_seconds,
+                segment_seconds: spec.segment_seconds,
                 origin_base: format!("http://{}/ingest/{token}/{generation}", self.origin),
             };
             let mut child = match ffmpeg::spawn(&self.config.ffmpeg, &transcode) {

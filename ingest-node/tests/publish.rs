@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use skycast_core::stream::Latency;
 use skycast_ingest::{
     node::{EndReason, SessionEvent, SessionSummary},
     profile::Profile,
@@ -355,6 +356,63 @@ async fn an_s3_outage_mid_stream_loses_nothing() {
     let errors = decode_errors(&dir.join("source/index.m3u8")).await;
     assert!(errors.is_empty(), "decode errors: {errors}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The target duration and the segments' lengths of a session's playlist.
+async fn segment_lengths(rig: &NodeRig, prefix: &str) -> (String, Vec<f64>) {
+    let playlist = get_text(rig, &format!("{prefix}/source/index.m3u8")).await.expect("playlist");
+    let target = playlist.lines().find(|l| l.starts_with("#EXT-X-TARGETDURATION:")).unwrap_or_default().to_owned();
+    let lengths = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.trim_end_matches(',').parse().ok())
+        .collect();
+    (target, lengths)
+}
+
+/// A low-latency stream is cut in 1 s segments; a standard one, from the
+/// same encoder (a keyframe every second), in 2 s ones: the positive control.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_latency_stream_is_cut_in_one_second_segments() {
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
+    let mut rig = rig(Duration::from_secs(1)).await;
+    let (low, low_key) = rig.add_stream_with(Profile::Source, Latency::Low);
+    let (standard, standard_key) = rig.add_stream_with(Profile::Source, Latency::Standard);
+    for key in [&low_key, &standard_key] {
+        let url = rig.rtmp_url(key);
+        tokio::spawn(async move {
+            tokio::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+                .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=7"])
+                .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+                .args(["-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-f", "flv", &url])
+                .stdin(std::process::Stdio::null())
+                .status()
+                .await
+        });
+    }
+    // Both sessions, then both ends (events of the two interleave).
+    let mut sessions = std::collections::HashMap::new();
+    let mut ends = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while ends < 2 {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(Some(n)) = tokio::time::timeout(left, rig.events.recv()).await else { panic!("sessions: {sessions:?}") };
+        match n.event {
+            SessionEvent::Waiting => {
+                sessions.insert(n.stream_id.clone(), format!("live/{}/{}", n.stream_id, n.session_id));
+            }
+            ref e if ended(e).is_some() => ends += 1,
+            _ => {}
+        }
+    }
+    let (target, lengths) = segment_lengths(&rig, &sessions[&low]).await;
+    assert_eq!(target, "#EXT-X-TARGETDURATION:1");
+    assert!(lengths.len() >= 5, "{lengths:?}");
+    assert!(lengths.iter().all(|&l| l <= 1.05), "every segment a second or less: {lengths:?}");
+    let (target, lengths) = segment_lengths(&rig, &sessions[&standard]).await;
+    assert_eq!(target, "#EXT-X-TARGETDURATION:2");
+    assert!(lengths[..lengths.len() - 1].iter().all(|&l| l > 1.5), "2 s segments: {lengths:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,7 @@ pub fn stream(owner: &str, key: &str) -> Stream {
         visibility: Visibility::Public,
         record: false,
         profile: Profile::Source,
+        latency: Default::default(),
         status: StreamStatus::Idle,
         stream_key: key.into(),
         created_at: now.clone(),

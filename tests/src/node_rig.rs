@@ -2,6 +2,7 @@
 //! ones), a fresh live bucket on the emulator, and fixed stream keys
 //! instead of the platform's tables, so the media path is tested alone.
 
+use skycast_core::stream::Latency;
 use std::sync::Arc;
 
 use skycast_ingest::{
@@ -67,8 +68,13 @@ impl NodeRig {
 
     /// A new stream of `profile`: its id and key.
     pub fn add_stream(&self, profile: Profile) -> (String, String) {
+        self.add_stream_with(profile, Latency::Standard)
+    }
+
+    /// A new stream of `profile` and `latency`: its id and key.
+    pub fn add_stream_with(&self, profile: Profile, latency: Latency) -> (String, String) {
         let (id, key) = (skycast_core::ids::new_id(), skycast_core::stream::new_stream_key());
-        self.directory.add(&key, StreamInfo { stream_id: id.clone(), owner_id: "rig".into(), profile });
+        self.directory.add(&key, StreamInfo { stream_id: id.clone(), owner_id: "rig".into(), profile, latency });
         (id, key)
     }
 

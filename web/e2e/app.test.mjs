@@ -79,9 +79,10 @@ async function signUp(page, username) {
 
 async function createStream(page, title, visibility = "public") {
   await page.goto(`${BASE}/studio`);
-  await page.getByLabel("Title").fill(title);
-  await page.getByLabel("Visibility").selectOption(visibility);
-  await page.getByRole("button", { name: "Create stream" }).click();
+  const form = page.getByRole("form", { name: "New stream" });
+  await form.getByLabel("Title").fill(title);
+  await form.getByLabel("Visibility").selectOption(visibility);
+  await form.getByRole("button", { name: "Create stream" }).click();
   await page.getByRole("heading", { name: title }).waitFor();
   return new URL(page.url()).searchParams.get("stream");
 }
@@ -250,6 +251,18 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   await until("the dashboard to say ended", async () => (await status(studio)) === "ended", 30_000);
   encoder.kill("SIGKILL");
   await home.getByText("This stream has ended.").waitFor({ timeout: 30_000 });
+
+  // The streamer edits the stream: a new title, and low latency, whose OBS
+  // setting (a keyframe every second) the dashboard then asks for.
+  assert.match(await studio.getByTestId("obs-keyframes").textContent(), /Keyframe Interval 2 s/);
+  await studio.getByText("Edit stream").click();
+  const settings = studio.getByRole("form", { name: "Stream settings" });
+  await settings.getByLabel("Title").fill(`${title} (low latency)`);
+  await settings.getByTestId("latency").selectOption("low");
+  await settings.getByRole("button", { name: "Save" }).click();
+  await studio.getByRole("heading", { name: `${title} (low latency)` }).waitFor();
+  await until("the dashboard to ask for 1 s keyframes", async () =>
+    /Keyframe Interval 1 s/.test(await studio.getByTestId("obs-keyframes").textContent()));
 
   const videos = await streamer.newPage();
   await until("the replay among my videos", async () => {

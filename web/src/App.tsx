@@ -23,7 +23,8 @@ function route(path: string, search: URLSearchParams) {
   if ((p = match("/live/:id", path))) return <LivePage id={p.id} />;
   if ((p = match("/watch/:id", path))) return <VideoPage id={p.id} />;
   if ((p = match("/u/:id", path))) return <UserPage id={p.id} />;
-  if (path === "/embed") return <Embed src={search.get("src") ?? ""} live={search.get("live") !== "0"} />;
+  if (path === "/embed")
+    return <Embed src={search.get("src") ?? ""} live={search.get("live") !== "0"} lowLatency={search.get("latency") === "low"} />;
   if (path === "/login") return <Login mode="login" />;
   if (path === "/signup") return <Login mode="signup" />;
   if (path === "/studio") return <Studio />;

@@ -28,6 +28,7 @@ export interface Ingest {
   stream_key: string;
   url: string;
 }
+export type Latency = "standard" | "low";
 export interface Stream {
   id: string;
   title: string;
@@ -35,6 +36,7 @@ export interface Stream {
   status: Status;
   visibility: Visibility;
   profile: "source" | "ladder";
+  latency: Latency;
   protocol: "srt" | "rtmp";
   record: boolean;
   owner: Owner;

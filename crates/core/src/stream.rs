@@ -52,6 +52,39 @@ impl Profile {
     }
 }
 
+/// How far behind the encoder viewers watch: the segment length the node
+/// cuts and how close to the live edge the web app's player sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Latency {
+    /// 2 s segments (the node's setting), the player about 4–5 s behind:
+    /// rides out a slow segment without stalling. The default.
+    #[default]
+    Standard,
+    /// 1 s segments, the player about 2–3 s behind. The encoder must send a
+    /// keyframe every second (OBS: Keyframe Interval 1 s): segments start on
+    /// keyframes, so a 2 s interval still makes 2 s segments.
+    Low,
+}
+
+impl Latency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Low => "low",
+        }
+    }
+
+    /// The segment length the node asks of FFmpeg for this latency, where
+    /// `standard_s` is the node's configured one.
+    pub fn segment_seconds(self, standard_s: u32) -> u32 {
+        match self {
+            Self::Standard => standard_s,
+            Self::Low => 1,
+        }
+    }
+}
+
 /// `idle` → `waiting` (listener up, no media yet) → `live` → `ended`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
@@ -105,6 +138,8 @@ pub struct Stream {
     pub record: bool,
     #[serde(default)]
     pub profile: Profile,
+    #[serde(default)]
+    pub latency: Latency,
     pub status: StreamStatus,
     pub stream_key: String,
     pub created_at: String,
@@ -194,6 +229,7 @@ pub struct NewStream {
     pub visibility: Visibility,
     pub record: bool,
     pub profile: Profile,
+    pub latency: Latency,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -204,6 +240,7 @@ pub struct StreamPatch {
     pub visibility: Option<Visibility>,
     pub record: Option<bool>,
     pub profile: Option<Profile>,
+    pub latency: Option<Latency>,
 }
 
 impl StreamPatch {
@@ -226,6 +263,9 @@ impl StreamPatch {
         }
         if let Some(p) = self.profile {
             s.profile = p;
+        }
+        if let Some(l) = self.latency {
+            s.latency = l;
         }
     }
 }
@@ -259,6 +299,7 @@ mod tests {
             duration_s: None,
             bitrate_bps: None,
             profile: Profile::Source,
+            latency: Latency::Standard,
         }
     }
 

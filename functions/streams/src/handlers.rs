@@ -10,7 +10,7 @@ use skycast_core::{
     limits::Quota,
     page::check_limit,
     store::{Deletion, KeyRotation, StreamIndex},
-    stream::{self, NewStream, Profile, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
+    stream::{self, Latency, NewStream, Profile, Protocol, Stream, StreamPatch, StreamStatus, Visibility},
     timefmt,
 };
 use skycast_http::{
@@ -43,9 +43,14 @@ pub struct CreateStreamRequest {
     /// Record each session as a video; on by default.
     #[serde(default)]
     pub record: Option<bool>,
-    /// `source` (passthrough, default) or `ladder` (720p/480p/360p ABR).
+    /// `ladder` (the encoder's stream plus 480p and 360p, ABR; default) or
+    /// `source` (passthrough, one rendition).
     #[serde(default)]
     pub profile: Option<Profile>,
+    /// `standard` (2 s segments, viewers ≈ 5 s behind; default) or `low`
+    /// (1 s segments, ≈ 3 s; the encoder must send a keyframe every second).
+    #[serde(default)]
+    pub latency: Option<Latency>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,6 +62,8 @@ pub struct UpdateStreamRequest {
     pub record: Option<bool>,
     /// Takes effect at the next start.
     pub profile: Option<Profile>,
+    /// Takes effect at the next session.
+    pub latency: Option<Latency>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -111,6 +118,7 @@ pub async fn create(
         visibility: req.visibility.unwrap_or_default(),
         record: req.record.unwrap_or(true),
         profile: req.profile.unwrap_or_default(),
+        latency: req.latency.unwrap_or_default(),
     };
     let now = timefmt::now_rfc3339();
     let id = ids::new_id();
@@ -125,6 +133,7 @@ pub async fn create(
         visibility: new.visibility,
         record: new.record,
         profile: new.profile,
+        latency: new.latency,
         status: StreamStatus::Idle,
         stream_key: stream::new_stream_key(),
         created_at: now.clone(),
@@ -223,11 +232,12 @@ pub async fn update(
         visibility: req.visibility,
         record: req.record,
         profile: req.profile,
+        latency: req.latency,
     };
     if patch.is_empty() {
         return Err(ApiError::bad_request(
             "validation_failed",
-            "nothing to update: give title, description, visibility, record or profile",
+            "nothing to update: give title, description, visibility, record, profile or latency",
         ));
     }
     // Restrict first: should the stream's own write then fail, its media is

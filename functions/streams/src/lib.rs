@@ -39,7 +39,7 @@ pub fn routes() -> Router<ApiContext> {
     components(schemas(
         CreateStreamRequest, UpdateStreamRequest, StreamView, OwnerView, StreamPage,
         skycast_core::stream::Protocol, skycast_core::stream::Visibility, skycast_core::stream::StreamStatus,
-        skycast_core::stream::Profile, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, viewers::HeartbeatRequest, viewers::ViewerCount, session::IngestView, session::RtmpIngest, session::SrtIngest,
+        skycast_core::stream::Profile, skycast_core::stream::Latency, skycast_core::recording::RecordingStatus, recordings::RecordingView, recordings::RecordingList, session::StartResponse, session::StopResponse, viewers::HeartbeatRequest, viewers::ViewerCount, session::IngestView, session::RtmpIngest, session::SrtIngest,
     )),
     tags((name = "streams", description = "Streams, their keys, and the directory of streams"))
 )]

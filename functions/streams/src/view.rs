@@ -5,7 +5,7 @@ use skycast_core::{
     config::IngestEndpoint,
     playback::{Access, LIVE_TOKEN_TTL_S, MediaState, media_url},
     recording::session_prefix,
-    stream::{Profile, Protocol, Stream, StreamStatus, Visibility, is_owner},
+    stream::{Latency, Profile, Protocol, Stream, StreamStatus, Visibility, is_owner},
     timefmt,
 };
 use skycast_http::{ApiContext, error::ApiResult};
@@ -29,6 +29,8 @@ pub struct StreamView {
     pub visibility: Visibility,
     pub record: bool,
     pub profile: Profile,
+    /// `standard` or `low`: how close to live the player should sit.
+    pub latency: Latency,
     pub status: StreamStatus,
     /// The current (or last) session's master playlist. For a private
     /// stream, only its owner sees it, with a token valid for an hour: read the
@@ -108,6 +110,7 @@ impl StreamView {
             viewer_count: None,
             ingest,
             profile: s.profile,
+            latency: s.latency,
             renditions: s.renditions,
             segments: s.segments,
             duration_s: s.duration_s,

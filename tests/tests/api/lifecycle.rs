@@ -161,7 +161,7 @@ async fn a_node_claims_a_stream_once_by_its_current_key_and_lets_go_when_stopped
     let owner_id = rig.owner.id.clone();
     assert_eq!(
         info,
-        StreamInfo { stream_id: id.to_owned(), owner_id, profile: Profile::Ladder },
+        StreamInfo { stream_id: id.to_owned(), owner_id, profile: Profile::Ladder, latency: Default::default() },
         "adaptive by default"
     );
     assert!(directory.find(&skycast_core::stream::new_stream_key()).await.unwrap().is_none());

@@ -15,6 +15,7 @@ async fn create_applies_defaults_and_shows_the_key_to_the_owner_only() {
     assert_eq!(s["visibility"], "public");
     assert_eq!(s["record"], true);
     assert_eq!(s["status"], "idle");
+    assert_eq!((s["profile"].as_str(), s["latency"].as_str()), (Some("ladder"), Some("standard")));
     assert_eq!(s["owner"], json!({"id": a.id, "username": "streamer"}));
     let key = s["stream_key"].as_str().unwrap();
     assert!(key.len() >= 22, "≥ 128 bits");
@@ -42,6 +43,7 @@ async fn create_validates_input() {
         (json!({"title": "ok", "protocol": "webrtc"}), "protocol"),
         (json!({"title": "ok", "visibility": "secret"}), "visibility"),
         (json!({"title": "ok", "record": "yes"}), "record"),
+        (json!({"title": "ok", "latency": "ultra"}), "latency"),
         (json!({"title": "ok", "owner_id": "someone"}), "owner_id"),
         (json!({}), "title"),
     ];
@@ -50,10 +52,10 @@ async fn create_validates_input() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(r.field(), field, "{body}: {:?}", r.body);
     }
-    let ok = api.create_stream(&a, json!({"title": "t".repeat(200), "description": "d".repeat(5000), "protocol": "rtmp", "visibility": "private", "record": false})).await;
+    let ok = api.create_stream(&a, json!({"title": "t".repeat(200), "description": "d".repeat(5000), "protocol": "rtmp", "visibility": "private", "record": false, "latency": "low"})).await;
     assert_eq!(
-        (ok["protocol"].as_str(), ok["visibility"].as_str(), ok["record"].as_bool()),
-        (Some("rtmp"), Some("private"), Some(false))
+        (ok["protocol"].as_str(), ok["visibility"].as_str(), ok["record"].as_bool(), ok["latency"].as_str()),
+        (Some("rtmp"), Some("private"), Some(false), Some("low"))
     );
     assert_eq!(api.post("/streams", None, json!({"title": "x"})).await.status, StatusCode::UNAUTHORIZED);
 }
@@ -258,10 +260,15 @@ async fn only_the_owner_updates_or_deletes() {
     );
     assert_eq!(r.body["stream_key"], s["stream_key"], "owner sees the key in the update");
     assert_ne!(r.body["updated_at"], s["updated_at"]);
+    let r = patch(&api, &a, id, json!({"latency": "low", "profile": "source"})).await;
+    assert_eq!((r.body["latency"].as_str(), r.body["profile"].as_str()), (Some("low"), Some("source")), "{:?}", r.body);
+    assert_eq!(api.get(&format!("/streams/{id}"), Some(&a.access)).await.body["latency"], "low", "stored");
+    assert_eq!(patch(&api, &b, id, json!({"latency": "standard"})).await.status, StatusCode::NOT_FOUND);
     for (body, field) in [
         (json!({"title": ""}), "title"),
         (json!({"description": "d".repeat(5001)}), "description"),
         (json!({"status": "live"}), "status"),
+        (json!({"latency": "instant"}), "latency"),
     ] {
         let r = patch(&api, &a, id, body).await;
         assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, field), "{:?}", r.body);

@@ -22,7 +22,7 @@ export function LivePage({ id }: { id: string }) {
         : null;
   return (
     <article class="watch">
-      <Player src={src ?? ""} live message={message} poster={st.thumbnail_url} onStarted={() => setWatching(true)} />
+      <Player src={src ?? ""} live lowLatency={st.latency === "low"} message={message} poster={st.thumbnail_url} onStarted={() => setWatching(true)} />
       <div class="watch-info">
         <h1>
           {st.status === "live" && <span class="badge live inline">LIVE</span>} {st.title}

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { api, ApiError, type Page, type Stream } from "../api";
+import { api, ApiError, type Latency, type Page, type Stream } from "../api";
 import { useUser } from "../App";
 import { bitrate, duration } from "../format";
 import { navigate, useLocation } from "../router";
@@ -43,6 +43,81 @@ function Field({ label, value, secret, testid }: { label: string; value: string;
   );
 }
 
+const LATENCY_HELP: Record<Latency, string> = {
+  standard: "Standard: about 5 s behind",
+  low: "Low: about 3 s behind, 1 s keyframes",
+};
+
+function LatencySelect({ value, onChange }: { value: Latency; onChange: (l: Latency) => void }) {
+  return (
+    <label>
+      Latency
+      <select value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value as Latency)} data-testid="latency">
+        <option value="standard">{LATENCY_HELP.standard}</option>
+        <option value="low">{LATENCY_HELP.low}</option>
+      </select>
+    </label>
+  );
+}
+
+/** Edit a stream: what it is called, who sees it, and how it is made. */
+function StreamSettings({ st, onSaved }: { st: Stream; onSaved: () => void }) {
+  const [title, setTitle] = useState(st.title);
+  const [visibility, setVisibility] = useState<string>(st.visibility);
+  const [record, setRecord] = useState(st.record);
+  const [profile, setProfile] = useState<string>(st.profile);
+  const [latency, setLatency] = useState<Latency>(st.latency);
+  const [note, setNote] = useState<{ error: boolean; text: string } | null>(null);
+  const onAir = st.status === "waiting" || st.status === "live";
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setNote(null);
+    try {
+      await api("PATCH", `/streams/${st.id}`, { title, visibility, record, profile, latency });
+      setNote({ error: false, text: onAir ? "Saved. Profile and latency apply from the next session." : "Saved." });
+      onSaved();
+    } catch (err) {
+      setNote({ error: true, text: err instanceof ApiError ? err.message : String(err) });
+    }
+  };
+  return (
+    <details class="settings">
+      <summary>Edit stream</summary>
+      <form onSubmit={submit} aria-label="Stream settings">
+        <label>
+          Title
+          <input required maxLength={200} value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
+        </label>
+        <label>
+          Visibility
+          <select value={visibility} onChange={(e) => setVisibility((e.target as HTMLSelectElement).value)}>
+            <option value="public">Public</option>
+            <option value="private">Private (only you)</option>
+          </select>
+        </label>
+        <label>
+          Quality
+          <select value={profile} onChange={(e) => setProfile((e.target as HTMLSelectElement).value)}>
+            <option value="ladder">Adaptive: your stream + 480p + 360p</option>
+            <option value="source">Source only (your stream as sent)</option>
+          </select>
+        </label>
+        <LatencySelect value={latency} onChange={setLatency} />
+        <label class="check">
+          <input type="checkbox" checked={record} onChange={(e) => setRecord((e.target as HTMLInputElement).checked)} /> Keep
+          a recording as a video
+        </label>
+        {note && (
+          <p class={note.error ? "error" : "muted"} role={note.error ? "alert" : "status"}>
+            {note.text}
+          </p>
+        )}
+        <button type="submit">Save</button>
+      </form>
+    </details>
+  );
+}
+
 function StreamPanel({ id, onChanged }: { id: string; onChanged: () => void }) {
   // Status as it happens: waiting → live → ended.
   const s = useFetch(() => api<Stream>("GET", `/streams/${id}`), [id], 2_000);
@@ -70,13 +145,18 @@ function StreamPanel({ id, onChanged }: { id: string; onChanged: () => void }) {
       </h2>
       <p class="muted">
         {st.visibility} · {st.profile === "ladder" ? "adaptive (source + 480p + 360p)" : "source only"} ·{" "}
-        {st.record ? "recorded" : "not recorded"} · <a href={`/live/${st.id}`}>viewer page</a>
+        {st.latency === "low" ? "low latency" : "standard latency"} · {st.record ? "recorded" : "not recorded"} ·{" "}
+        <a href={`/live/${st.id}`}>viewer page</a>
       </p>
+      <StreamSettings key={st.id} st={st} onSaved={() => { s.reload(); onChanged(); }} />
       {st.ingest && (
         <div class="obs">
           <h3>OBS settings (Settings → Stream → Service: Custom…)</h3>
           <Field label="Server" value={st.ingest.rtmp.server} testid="obs-server" />
           <Field label="Stream Key" value={st.ingest.rtmp.stream_key} secret testid="obs-key" />
+          <p class="muted" data-testid="obs-keyframes">
+            Output: Keyframe Interval {st.latency === "low" ? "1 s" : "2 s"}, rate control CBR.
+          </p>
           <details>
             <summary>SRT instead</summary>
             <Field label="SRT URL (Server; leave Stream Key empty)" value={st.ingest.srt.url} secret testid="srt-url" />
@@ -142,12 +222,13 @@ function CreateStream({ onCreated }: { onCreated: (s: Stream) => void }) {
   const [title, setTitle] = useState("");
   const [visibility, setVisibility] = useState("public");
   const [record, setRecord] = useState(true);
+  const [latency, setLatency] = useState<Latency>("standard");
   const [error, setError] = useState<ApiError | null>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
     setError(null);
     try {
-      onCreated(await api<Stream>("POST", "/streams", { title, visibility, record }));
+      onCreated(await api<Stream>("POST", "/streams", { title, visibility, record, latency }));
       setTitle("");
     } catch (err) {
       setError(err instanceof ApiError ? err : new ApiError(0, "network", String(err)));
@@ -167,6 +248,7 @@ function CreateStream({ onCreated }: { onCreated: (s: Stream) => void }) {
           <option value="private">Private (only you)</option>
         </select>
       </label>
+      <LatencySelect value={latency} onChange={setLatency} />
       <label class="check">
         <input type="checkbox" checked={record} onChange={(e) => setRecord((e.target as HTMLInputElement).checked)} /> Keep
         a recording as a video

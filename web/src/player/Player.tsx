@@ -15,7 +15,19 @@ export interface PlayerProps {
   poster?: string | null;
   /** Once, when the picture first moves. */
   onStarted?: () => void;
+  /** The stream's latency mode (1 s segments): sit closer to the live edge. */
+  lowLatency?: boolean;
 }
+
+/** Seconds behind the newest segment's end the player aims for, and beyond
+ * which it jumps forward, by latency mode. Standard (2 s segments): 1.5
+ * segments, so a segment may arrive a second late without a stall (hls.js's
+ * default is three segments, 6 s). Low (1 s segments): 1.5 s. Measured by
+ * `make bench` (bench_web), glass-to-glass against FFmpeg's own HLS. */
+const LIVE_SYNC = {
+  standard: { liveSyncDuration: 3, liveMaxLatencyDuration: 10 },
+  low: { liveSyncDuration: 1.5, liveMaxLatencyDuration: 5 },
+};
 
 interface Quality {
   index: number;
@@ -28,7 +40,7 @@ const SEEK_STEP_LONG = 10;
 /** Further behind the live edge than this shows "Go live". */
 const BEHIND_LIVE_S = 8;
 
-export function Player({ src, live, message, autoPlay = true, poster, onStarted }: PlayerProps) {
+export function Player({ src, live, message, autoPlay = true, poster, onStarted, lowLatency = false }: PlayerProps) {
   const video = useRef<HTMLVideoElement>(null);
   const box = useRef<HTMLDivElement>(null);
   const hls = useRef<Hls | null>(null);
@@ -64,11 +76,9 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
         enableWorker: true,
         backBufferLength: live ? 60 : 30,
         capLevelToPlayerSize: false,
-        // Live: 3.5 s behind the newest segment's end (under two 2 s segments) rather
-        // than hls.js's three target durations, and a gentle catch-up (up to
+        // Live: close to the edge (LIVE_SYNC), and a gentle catch-up (up to
         // 1.1×) when a stall left the viewer further behind.
-        liveSyncDuration: 3.5,
-        liveMaxLatencyDuration: 12,
+        ...LIVE_SYNC[lowLatency ? "low" : "standard"],
         maxLiveSyncPlaybackRate: 1.1,
         // Playlists are cacheable for 1 s (so a CDN collapses viewers'
         // requests); the browser must not serve hls.js a copy from its own
@@ -122,7 +132,7 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
       hls.current = null;
       setQualities([]);
     };
-  }, [src, message]);
+  }, [src, message, lowLatency]);
 
   useEffect(() => {
     const v = video.current;
@@ -134,13 +144,6 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted 
       setTime({ current: v.currentTime, start, end: isFinite(end) ? end : 0 });
       const l = hls.current?.latency;
       setLatency(live && l && isFinite(l) ? l : null);
-      // The wall-clock time of the frame on screen, from the playlist's
-      // EXT-X-PROGRAM-DATE-TIME: what glass-to-glass latency is measured by.
-      const shown = hls.current?.playingDate?.getTime();
-      if (shown) {
-        v.dataset.programDate = String(shown);
-        v.dataset.programDateAt = String(Date.now());
-      }
     };
     const onPlaying = () => {
       setPlaying(true);

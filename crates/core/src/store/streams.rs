@@ -342,6 +342,11 @@ impl StreamStore for DynamoStreamStore {
                 serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Malformed(e.to_string()))?,
             );
         }
+        if let Some(l) = patch.latency {
+            sets.push("#latency = :latency".into());
+            names.insert("#latency".into(), "latency".into());
+            values.insert(":latency".into(), s(l.as_str()));
+        }
         if let Some(p) = patch.profile {
             sets.push("profile = :profile".into());
             values.insert(":profile".into(), s(p.as_str()));
