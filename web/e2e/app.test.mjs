@@ -152,6 +152,17 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   const studio = await streamer.newPage();
   const name = unique("caster");
   await signUp(studio, name);
+  // Signed in across reloads, rapid ones too (each cuts the last one's
+  // refresh short); the refresh token out of the page's reach, in an
+  // HttpOnly cookie only the auth routes get.
+  for (let i = 0; i < 4; i++) await studio.reload({ waitUntil: "commit" });
+  await studio.reload();
+  await studio.getByTestId("username").getByText(name).waitFor();
+  const visible = await studio.evaluate(() => document.cookie + JSON.stringify(localStorage));
+  assert.doesNotMatch(visible, /skycast_refresh|refresh_token/);
+  const jar = await streamer.cookies();
+  const cookie = jar.find((c) => c.name === "skycast_refresh");
+  assert.ok(cookie?.httpOnly && cookie.sameSite === "Strict" && cookie.path === "/api/auth", JSON.stringify(jar));
   const title = `Live test ${name}`;
   const streamId = await createStream(studio, title);
   assert.equal(await status(studio), "idle");

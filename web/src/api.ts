@@ -1,13 +1,14 @@
 // The API client: one origin, everything under /api/.
 //
-// Tokens: the access token lives in memory only (gone with the tab); the
-// refresh token, which the server rotates on every use and whose reuse
-// revokes the whole login, is kept in localStorage so a reload stays signed
-// in. Tabs share it: a refresh runs under a Web Lock, re-reading the stored
-// token inside it, so two tabs never spend the same refresh token (which the
-// server would take for theft). The page loads no third-party script and
-// sets no inline script (see index.html), which is what keeps that storage
-// out of reach.
+// Tokens: the access token lives in memory only (gone with the tab). The
+// refresh token never reaches this code: the API keeps it in an HttpOnly,
+// SameSite=Strict cookie scoped to /api/auth (`refresh_token_in: "cookie"`),
+// which no script, an injected one included, can read; it rotates on every
+// use, and a reuse past a few seconds' grace revokes the whole login. Tabs
+// share the cookie: a refresh runs under a Web Lock so they take turns, and
+// the grace covers a page reloaded while its refresh was in flight.
+// localStorage holds only a hint that a login exists (no secret), so pages
+// of signed-out visitors never call refresh, and tabs follow a logout.
 
 export interface Owner {
   id: string;
@@ -86,7 +87,7 @@ export class ApiError extends Error {
   }
 }
 
-const REFRESH_KEY = "skycast.refresh_token";
+const SIGNED_IN_KEY = "skycast.signed_in";
 let access: { token: string; expiresAt: number } | null = null;
 let user: User | null = null;
 let refreshTimer: number | undefined;
@@ -106,7 +107,7 @@ function setSession(t: TokenResponse | null) {
   window.clearTimeout(refreshTimer);
   if (t) {
     access = { token: t.access_token, expiresAt: Date.now() + t.expires_in * 1000 };
-    localStorage.setItem(REFRESH_KEY, t.refresh_token);
+    localStorage.setItem(SIGNED_IN_KEY, "1");
     user = t.user;
     // Silent refresh a little before the access token expires.
     const inMs = Math.max(5_000, (t.expires_in - 30) * 1000);
@@ -114,37 +115,36 @@ function setSession(t: TokenResponse | null) {
   } else {
     access = null;
     user = null;
-    localStorage.removeItem(REFRESH_KEY);
+    localStorage.removeItem(SIGNED_IN_KEY);
   }
   listeners.forEach((f) => f(user));
 }
 
 interface TokenResponse {
   access_token: string;
-  refresh_token: string;
   expires_in: number;
   user: User;
 }
 
 let refreshing: Promise<boolean> | null = null;
 
-/** A new access token from the stored refresh token; false when signed out. */
+/** A new access token from the refresh cookie; false when signed out. */
 export function refresh(): Promise<boolean> {
   if (!refreshing) {
     const run = async (): Promise<boolean> => {
-      const token = localStorage.getItem(REFRESH_KEY);
-      if (!token) {
+      if (!localStorage.getItem(SIGNED_IN_KEY)) {
         setSession(null);
         return false;
       }
       const r = await fetch("/api/auth/refresh", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ refresh_token: token }),
+        body: JSON.stringify({ refresh_token_in: "cookie" }),
       });
       if (!r.ok) {
-        // Only a refusal signs out: a network error leaves the token for a retry.
-        if (r.status === 401 && localStorage.getItem(REFRESH_KEY) === token) setSession(null);
+        // Only a refusal signs out (the API cleared the cookie): a network
+        // error leaves the login for a retry.
+        if (r.status === 401) setSession(null);
         return false;
       }
       setSession((await r.json()) as TokenResponse);
@@ -186,16 +186,12 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return (await r.json()) as T;
 }
 
-export async function register(username: string, email: string, password: string): Promise<User> {
-  await api("POST", "/auth/register", { username, email, password });
-  return login(username, password);
-}
-
-export async function login(username: string, password: string): Promise<User> {
-  const r = await fetch("/api/auth/login", {
+/** Signs in (`/auth/login` or `/auth/register`), the refresh token into its cookie. */
+async function signIn(path: string, body: Record<string, string>): Promise<User> {
+  const r = await fetch(`/api${path}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify(username.includes("@") ? { email: username, password } : { username, password }),
+    body: JSON.stringify({ ...body, refresh_token_in: "cookie" }),
   });
   if (!r.ok) throw await errorOf(r);
   const t = (await r.json()) as TokenResponse;
@@ -203,24 +199,31 @@ export async function login(username: string, password: string): Promise<User> {
   return t.user;
 }
 
+export function register(username: string, email: string, password: string): Promise<User> {
+  return signIn("/auth/register", { username, email, password });
+}
+
+export function login(username: string, password: string): Promise<User> {
+  return signIn("/auth/login", username.includes("@") ? { email: username, password } : { username, password });
+}
+
+/** Ends the login (the API revokes the cookie's token and clears it). */
 export async function logout(): Promise<void> {
-  const token = localStorage.getItem(REFRESH_KEY);
   try {
-    if (token) await api("POST", "/auth/logout", { refresh_token: token });
+    if (access) await api("POST", "/auth/logout", {});
   } finally {
     setSession(null);
   }
 }
 
-/** Signs in again from the stored refresh token, if any (on page load). */
+/** Signs in again from the refresh cookie, if there is a login (on page load). */
 export async function resume(): Promise<void> {
-  if (localStorage.getItem(REFRESH_KEY)) await refresh().catch(() => false);
+  if (localStorage.getItem(SIGNED_IN_KEY)) await refresh().catch(() => false);
 }
 
-/** Another tab signed out (or in): follow it. */
+/** Another tab signed out: follow it. */
 window.addEventListener("storage", (e) => {
-  if (e.key !== REFRESH_KEY) return;
-  if (!e.newValue) setSession(null);
+  if (e.key === SIGNED_IN_KEY && !e.newValue) setSession(null);
 });
 
 export function query(params: Record<string, string | number | undefined>): string {

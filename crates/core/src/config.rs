@@ -154,6 +154,10 @@ pub struct Config {
     pub jwt_issuer: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// Seconds after its first use during which a refresh token may be used
+    /// again without revoking its login (`SKYCAST_REFRESH_REUSE_GRACE_S`,
+    /// 10; 0: none): a reload that lost the response to its refresh.
+    pub refresh_reuse_grace_s: i64,
     pub cors_origins: CorsOrigins,
     /// Public base of stored media: `<base>/live/...` and `<base>/recordings/...`
     /// (CloudFront in AWS, `make dev`'s `/cdn` locally).
@@ -185,6 +189,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace_s", &self.refresh_reuse_grace_s)
             .field("cors_origins", &self.cors_origins)
             .field("cdn_base_url", &self.cdn_base_url)
             .field("playback_key", &self.playback_key.as_ref().map(|_| "<redacted>"))
@@ -211,6 +216,7 @@ impl Config {
             jwt_issuer: "skycast".to_owned(),
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_S),
             refresh_token_ttl: Duration::from_secs(DEFAULT_REFRESH_TOKEN_TTL_S),
+            refresh_reuse_grace_s: 10,
             cors_origins: CorsOrigins::Any,
             cdn_base_url: DEFAULT_CDN_BASE_URL.to_owned(),
             ingest: IngestEndpoint::default(),
@@ -255,6 +261,14 @@ impl Config {
         }
         if let Some(v) = get("SKYCAST_REFRESH_TOKEN_TTL_S") {
             c.refresh_token_ttl = Duration::from_secs(parse_secs("SKYCAST_REFRESH_TOKEN_TTL_S", &v)?);
+        }
+        if let Some(v) = get("SKYCAST_REFRESH_REUSE_GRACE_S") {
+            c.refresh_reuse_grace_s =
+                v.trim().parse().ok().filter(|n| (0..=300).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                    name: "SKYCAST_REFRESH_REUSE_GRACE_S",
+                    expected: "0 to 300 seconds",
+                    value: v.clone(),
+                })?;
         }
         if let Some(v) = get("SKYCAST_TABLE_INGEST_NODES") {
             c.tables.ingest_nodes = v;

@@ -1,7 +1,7 @@
 use axum::{
     Json as JsonResponse,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,10 @@ use skycast_core::{
 use skycast_http::{ApiContext, ApiError, auth::AuthUser, client::ClientAddr, error::ApiResult, extract::Json, limits};
 use utoipa::ToSchema;
 
-use crate::tokens;
+use crate::{
+    cookie::{self, RefreshTokenIn},
+    tokens,
+};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +28,9 @@ pub struct RegisterRequest {
     pub email: String,
     /// 10–256 characters.
     pub password: String,
+    /// `body` (default) or `cookie` (the web app: an HttpOnly cookie).
+    #[serde(default)]
+    pub refresh_token_in: Option<RefreshTokenIn>,
 }
 
 /// Log in with the username or the email address, not both.
@@ -34,18 +40,29 @@ pub struct LoginRequest {
     pub username: Option<String>,
     pub email: Option<String>,
     pub password: String,
+    /// `body` (default) or `cookie` (the web app: an HttpOnly cookie).
+    #[serde(default)]
+    pub refresh_token_in: Option<RefreshTokenIn>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    /// The token to spend; without it, the `skycast_refresh` cookie's.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Where the new one goes: `body`, or `cookie`; by default where the
+    /// presented one came from.
+    #[serde(default)]
+    pub refresh_token_in: Option<RefreshTokenIn>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
-    pub refresh_token: String,
+    /// The login to end; without it, the `skycast_refresh` cookie's.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -53,12 +70,30 @@ pub struct TokenResponse {
     pub user: UserView,
     /// A JWT (EdDSA); send as `Authorization: Bearer <token>`.
     pub access_token: String,
-    /// Opaque; single use: each refresh returns a new one.
-    pub refresh_token: String,
+    /// Opaque; single use: each refresh returns a new one. Absent when it
+    /// went into the `skycast_refresh` cookie (`refresh_token_in: cookie`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+}
+
+/// A new pair as the client asked for it: the refresh token in the body, or
+/// in the cookie and not in the body. Never cached (RFC 6749 §5.1).
+fn respond(status: StatusCode, issued: tokens::Issued, to: RefreshTokenIn, request: &HeaderMap) -> Response {
+    let mut body = issued.response;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if to == RefreshTokenIn::Cookie {
+        let token = body.refresh_token.take().unwrap_or_default();
+        let max_age = issued.refresh_expires_at - timefmt::unix_now();
+        if let Some(c) = cookie::set(request, &token, max_age) {
+            headers.insert(header::SET_COOKIE, c);
+        }
+    }
+    (status, headers, JsonResponse(body)).into_response()
 }
 
 /// Runs a password hash or check off the async executor: it is CPU-bound.
@@ -76,6 +111,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 pub async fn register(
     State(ctx): State<ApiContext>,
     ClientAddr(addr): ClientAddr,
+    request: HeaderMap,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Response> {
     // Every attempt counts, a refused name too: otherwise names could be
@@ -98,8 +134,8 @@ pub async fn register(
         }
     }
     tracing::info!(user_id = %user.id, "user registered");
-    let tokens = tokens::issue_for_login(&ctx, &user).await?;
-    Ok((StatusCode::CREATED, JsonResponse(tokens)).into_response())
+    let issued = tokens::issue_for_login(&ctx, &user).await?;
+    Ok(respond(StatusCode::CREATED, issued, req.refresh_token_in.unwrap_or_default(), &request))
 }
 
 /// Log in with username or email and password.
@@ -112,8 +148,9 @@ pub async fn register(
 pub async fn login(
     State(ctx): State<ApiContext>,
     ClientAddr(addr): ClientAddr,
+    request: HeaderMap,
     Json(req): Json<LoginRequest>,
-) -> ApiResult<JsonResponse<TokenResponse>> {
+) -> ApiResult<Response> {
     let (found, named) = match (&req.username, &req.email) {
         (Some(u), None) => match user::normalize_username(u) {
             Ok(u) => (ctx.stores.users.find_by_username(&u).await?, format!("name:{u}")),
@@ -170,34 +207,58 @@ pub async fn login(
     for (rate, subject) in &budgets {
         limits::give_back(&ctx, rate, subject).await?;
     }
-    Ok(JsonResponse(tokens::issue_for_login(&ctx, &user).await?))
+    let issued = tokens::issue_for_login(&ctx, &user).await?;
+    Ok(respond(StatusCode::OK, issued, req.refresh_token_in.unwrap_or_default(), &request))
 }
 
 /// Exchange a refresh token for a new pair. The presented token stops working;
-/// presenting it again revokes every token of that login.
+/// presenting it again more than 10 s later revokes every token of that login.
+/// The token comes from the body or, without one, the `skycast_refresh` cookie.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
-    (status = 401, description = "invalid, expired, spent or revoked refresh token", body = skycast_http::ErrorBody),
+    (status = 401, description = "missing, invalid, expired, spent or revoked refresh token (a failing cookie is cleared)", body = skycast_http::ErrorBody),
 ))]
 pub async fn refresh(
     State(ctx): State<ApiContext>,
+    request: HeaderMap,
     Json(req): Json<RefreshRequest>,
-) -> ApiResult<JsonResponse<TokenResponse>> {
-    Ok(JsonResponse(tokens::rotate(&ctx, &req.refresh_token).await?))
+) -> ApiResult<Response> {
+    let (presented, from) = match req.refresh_token {
+        Some(t) => (Some(t), RefreshTokenIn::Body),
+        None => (cookie::read(&request), RefreshTokenIn::Cookie),
+    };
+    let to = req.refresh_token_in.unwrap_or(from);
+    let Some(presented) = presented else {
+        return Err(ApiError::unauthorized("no refresh token: give refresh_token, or send the skycast_refresh cookie")
+            .with_code("invalid_refresh_token"));
+    };
+    match tokens::rotate(&ctx, &presented).await {
+        Ok(issued) => Ok(respond(StatusCode::OK, issued, to, &request)),
+        // A cookie that no longer works goes, so the browser stops sending it.
+        Err(e) if from == RefreshTokenIn::Cookie => {
+            let mut res = e.into_response();
+            res.headers_mut().insert(header::SET_COOKIE, cookie::clear(&request));
+            Ok(res)
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// End the login the refresh token belongs to.
+/// End the login the refresh token (from the body, or the cookie) belongs to.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = LogoutRequest, security(("bearer" = [])), responses(
-    (status = 204, description = "logged out (also when the token was unknown)"),
+    (status = 204, description = "logged out (also when the token was unknown); the cookie is cleared"),
     (status = 401, body = skycast_http::ErrorBody),
 ))]
 pub async fn logout(
     State(ctx): State<ApiContext>,
     caller: AuthUser,
+    request: HeaderMap,
     Json(req): Json<LogoutRequest>,
-) -> ApiResult<StatusCode> {
-    tokens::revoke(&ctx, &caller.id, &req.refresh_token).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    if let Some(presented) = req.refresh_token.or_else(|| cookie::read(&request)) {
+        tokens::revoke(&ctx, &caller.id, &presented).await?;
+    }
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie::clear(&request))]).into_response())
 }
 
 /// The caller's account.

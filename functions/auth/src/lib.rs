@@ -3,6 +3,7 @@
 //! `POST /auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`,
 //! `GET /auth/me`, and the public key set at `/.well-known/jwks.json`.
 
+mod cookie;
 mod handlers;
 mod tokens;
 
@@ -13,6 +14,7 @@ use axum::{
 use skycast_http::ApiContext;
 use utoipa::OpenApi;
 
+pub use cookie::RefreshTokenIn;
 pub use handlers::{LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse};
 
 /// This function's routes; [`skycast_http::app::finish`] adds the common ones.
@@ -29,7 +31,7 @@ pub fn routes() -> Router<ApiContext> {
 #[derive(OpenApi)]
 #[openapi(
     paths(handlers::register, handlers::login, handlers::refresh, handlers::logout, handlers::me, handlers::jwks),
-    components(schemas(RegisterRequest, LoginRequest, RefreshRequest, LogoutRequest, TokenResponse, skycast_core::user::UserView)),
+    components(schemas(RegisterRequest, LoginRequest, RefreshRequest, LogoutRequest, TokenResponse, RefreshTokenIn, skycast_core::user::UserView)),
     tags((name = "auth", description = "Accounts, access and refresh tokens"))
 )]
 pub struct AuthDoc;

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
-use skycast_tests::{PASSWORD, api};
+use skycast_tests::{PASSWORD, api, api_with};
 
 #[tokio::test]
 async fn register_returns_the_user_and_a_token_pair() {
@@ -176,7 +176,8 @@ async fn unknown_user_and_wrong_password_look_the_same() {
 
 #[tokio::test]
 async fn refresh_rotates_and_a_spent_token_revokes_the_family() {
-    let api = api().await;
+    // No reuse grace: a second use is a replay at once (the grace has its own test).
+    let api = api_with(|c| c.refresh_reuse_grace_s = 0).await;
     let a = api.register("rotator").await;
     let first = api.post("/auth/refresh", None, json!({"refresh_token": a.refresh})).await;
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
@@ -195,6 +196,104 @@ async fn refresh_rotates_and_a_spent_token_revokes_the_family() {
     let other = api.post("/auth/login", None, json!({"username": "rotator", "password": PASSWORD})).await;
     let r = api.post("/auth/refresh", None, json!({"refresh_token": other.body["refresh_token"]})).await;
     assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_reused_within_the_grace_keeps_the_login_and_after_it_revokes_it() {
+    let api = api_with(|c| c.refresh_reuse_grace_s = 2).await;
+    let a = api.register("reloader").await;
+    let refresh = |token: String| {
+        let api = &api;
+        async move { api.post("/auth/refresh", None, json!({"refresh_token": token})).await }
+    };
+    // A page reloaded while its refresh was in flight presents the token again
+    // at once, and two tabs present it together: every one is answered, and
+    // every token handed out belongs to the same, unrevoked login.
+    let (first, again) = tokio::join!(refresh(a.refresh.clone()), refresh(a.refresh.clone()));
+    let third = refresh(a.refresh.clone()).await;
+    let mut handed = Vec::new();
+    for r in [&first, &again, &third] {
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        handed.push(r.body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    handed.sort();
+    handed.dedup();
+    assert_eq!(handed.len(), 3, "each use hands out a token of its own");
+    assert_eq!(refresh(handed[0].clone()).await.status, StatusCode::OK, "the login lives");
+    // Past the grace, the same token is a replay: the login is revoked,
+    // the tokens it handed out with it.
+    let spent_at = skycast_core::timefmt::unix_now();
+    while skycast_core::timefmt::unix_now() <= spent_at + 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replay = refresh(a.refresh.clone()).await;
+    assert_eq!((replay.status, replay.code()), (StatusCode::UNAUTHORIZED, "invalid_refresh_token"));
+    assert_eq!(refresh(handed[1].clone()).await.status, StatusCode::UNAUTHORIZED, "revoked with its login");
+}
+
+/// The web app's way: the refresh token only ever in an HttpOnly cookie.
+#[tokio::test]
+async fn the_refresh_token_can_live_in_an_http_only_cookie() {
+    let api = api_with(|c| c.refresh_reuse_grace_s = 0).await;
+    let cookie_call = |path: &str, cookie: Option<&str>, token: Option<&str>, body: Value| {
+        let mut req = http::Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(http::header::HOST, "site.example.com")
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(c) = cookie {
+            req = req.header(http::header::COOKIE, format!("other=1; skycast_refresh={c}"));
+        }
+        if let Some(t) = token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req.body(axum::body::Body::from(body.to_string())).expect("request");
+        let api = &api;
+        async move { api.send(req).await }
+    };
+    let set_cookie = |r: &skycast_tests::Reply| -> (String, String) {
+        let c = r.headers.get(http::header::SET_COOKIE).expect("a cookie").to_str().unwrap().to_owned();
+        let value = c.split(';').next().unwrap().trim_start_matches("skycast_refresh=").to_owned();
+        (c, value)
+    };
+    let body = json!({"username": "cookie", "email": "cookie@example.com", "password": PASSWORD, "refresh_token_in": "cookie"});
+    let reg = cookie_call("/auth/register", None, None, body).await;
+    assert_eq!(reg.status, StatusCode::CREATED, "{:?}", reg.body);
+    assert!(reg.body.get("refresh_token").is_none(), "never in the body: {:?}", reg.body);
+    assert_eq!(reg.headers["cache-control"], "no-store");
+    let (header, first) = set_cookie(&reg);
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/api/auth", "Secure", "Max-Age="] {
+        assert!(header.contains(part), "{part} in {header}");
+    }
+
+    // Refresh with the cookie alone: a new cookie, still nothing in the body.
+    let r = cookie_call("/auth/refresh", Some(&first), None, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("refresh_token").is_none() && r.body["access_token"].is_string(), "{:?}", r.body);
+    let (_, second) = set_cookie(&r);
+    assert_ne!(second, first);
+    // The spent cookie is refused and cleared.
+    let r = cookie_call("/auth/refresh", Some(&first), None, json!({})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&r).0.contains("Max-Age=0"));
+    // No cookie, no token: 401, naming what is missing.
+    let r = cookie_call("/auth/refresh", None, None, json!({})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "invalid_refresh_token"));
+
+    // Logging in the same way, then out: the cookie's login ends, the cookie goes.
+    let body = json!({"username": "cookie", "password": PASSWORD, "refresh_token_in": "cookie"});
+    let login = cookie_call("/auth/login", None, None, body).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let (_, token) = set_cookie(&login);
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+    // Positive control: the cookie works before the logout.
+    let r = cookie_call("/auth/refresh", Some(&token), None, json!({"refresh_token_in": "body"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let token = r.body["refresh_token"].as_str().expect("asked for in the body").to_owned();
+    let out = cookie_call("/auth/logout", Some(&token), Some(&access), json!({})).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(set_cookie(&out).0.contains("Max-Age=0"));
+    assert_eq!(cookie_call("/auth/refresh", Some(&token), None, json!({})).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -19,6 +19,9 @@ pub struct RefreshRecord {
     pub user_id: String,
     pub family_id: String,
     pub spent: bool,
+    /// When it was first spent (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_at: Option<i64>,
     /// Unix seconds; also the TTL attribute.
     pub expires_at: i64,
 }
@@ -44,9 +47,16 @@ pub trait TokenStore: Send + Sync {
     async fn create_family(&self, family: &RefreshFamily, first: &RefreshRecord) -> Result<(), StoreError>;
     async fn get_token(&self, hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
     async fn get_family(&self, id: &str) -> Result<Option<RefreshFamily>, StoreError>;
-    /// Atomically: spend `old_hash` (which must be unspent), check its family
-    /// is not revoked, and store `next`.
-    async fn rotate(&self, old_hash: &str, next: &RefreshRecord) -> Result<Rotation, StoreError>;
+    /// Atomically: spend `old_hash`, which must be unspent or first spent at
+    /// or after `spent_since` (Unix seconds: the reuse grace), check its
+    /// family is not revoked, and store `next`. The first spend's time stays.
+    async fn rotate(
+        &self,
+        old_hash: &str,
+        next: &RefreshRecord,
+        now: i64,
+        spent_since: i64,
+    ) -> Result<Rotation, StoreError>;
     async fn revoke_family(&self, id: &str) -> Result<(), StoreError>;
 }
 
@@ -111,15 +121,24 @@ impl TokenStore for DynamoTokenStore {
         Ok(self.get_pk::<FamilyItem>(family_pk(id)).await?.map(|i| i.family))
     }
 
-    async fn rotate(&self, old_hash: &str, next: &RefreshRecord) -> Result<Rotation, StoreError> {
+    async fn rotate(
+        &self,
+        old_hash: &str,
+        next: &RefreshRecord,
+        now: i64,
+        spent_since: i64,
+    ) -> Result<Rotation, StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue::{Bool, N};
         let spend = built(
             Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(token_pk(old_hash)))
-                .update_expression("SET spent = :yes")
-                .condition_expression("attribute_exists(pk) AND spent = :no")
-                .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-                .expression_attribute_values(":no", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+                .update_expression("SET spent = :yes, spent_at = if_not_exists(spent_at, :now)")
+                .condition_expression("attribute_exists(pk) AND (spent = :no OR spent_at >= :since)")
+                .expression_attribute_values(":yes", Bool(true))
+                .expression_attribute_values(":no", Bool(false))
+                .expression_attribute_values(":now", N(now.to_string()))
+                .expression_attribute_values(":since", N(spent_since.to_string()))
                 .build(),
         )?;
         let family_live = built(
