@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -14,6 +15,7 @@ const BASE = process.env.SKYCAST_BASE_URL ?? "http://127.0.0.1:8080";
 const SHOTS = process.env.SKYCAST_SCREENSHOTS ?? "target/web-screenshots";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const PASSWORD = "correct horse battery";
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
@@ -45,7 +47,18 @@ async function context(viewport = DESKTOP) {
   return ctx;
 }
 
+/** axe-core's WCAG 2.1 A and AA rules on the page as it is: what fails
+ * (labels, names, contrast, roles, focusable controls…). */
+async function accessibilityProblems(page) {
+  await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+}
+
 async function shot(page, name) {
+  assert.deepEqual(await accessibilityProblems(page), [], `${name}: accessibility`);
   for (const [label, size] of [
     ["desktop", DESKTOP],
     ["phone", PHONE],
