@@ -82,14 +82,16 @@ pub async fn counts(ctx: &ApiContext, streams: &[Stream]) -> ApiResult<HashMap<S
     if live.is_empty() {
         return Ok(HashMap::new());
     }
-    let keys: Vec<String> = live.iter().flat_map(|id| p.counted_windows(now).map(|w| p.counter_key(id, w))).collect();
+    // Each stream's counters (its counted windows), read in one batch.
+    let per_stream: Vec<(&str, Vec<String>)> =
+        live.iter().map(|id| (*id, p.counted_windows(now).map(|w| p.counter_key(id, w)).to_vec())).collect();
+    let keys: Vec<String> = per_stream.iter().flat_map(|(_, k)| k.iter().cloned()).collect();
     let values = ctx.stores.limits.counts(&keys).await?;
-    Ok(live
-        .iter()
-        .map(|id| {
-            let n =
-                p.counted_windows(now).iter().map(|w| values.get(&p.counter_key(id, *w)).copied().unwrap_or(0)).max();
-            ((*id).to_owned(), u64::from(n.unwrap_or(0)))
+    Ok(per_stream
+        .into_iter()
+        .map(|(id, keys)| {
+            let n = keys.iter().map(|k| values.get(k).copied().unwrap_or(0)).max().unwrap_or(0);
+            (id.to_owned(), u64::from(n))
         })
         .collect())
 }

@@ -195,9 +195,13 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted,
     if (hls.current) hls.current.currentLevel = index; // -1: automatic
   };
 
-  // Keyboard shortcuts, anywhere on the page but in a text field.
+  // Keyboard shortcuts, anywhere on the page but in a text field. One
+  // listener for the player's life, reading this render's state through a ref.
+  const now = useRef({ seekTo, toggle, fullscreen, time });
+  now.current = { seekTo, toggle, fullscreen, time };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
+      const { seekTo, toggle, fullscreen, time } = now.current;
       const t = e.target as HTMLElement | null;
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
@@ -219,7 +223,7 @@ export function Player({ src, live, message, autoPlay = true, poster, onStarted,
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
-  });
+  }, []);
 
   const behind = live ? time.end - time.current : 0;
   const atLive = live && behind < BEHIND_LIVE_S;
