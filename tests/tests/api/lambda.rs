@@ -110,3 +110,49 @@ async fn api_gateway_v2_events_reach_the_routers() {
     let (status, _) = invoke(&api, &event("GET", "$default", "/unknown", "", None, None, Value::Null)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The web app's refresh cookie through API Gateway: v2 events carry cookies
+/// in their own `cookies` list, which lambda_http turns back into `Cookie`.
+#[tokio::test]
+async fn the_refresh_cookie_survives_the_lambda_path() {
+    let api = api().await;
+    let body =
+        json!({"username": "cookiejar", "email": "c@example.com", "password": PASSWORD, "refresh_token_in": "cookie"})
+            .to_string();
+    let req = lambda_http::request::from_str(&event(
+        "POST",
+        "POST /auth/register",
+        "/auth/register",
+        "",
+        None,
+        Some((&body, false)),
+        Value::Null,
+    ))
+    .expect("event");
+    let res = api.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("; Secure") && set.contains("HttpOnly"), "not loopback, so Secure: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let with_cookie = |cookies: Value| {
+        let mut e: Value = serde_json::from_str(&event(
+            "POST",
+            "POST /auth/refresh",
+            "/auth/refresh",
+            "",
+            None,
+            Some(("{}", false)),
+            Value::Null,
+        ))
+        .unwrap();
+        e["cookies"] = cookies;
+        e.to_string()
+    };
+    let (status, pair) = invoke(&api, &with_cookie(json!(["theme=dark", cookie]))).await;
+    assert_eq!(status, StatusCode::OK, "{pair:?}");
+    assert!(pair["access_token"].is_string() && pair.get("refresh_token").is_none());
+    // Positive control: without the cookie, nothing to refresh.
+    let (status, _) = invoke(&api, &with_cookie(json!(["theme=dark"]))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
