@@ -387,7 +387,11 @@ mod tests {
     #[test]
     fn debug_never_prints_the_key() {
         let mut c = Config::with_prefix("t");
-        c.jwt_private_key_pem = Some("-----BEGIN PRIVATE KEY-----secret".into());
-        assert!(!format!("{c:?}").contains("secret"));
+        c.jwt_private_key_pem = Some("-----BEGIN PRIVATE KEY-----s3cr3t-pem".into());
+        c.playback_key = Some("s3cr3t-playback".into());
+        c.edge_secret = Some("s3cr3t-edge".into());
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert_eq!(printed.matches("<redacted>").count(), 3, "{printed}");
     }
 }

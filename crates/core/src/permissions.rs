@@ -89,7 +89,10 @@ mod tests {
                 assert!(!grant.actions.is_empty() && !grant.keys.is_empty());
             }
             for s in &role.secrets {
-                assert!(["jwt-private-key", "playback-key"].contains(&s.as_str()), "{name}: unknown secret {s}");
+                assert!(
+                    ["jwt-private-key", "playback-key", "edge-secret"].contains(&s.as_str()),
+                    "{name}: unknown secret {s}"
+                );
             }
         }
     }
