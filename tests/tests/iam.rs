@@ -86,7 +86,8 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let (live, recordings) = (physical_name(&prefix, "live"), physical_name(&prefix, "recordings"));
 
     // auth: accounts and logins, the limits on them, readiness.
-    let auth = api_as(iam, "auth", skycast_auth::routes(), |_| {}).await;
+    // No reuse grace: the replay below takes the revocation path.
+    let auth = api_as(iam, "auth", skycast_auth::routes(), |c| c.refresh_reuse_grace_s = 0).await;
     let body = json!({"username": "owner", "email": "owner@example.com", "password": PASSWORD});
     let r = auth.post("/auth/register", None, body).await;
     ok(&r, "register");
