@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { api, ApiError, type Latency, type Page, type Stream } from "../api";
 import { useUser } from "../App";
@@ -60,6 +61,44 @@ function LatencySelect({ value, onChange }: { value: Latency; onChange: (l: Late
   );
 }
 
+interface StreamFieldsProps {
+  title: string;
+  setTitle: (t: string) => void;
+  visibility: string;
+  setVisibility: (v: string) => void;
+  latency: Latency;
+  setLatency: (l: Latency) => void;
+  record: boolean;
+  setRecord: (r: boolean) => void;
+  /** Fields of the form's own, between visibility and latency. */
+  children?: ComponentChildren;
+}
+
+/** The fields a stream is created and edited with. */
+function StreamFields(p: StreamFieldsProps) {
+  return (
+    <>
+      <label>
+        Title
+        <input name="title" required maxLength={200} value={p.title} onInput={(e) => p.setTitle((e.target as HTMLInputElement).value)} />
+      </label>
+      <label>
+        Visibility
+        <select value={p.visibility} onChange={(e) => p.setVisibility((e.target as HTMLSelectElement).value)}>
+          <option value="public">Public</option>
+          <option value="private">Private (only you)</option>
+        </select>
+      </label>
+      {p.children}
+      <LatencySelect value={p.latency} onChange={p.setLatency} />
+      <label class="check">
+        <input type="checkbox" checked={p.record} onChange={(e) => p.setRecord((e.target as HTMLInputElement).checked)} />{" "}
+        Keep a recording as a video
+      </label>
+    </>
+  );
+}
+
 /** Edit a stream: what it is called, who sees it, and how it is made. */
 function StreamSettings({ st, onSaved }: { st: Stream; onSaved: () => void }) {
   const [title, setTitle] = useState(st.title);
@@ -84,29 +123,15 @@ function StreamSettings({ st, onSaved }: { st: Stream; onSaved: () => void }) {
     <details class="settings">
       <summary>Edit stream</summary>
       <form onSubmit={submit} aria-label="Stream settings">
-        <label>
-          Title
-          <input required maxLength={200} value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
-        </label>
-        <label>
-          Visibility
-          <select value={visibility} onChange={(e) => setVisibility((e.target as HTMLSelectElement).value)}>
-            <option value="public">Public</option>
-            <option value="private">Private (only you)</option>
-          </select>
-        </label>
-        <label>
-          Quality
-          <select value={profile} onChange={(e) => setProfile((e.target as HTMLSelectElement).value)}>
-            <option value="ladder">Adaptive: your stream + 480p + 360p</option>
-            <option value="source">Source only (your stream as sent)</option>
-          </select>
-        </label>
-        <LatencySelect value={latency} onChange={setLatency} />
-        <label class="check">
-          <input type="checkbox" checked={record} onChange={(e) => setRecord((e.target as HTMLInputElement).checked)} /> Keep
-          a recording as a video
-        </label>
+        <StreamFields {...{ title, setTitle, visibility, setVisibility, latency, setLatency, record, setRecord }}>
+          <label>
+            Quality
+            <select value={profile} onChange={(e) => setProfile((e.target as HTMLSelectElement).value)}>
+              <option value="ladder">Adaptive: your stream + 480p + 360p</option>
+              <option value="source">Source only (your stream as sent)</option>
+            </select>
+          </label>
+        </StreamFields>
         {note && (
           <p class={note.error ? "error" : "muted"} role={note.error ? "alert" : "status"}>
             {note.text}
@@ -237,22 +262,7 @@ function CreateStream({ onCreated }: { onCreated: (s: Stream) => void }) {
   return (
     <form class="panel" onSubmit={submit} aria-labelledby="new-stream">
       <h2 id="new-stream">New stream</h2>
-      <label>
-        Title
-        <input name="title" required maxLength={200} value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
-      </label>
-      <label>
-        Visibility
-        <select value={visibility} onChange={(e) => setVisibility((e.target as HTMLSelectElement).value)}>
-          <option value="public">Public</option>
-          <option value="private">Private (only you)</option>
-        </select>
-      </label>
-      <LatencySelect value={latency} onChange={setLatency} />
-      <label class="check">
-        <input type="checkbox" checked={record} onChange={(e) => setRecord((e.target as HTMLInputElement).checked)} /> Keep
-        a recording as a video
-      </label>
+      <StreamFields {...{ title, setTitle, visibility, setVisibility, latency, setLatency, record, setRecord }} />
       {error && (
         <p class="error" role="alert">
           {error.message}
