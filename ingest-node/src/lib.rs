@@ -21,5 +21,6 @@ pub mod origin;
 pub mod profile;
 pub mod reaper;
 pub mod recover;
+pub mod relay;
 pub mod session;
 pub mod store;

@@ -99,7 +99,24 @@ impl Close {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Any text: no panic; what does not name "skycast" is always data;
+        /// a control message is only ever the header.
+        #[test]
+        fn any_text_parses_safely(text in ".{0,200}", value in "[a-z]{0,12}") {
+            let parsed = Control::parse(&text);
+            if !text.contains("\"skycast\"") {
+                prop_assert_eq!(parsed, Ok(None));
+            }
+            let control = format!(r#"{{"skycast":"{value}"}}"#);
+            let expected = if value == "header" { Ok(Some(Control::Header)) } else { Err(UnknownControl(value.clone())) };
+            prop_assert_eq!(Control::parse(&control), expected);
+        }
+    }
 
     #[test]
     fn control_messages_are_told_from_data() {

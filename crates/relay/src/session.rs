@@ -231,6 +231,11 @@ impl Session {
         self.client.is_some()
     }
 
+    /// The client's socket, while it is connected.
+    pub fn client_conn(&self) -> Option<u64> {
+        self.client
+    }
+
     /// Operators connected now.
     pub fn operators_connected(&self) -> usize {
         self.operators.len()
