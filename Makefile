@@ -94,6 +94,7 @@ bench: deps web chromium
 	./target/release/bench_ingest
 	./target/release/bench_recording
 	./target/release/bench_web
+	./target/release/bench_relay
 
 openapi:
 	$(CARGO) run -q --bin skycast-dev -- openapi > openapi.json
