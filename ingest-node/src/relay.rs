@@ -32,7 +32,7 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink};
 use serde::Deserialize;
 use skycast_core::auth::jwt::JwtKeys;
 use skycast_relay::{Close, Control, Fanout, Finish, Limits, Message, Outbox, Role, Session, SessionStatus};
@@ -318,8 +318,10 @@ async fn run_socket(live: Arc<Live>, user_id: String, socket: WebSocket, ping_ev
                     g.close(old, Close::Replaced);
                     g.fanout.leave(old);
                 }
-                if j.role == Role::Operator {
-                    g.fanout.join(j.conn);
+                match j.role {
+                    Role::Operator => g.fanout.join(j.conn),
+                    // A header announced by a socket this one replaced is not its.
+                    Role::Client => g.header_next = false,
                 }
                 Ok(j)
             }
@@ -328,32 +330,49 @@ async fn run_socket(live: Arc<Live>, user_id: String, socket: WebSocket, ping_ev
     let joined = match joined {
         Ok(j) => j,
         Err(refusal) => {
-            let _ = sink.send(close_frame(refusal.close())).await;
+            let _ = tokio::time::timeout(ping_every, sink.send(close_frame(refusal.close()))).await;
             return;
         }
     };
     let conn = joined.conn;
     tracing::debug!(conn, role = ?joined.role, "relay socket joined");
     let mut writer = tokio::spawn(write_loop(live.clone(), conn, joined.role, sink, wake, ping_every));
-    tokio::select! {
-        ended = read_loop(&live, conn, joined.role, &mut stream) => {
-            if let Some(why) = ended {
-                live.lock().close(conn, why);
-            }
+    let read = tokio::select! {
+        ended = read_loop(&live, conn, joined.role, &mut stream) => Some(ended),
+        _ = &mut writer => None,
+    };
+    // Drain what the peer still sends (its close reply, the rest of an
+    // oversized frame) for a moment, so the connection ends with our close
+    // frame delivered rather than reset.
+    match read {
+        // The relay ends the socket (1009, 1003, 1008): the writer sends the close.
+        Some(Some(why)) => {
+            live.lock().close(conn, why);
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
-            writer.abort();
+            drain(&mut stream, Duration::from_secs(1)).await;
         }
-        _ = &mut writer => {
-            // The writer closed the socket: wait (a little) for the peer's close.
-            let _ = tokio::time::timeout(Duration::from_secs(2), async { while stream.next().await.is_some() {} }).await;
+        // The peer closed (or the connection broke): one more read makes
+        // tungstenite send its close reply.
+        Some(None) => {
+            drain(&mut stream, Duration::from_millis(500)).await;
+        }
+        // The writer closed the socket (finished, replaced, too slow) or gave up on it.
+        None => {
+            drain(&mut stream, Duration::from_secs(2)).await;
         }
     }
+    writer.abort();
     let mut g = live.lock();
     g.session.disconnect(conn, Instant::now());
     g.fanout.leave(conn);
     g.wakers.remove(&conn);
     g.closing.remove(&conn);
     g.heard.remove(&conn);
+}
+
+/// Reads and drops what a socket still sends, for at most `limit`.
+async fn drain(stream: &mut futures_util::stream::SplitStream<WebSocket>, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async { while stream.next().await.is_some() {} }).await;
 }
 
 /// Reads one socket until it ends; the close to send, if the relay ends it.
@@ -375,7 +394,12 @@ async fn read_loop(
             (Role::Client, Ws::Binary(b)) => relay(live, conn, Message::Binary(b), true),
             (Role::Client, Ws::Text(t)) => match Control::parse(t.as_str()) {
                 Ok(None) => relay(live, conn, Message::Text(Bytes::from(t)), false),
-                Ok(Some(Control::Header)) => live.lock().header_next = true,
+                Ok(Some(Control::Header)) => {
+                    let mut g = live.lock();
+                    if g.session.client_conn() == Some(conn) {
+                        g.header_next = true;
+                    }
+                }
                 Err(_) => return Some(Close::UnknownControl),
             },
             (Role::Operator, Ws::Text(t)) => {
@@ -411,6 +435,8 @@ fn relay(live: &Live, conn: u64, m: Message, binary: bool) {
     let header = binary && std::mem::take(&mut g.header_next);
     for slow in g.fanout.publish(m, header) {
         tracing::info!(conn = slow, "operator too slow: dropped");
+        // Its place frees now, not when its blocked socket gives up.
+        g.session.disconnect(slow, Instant::now());
         g.close(slow, Close::TooSlow);
     }
     let client = g.session.client_conn();
@@ -437,9 +463,18 @@ async fn write_loop(
     ping_every: Duration,
 ) {
     let mut ping = tokio::time::interval(ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    // A write blocked this long is a peer that stopped reading: it goes, and
+    // with it its place (its reader is dropped with this socket).
+    let send_limit = ping_every * 2;
+    // Pings go out on time whether or not messages flow, so silence is only
+    // ever judged after pings had time to be answered.
+    let silent = |live: &Live| live.lock().heard.get(&conn).is_none_or(|t| t.elapsed() > ping_every * 3);
     loop {
-        let step = {
+        let step = if ping.tick().now_or_never().is_some() {
+            Step::Ping
+        } else {
             let mut g = live.lock();
             if let Some(why) = g.closing.remove(&conn) {
                 Step::Close(why)
@@ -454,31 +489,26 @@ async fn write_loop(
         let step = match step {
             Step::Wait => tokio::select! {
                 _ = wake.notified() => continue,
-                _ = ping.tick() => {
-                    let silent = live.lock().heard.get(&conn).is_none_or(|t| t.elapsed() > ping_every * 3);
-                    if silent {
-                        tracing::info!(conn, "relay socket silent: dropped");
-                        return;
-                    }
-                    Step::Ping
-                }
+                _ = ping.tick() => Step::Ping,
             },
             other => other,
         };
-        let sent = match step {
-            Step::Send(Message::Binary(b)) => sink.send(Ws::Binary(b)).await,
+        let (frame, last) = match step {
+            Step::Send(Message::Binary(b)) => (Ws::Binary(b), false),
             Step::Send(Message::Text(b)) => match Utf8Bytes::try_from(b) {
-                Ok(t) => sink.send(Ws::Text(t)).await,
-                Err(_) => Ok(()),
+                Ok(t) => (Ws::Text(t), false),
+                Err(_) => continue,
             },
-            Step::Ping => sink.send(Ws::Ping(Bytes::new())).await,
-            Step::Close(why) => {
-                let _ = sink.send(close_frame(why)).await;
+            Step::Ping if silent(&live) => {
+                tracing::info!(conn, "relay socket silent: dropped");
                 return;
             }
-            Step::Wait => Ok(()),
+            Step::Ping => (Ws::Ping(Bytes::new()), false),
+            Step::Close(why) => (close_frame(why), true),
+            Step::Wait => continue,
         };
-        if sent.is_err() {
+        let sent = tokio::time::timeout(send_limit, sink.send(frame)).await;
+        if last || !matches!(sent, Ok(Ok(()))) {
             return;
         }
     }

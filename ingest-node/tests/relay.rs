@@ -11,7 +11,10 @@ use skycast_relay::{Finish, Limits};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Error, Message},
+    tungstenite::{
+        Error, Message,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    },
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -201,7 +204,7 @@ async fn a_late_operator_gets_the_header_first() {
     assert_eq!(next(&mut client).await, Err(Some(1008)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_operator_is_dropped_while_another_keeps_up() {
     let rig = rig(|c| {
         c.queue_messages = 64;
@@ -270,6 +273,11 @@ async fn finishing_a_session_closes_every_socket_and_refuses_new_ones() {
     // A node shutting down closes with 1001.
     rig.open("t", "alice", &[]);
     let mut client = rig.connect("t", "alice").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rig.hub.snapshot("t").is_some_and(|s| s.client_connected) {
+        assert!(tokio::time::Instant::now() < deadline, "the client never joined");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     rig.hub.finish_all(Finish::NodeShutdown);
     assert_eq!(next(&mut client).await, Err(Some(1001)));
 }
@@ -285,4 +293,26 @@ async fn a_second_client_socket_replaces_the_first() {
     assert_eq!(next(&mut first).await, Err(Some(4002)));
     second.send(Message::text("from the new socket")).await.unwrap();
     assert_eq!(next(&mut op).await, Ok(Message::text("from the new socket")));
+}
+
+#[tokio::test]
+async fn a_client_that_closes_is_answered_and_let_go_at_once() {
+    let rig = rig(|_| {}).await;
+    rig.open("s", "alice", &[]);
+    let mut client = rig.connect("s", "alice").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rig.hub.snapshot("s").is_some_and(|s| s.client_connected) {
+        assert!(tokio::time::Instant::now() < deadline, "the client never joined");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+    client.close(Some(bye)).await.unwrap();
+    // The server's close reply arrives (a clean close, not a dropped connection)...
+    assert_eq!(next(&mut client).await, Err(Some(1000)), "the reply to our close");
+    // ...and the session sees the client gone well within a second.
+    let gone = tokio::time::Instant::now() + Duration::from_millis(900);
+    while rig.hub.snapshot("s").is_some_and(|s| s.client_connected) {
+        assert!(tokio::time::Instant::now() < gone, "the client's socket lingered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
