@@ -59,6 +59,15 @@ impl Rig {
         self.connect_with(session, user, Some(&self.token(user))).await.expect("connected")
     }
 
+    /// Waits until the client's socket is on `session` (see [`Rig::operators_on`]).
+    async fn client_on(&self, session: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self.hub.snapshot(session).is_some_and(|s| s.client_connected) {
+            assert!(tokio::time::Instant::now() < deadline, "the client never joined {session}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Waits until `n` operators are on `session` (a socket is let in just
     /// after its upgrade answer: a message sent before would miss it).
     async fn operators_on(&self, session: &str, n: usize) {
@@ -273,11 +282,7 @@ async fn finishing_a_session_closes_every_socket_and_refuses_new_ones() {
     // A node shutting down closes with 1001.
     rig.open("t", "alice", &[]);
     let mut client = rig.connect("t", "alice").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !rig.hub.snapshot("t").is_some_and(|s| s.client_connected) {
-        assert!(tokio::time::Instant::now() < deadline, "the client never joined");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    rig.client_on("t").await;
     rig.hub.finish_all(Finish::NodeShutdown);
     assert_eq!(next(&mut client).await, Err(Some(1001)));
 }
@@ -300,11 +305,7 @@ async fn a_client_that_closes_is_answered_and_let_go_at_once() {
     let rig = rig(|_| {}).await;
     rig.open("s", "alice", &[]);
     let mut client = rig.connect("s", "alice").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !rig.hub.snapshot("s").is_some_and(|s| s.client_connected) {
-        assert!(tokio::time::Instant::now() < deadline, "the client never joined");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    rig.client_on("s").await;
     let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
     client.close(Some(bye)).await.unwrap();
     // The server's close reply arrives (a clean close, not a dropped connection)...
