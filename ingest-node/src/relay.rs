@@ -86,6 +86,12 @@ pub struct Snapshot {
     pub bytes: u64,
 }
 
+/// What operators may have waiting for the client: chat and control text,
+/// not media.
+fn client_outbox() -> Outbox {
+    Outbox::new(256, 1024 * 1024)
+}
+
 /// How long a finished session is remembered, so a socket arriving late is
 /// told "session finished" (close 1000) rather than "not found".
 const KEEP_FINISHED: Duration = Duration::from_secs(60);
@@ -158,7 +164,7 @@ impl Hub {
                 session: Session::new(s.client_id, self.config.limits, now),
                 fanout: Fanout::new(self.config.queue_messages, self.config.queue_bytes),
                 header_next: false,
-                to_client: Outbox::new(256, 1024 * 1024),
+                to_client: client_outbox(),
                 wakers: HashMap::new(),
                 closing: HashMap::new(),
                 heard: HashMap::new(),
@@ -408,7 +414,7 @@ async fn read_loop(
                     // The client does not read what operators say: start over
                     // rather than hold it, and never slow the operator down.
                     tracing::warn!(conn, "operator messages to the client dropped: the client does not read them");
-                    g.to_client = Outbox::new(256, 1024 * 1024);
+                    g.to_client = client_outbox();
                 }
                 if let Some(w) = g.session.client_conn().and_then(|c| g.wakers.get(&c)) {
                     w.notify_one();

@@ -61,21 +61,15 @@ impl Rig {
 
     /// Waits until the client's socket is on `session` (see [`Rig::operators_on`]).
     async fn client_on(&self, session: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !self.hub.snapshot(session).is_some_and(|s| s.client_connected) {
-            assert!(tokio::time::Instant::now() < deadline, "the client never joined {session}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let on = || async { self.hub.snapshot(session).filter(|s| s.client_connected).map(|_| ()) };
+        skycast_tests::eventually(Duration::from_secs(10), on).await.expect("the client joined");
     }
 
     /// Waits until `n` operators are on `session` (a socket is let in just
     /// after its upgrade answer: a message sent before would miss it).
     async fn operators_on(&self, session: &str, n: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.hub.snapshot(session).map(|s| s.operators_connected) != Some(n) {
-            assert!(tokio::time::Instant::now() < deadline, "{n} operators never joined {session}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let on = || async { self.hub.snapshot(session).filter(|s| s.operators_connected == n).map(|_| ()) };
+        skycast_tests::eventually(Duration::from_secs(10), on).await.expect("the operators joined");
     }
 }
 
@@ -311,9 +305,6 @@ async fn a_client_that_closes_is_answered_and_let_go_at_once() {
     // The server's close reply arrives (a clean close, not a dropped connection)...
     assert_eq!(next(&mut client).await, Err(Some(1000)), "the reply to our close");
     // ...and the session sees the client gone well within a second.
-    let gone = tokio::time::Instant::now() + Duration::from_millis(900);
-    while rig.hub.snapshot("s").is_some_and(|s| s.client_connected) {
-        assert!(tokio::time::Instant::now() < gone, "the client's socket lingered");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let gone = || async { rig.hub.snapshot("s").filter(|s| !s.client_connected).map(|_| ()) };
+    skycast_tests::eventually(Duration::from_millis(900), gone).await.expect("the client's socket let go");
 }
