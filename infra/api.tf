@@ -1,16 +1,20 @@
-# One HTTP API in front of the three HTTP functions. Each function is the same
+# One HTTP API in front of the four HTTP functions. Each function is the same
 # axum router `make dev` serves, so it answers its own 404s, 405s and CORS
-# preflights; the gateway only routes by path and throttles.
+# preflights; the gateway only routes by path and throttles. The sessions
+# function answers POST and GET /sessions, GET and DELETE /sessions/{id},
+# GET /sessions/{id}/operators, PUT and DELETE /sessions/{id}/operators/{user_id}.
 locals {
   routes = {
-    "ANY /auth/{proxy+}"    = "auth"
-    "GET /health"           = "auth"
-    "GET /ready"            = "auth"
-    "ANY /streams"          = "streams"
-    "ANY /streams/{proxy+}" = "streams"
-    "ANY /videos"           = "vod"
-    "ANY /videos/{proxy+}"  = "vod"
-    "$default"              = "auth"
+    "ANY /auth/{proxy+}"     = "auth"
+    "GET /health"            = "auth"
+    "GET /ready"             = "auth"
+    "ANY /streams"           = "streams"
+    "ANY /streams/{proxy+}"  = "streams"
+    "ANY /videos"            = "vod"
+    "ANY /videos/{proxy+}"   = "vod"
+    "ANY /sessions"          = "sessions"
+    "ANY /sessions/{proxy+}" = "sessions"
+    "$default"               = "auth"
   }
 }
 

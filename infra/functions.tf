@@ -8,7 +8,7 @@ locals {
   # S3 actions IAM applies to a bucket, not to its objects.
   s3_bucket_actions = ["ListBucket", "ListBucketVersions", "ListBucketMultipartUploads"]
 
-  http_functions = ["auth", "streams", "vod"]
+  http_functions = ["auth", "streams", "vod", "sessions"]
 
   functions = {
     auth = {
@@ -35,6 +35,16 @@ locals {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
         SKYCAST_EDGE_SECRET_SECRET_ID  = aws_secretsmanager_secret.this["edge-secret"].arn
+      }
+    }
+    # Relay sessions' REST side; the sockets are the ingest nodes' (ingest.tf).
+    sessions = {
+      memory  = 256
+      timeout = 10
+      env = {
+        SKYCAST_JWT_PUBLIC_KEY        = local.jwt_public_key_x
+        SKYCAST_EDGE_SECRET_SECRET_ID = aws_secretsmanager_secret.this["edge-secret"].arn
+        WS_BASE_URL                   = local.relay_ws_base_url
       }
     }
     lifecycle = {

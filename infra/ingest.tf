@@ -11,6 +11,10 @@
 # and ends its sessions cleanly; a replaced Fargate task loses its ephemeral
 # storage. A node that does not come back has its sessions ended by another
 # from what is in S3.
+#
+# The session relay (issue 14) rides the same nodes: a client's WebSocket and
+# its operators' reach the node's HTTP port (8081) through a TLS listener of
+# the same NLB, with the operator's certificate (variables.tf, relay_*).
 
 data "aws_availability_zones" "available" {
   #checkov:skip=CKV_AWS_394:Only the first two zones (sorted by name) are used; a zone AWS adds later sorts after them and changes nothing.
@@ -24,6 +28,13 @@ locals {
     rtmp = { port = var.ingest_rtmp_port, protocol = "TCP" }
   }
   ingest_image = var.ingest_image != "" ? var.ingest_image : "${aws_ecr_repository.ingest.repository_url}:${var.ingest_image_tag}"
+
+  # The relay's wss:// listener needs a certificate for a name the operator
+  # owns: without one there is no listener (and no port open for it).
+  relay_tls  = var.relay_certificate_arn != ""
+  relay_host = coalesce(var.relay_domain_name, aws_lb.ingest.dns_name)
+  # WS_BASE_URL: what the API puts before /ws/stream/{session_id}/{user_id}.
+  relay_ws_base_url = "wss://${local.relay_host}${var.relay_port == 443 ? "" : ":${var.relay_port}"}"
 }
 
 resource "aws_vpc" "ingest" {
@@ -123,7 +134,7 @@ resource "aws_security_group" "ingest" {
   }
 
   ingress {
-    description = "NLB health checks of the node's HTTP port"
+    description = "The node's HTTP port from the NLB: health checks and relay sockets"
     protocol    = "tcp"
     from_port   = 8081
     to_port     = 8081
@@ -148,9 +159,9 @@ resource "aws_security_group" "ingest" {
 }
 
 resource "aws_lb" "ingest" {
-  #checkov:skip=CKV_AWS_91:NLB access logs cover only TLS listeners; these are UDP and TCP.
+  #checkov:skip=CKV_AWS_91:NLB access logs cover only TLS listeners: the publisher ones are UDP and TCP, and the relay's (TLS) would need a log bucket of its own with a policy for the log delivery service; the node logs each relay session as it finishes.
   #checkov:skip=CKV_AWS_150:Deletion protection would make `terraform destroy` fail; operators who want it set it by hand.
-  #checkov:skip=CKV2_AWS_20:SRT and RTMP are not HTTP; SRT carries its own AES encryption (the stream key is the passphrase).
+  #checkov:skip=CKV2_AWS_20:SRT and RTMP are not HTTP; SRT carries its own AES encryption (the stream key is the passphrase). The relay's listener is TLS only, with no plain one to redirect.
   #checkov:skip=CKV2_AWS_28:A WAF does not apply to a network load balancer.
   name                             = "${var.name_prefix}-ingest"
   load_balancer_type               = "network"
@@ -170,10 +181,13 @@ resource "aws_lb_target_group" "ingest" {
   deregistration_delay = 30
 
   # UDP cannot be probed: both check the node's HTTP health endpoint, which
-  # goes quiet the moment the node starts draining.
+  # answers 503 the moment the node starts draining (the port stays open
+  # while relay sockets get their close frames).
   health_check {
-    protocol = "TCP"
+    protocol = "HTTP"
     port     = "8081"
+    path     = "/health"
+    matcher  = "200"
   }
 }
 
@@ -190,6 +204,49 @@ resource "aws_lb_listener" "ingest" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.ingest[each.key].arn
+  }
+}
+
+# The session relay: wss:// ends at this listener, and the WebSocket goes on
+# in plain TCP to the node's HTTP port (8081, beside /health and /ready).
+# NLB TCP flows idle out after 350 s; the relay pings every socket every 15 s,
+# so an idle session's sockets stay up.
+resource "aws_lb_target_group" "relay" {
+  count = local.relay_tls ? 1 : 0
+
+  name                 = substr("${var.name_prefix}-ingest-relay", 0, 32)
+  port                 = 8081
+  protocol             = "TCP"
+  target_type          = "instance"
+  vpc_id               = aws_vpc.ingest.id
+  deregistration_delay = 30
+  # Sockets arrive from the NLB's own addresses (inside the VPC), so the
+  # node's plain HTTP port stays closed to the internet: wss:// is the only
+  # way in. The relay does not use clients' addresses.
+  preserve_client_ip = "false"
+
+  health_check {
+    protocol = "HTTP"
+    port     = "8081"
+    path     = "/health"
+    matcher  = "200"
+  }
+}
+
+resource "aws_lb_listener" "relay" {
+  count = local.relay_tls ? 1 : 0
+
+  load_balancer_arn = aws_lb.ingest.arn
+  port              = var.relay_port
+  protocol          = "TLS"
+  certificate_arn   = var.relay_certificate_arn
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  # A WebSocket upgrade is HTTP/1.1.
+  alpn_policy = "HTTP1Only"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.relay[0].arn
   }
 }
 
@@ -280,11 +337,18 @@ locals {
     SKYCAST_EVENTS_QUEUE_URL   = aws_sqs_queue.main["stream-events"].url
     SKYCAST_INGEST_HEALTH_ADDR = "0.0.0.0:8081"
     AWS_REGION                 = data.aws_region.current.name
+    # The session relay, on the health port: its limits, its sockets' URLs,
+    # and the public key that checks operators' access tokens (as the
+    # functions that only verify tokens get it).
+    WS_MAX_MESSAGE_SIZE    = tostring(var.relay_max_message_bytes)
+    SESSION_MAX_OPERATORS  = tostring(var.relay_max_operators)
+    WS_BASE_URL            = local.relay_ws_base_url
+    SKYCAST_JWT_PUBLIC_KEY = local.jwt_public_key_x
   })
 }
 
 resource "aws_launch_template" "ingest" {
-  #checkov:skip=CKV_AWS_88:The node pushes every segment to S3 and talks to SQS and DynamoDB; a NAT gateway would bill each streamed byte again. Its security group admits only the publisher ports and health checks.
+  #checkov:skip=CKV_AWS_88:The node pushes every segment to S3 and talks to SQS and DynamoDB; a NAT gateway would bill each streamed byte again. Its security group admits only the publisher ports and, from inside the VPC, the HTTP port (health checks and the relay's sockets through the NLB).
   name_prefix   = "${var.name_prefix}-ingest-"
   image_id      = data.aws_ssm_parameter.al2023_arm64.value
   instance_type = var.ingest_instance_type
@@ -336,7 +400,7 @@ resource "aws_autoscaling_group" "ingest" {
   vpc_zone_identifier       = aws_subnet.public[*].id
   health_check_type         = "ELB"
   health_check_grace_period = 300
-  target_group_arns         = [for tg in aws_lb_target_group.ingest : tg.arn]
+  target_group_arns         = concat([for tg in aws_lb_target_group.ingest : tg.arn], aws_lb_target_group.relay[*].arn)
 
   launch_template {
     id      = aws_launch_template.ingest.id

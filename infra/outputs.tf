@@ -28,6 +28,11 @@ output "ingest_host" {
   value       = aws_lb.ingest.dns_name
 }
 
+output "relay_ws_url" {
+  description = "Base of the session relay's socket URLs (WS_BASE_URL): wss://<relay_domain_name>, or the NLB's name when unset (no certificate matches that). Needs relay_certificate_arn: without it there is no relay listener."
+  value       = local.relay_ws_base_url
+}
+
 output "ingest_image_repository" {
   description = "Push the ingest node's image here (see the deploy guide)."
   value       = aws_ecr_repository.ingest.repository_url

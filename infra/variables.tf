@@ -143,3 +143,45 @@ variable "reserved_concurrency" {
   type        = map(number)
   default     = { auth = 50 }
 }
+
+variable "relay_certificate_arn" {
+  description = "ACM certificate (in this region) for the session relay's wss:// listener on the NLB, issued for relay_domain_name: a name you own, since no certificate can be issued for the NLB's own amazonaws.com name. Empty: no relay listener, so the relay is unreachable (the API still hands out socket URLs)."
+  type        = string
+  default     = ""
+}
+
+variable "relay_domain_name" {
+  description = "Public host name of the session relay (e.g. relay.example.com), pointed at the NLB (CNAME or alias to output ingest_host) and named by relay_certificate_arn. Socket URLs are wss://<this>; empty: wss://<the NLB's DNS name>, which no certificate matches, so TLS fails until this is set."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.relay_domain_name == "" || can(regex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", var.relay_domain_name))
+    error_message = "relay_domain_name: a host name such as relay.example.com (lowercase, no scheme, port or path)."
+  }
+}
+
+variable "relay_port" {
+  description = "The NLB's TLS port for the session relay's WebSockets (wss://)."
+  type        = number
+  default     = 443
+}
+
+variable "relay_max_message_bytes" {
+  description = "WS_MAX_MESSAGE_SIZE: the largest relay message in bytes (a larger one closes its socket with 1009); 1024 to 64 MiB."
+  type        = number
+  default     = 10485760
+  validation {
+    condition     = var.relay_max_message_bytes >= 1024 && var.relay_max_message_bytes <= 67108864
+    error_message = "relay_max_message_bytes: 1024 to 67108864 (64 MiB)."
+  }
+}
+
+variable "relay_max_operators" {
+  description = "SESSION_MAX_OPERATORS: operators connected to one relay session at once (one more is refused with 4001); 1 to 1000."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.relay_max_operators >= 1 && var.relay_max_operators <= 1000
+    error_message = "relay_max_operators: 1 to 1000."
+  }
+}

@@ -6,7 +6,10 @@ use utoipa::OpenApi;
 
 /// Every HTTP function's routes, merged.
 pub fn routes() -> Router<ApiContext> {
-    skycast_auth::routes().merge(skycast_streams::routes()).merge(skycast_vod::routes())
+    skycast_auth::routes()
+        .merge(skycast_streams::routes())
+        .merge(skycast_vod::routes())
+        .merge(skycast_sessions::routes())
 }
 
 /// Every HTTP function's routes with the common layers.
@@ -21,6 +24,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(skycast_auth::AuthDoc::openapi());
     doc.merge(skycast_streams::StreamsDoc::openapi());
     doc.merge(skycast_vod::VideosDoc::openapi());
+    doc.merge(skycast_sessions::SessionsDoc::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Skycast API")
         .version(env!("CARGO_PKG_VERSION"))

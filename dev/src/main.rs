@@ -65,6 +65,10 @@ async fn serve() -> anyhow::Result<()> {
         // Media URLs the API hands out point at where the local CDN listens.
         config.cdn_base_url = format!("http://{addr}/cdn");
     }
+    if std::env::var("WS_BASE_URL").is_err() {
+        // So do the relay's socket URLs.
+        config.relay.ws_base_url = format!("ws://{addr}");
+    }
     let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
     let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root)
         .await
@@ -76,7 +80,11 @@ async fn serve() -> anyhow::Result<()> {
     if !dist.join("index.html").exists() {
         tracing::warn!(dist = %dist.display(), "the web app is not built (`make dev` builds it): serving the API only");
     }
-    let app = skycast_dev::web::router(skycast_http::app::finish(routes, ctx), &dist);
+    let mut app = skycast_dev::web::router(skycast_http::app::finish(routes, ctx), &dist);
+    // The relay's sockets at /ws/: WS_BASE_URL defaults to this address.
+    if let Some(relay) = services.relay_routes() {
+        app = app.merge(relay);
+    }
     tracing::info!(
         "Skycast on http://{addr}: the web app, the API under /api/, media under /cdn/  (Ctrl-C stops everything)"
     );

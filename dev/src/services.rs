@@ -30,6 +30,11 @@ pub struct Services {
 }
 
 impl Services {
+    /// The relay's sockets, served on the same port as everything else.
+    pub fn relay_routes(&self) -> Option<axum::Router> {
+        self.ingest.as_ref().and_then(|i| i.relay.clone()).map(|hub| hub.routes())
+    }
+
     /// Ends every session (playlists closed, `ended` sent), then stops.
     pub async fn shutdown(self) {
         if let Some(ingest) = self.ingest {
@@ -64,13 +69,25 @@ pub async fn start(
     }
     node_config.cdn_base_url = config.cdn_base_url.clone();
     let store = Arc::new(S3Store::new(crate::sdk::s3(sdk), node_config.live_bucket.clone()));
+    let relay = Some(control::RelaySetup {
+        config: skycast_ingest::relay::RelayConfig::from_settings(&config.relay),
+        jwt: Arc::new(config.jwt_keys()?),
+    });
     let ingest = if std::env::var("SKYCAST_DEV_INGEST").is_ok_and(|v| v == "off") {
         tracing::info!("SKYCAST_DEV_INGEST=off: no ingest node in this process; another one takes the publishers");
         None
     } else {
         Some(
-            control::serve(node_config, events.clone(), store, stores.clone(), config.limits.clone(), sqs.clone())
-                .await?,
+            control::serve(
+                node_config,
+                events.clone(),
+                store,
+                stores.clone(),
+                config.limits.clone(),
+                sqs.clone(),
+                relay,
+            )
+            .await?,
         )
     };
     let jobs = queue_url(&sqs, &config.name_prefix, "recording-jobs").await?;

@@ -22,6 +22,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long a drain waits for uploads before leaving them to the spool: the
 /// whole shutdown stays within 10 s even while S3 is down.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long relay sessions have to record their end and close their sockets.
+pub const RELAY_DEADLINE: Duration = Duration::from_secs(3);
 /// How often the node checks that the table still wants its sessions: how
 /// long `POST /streams/{id}/stop` takes to reach the node, at most.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -104,10 +106,19 @@ pub async fn publish_events(
     }
 }
 
+/// The session relay, when the node runs it: its settings, and the keys that
+/// verify users' access tokens.
+pub struct RelaySetup {
+    pub config: crate::relay::RelayConfig,
+    pub jwt: Arc<skycast_core::auth::JwtKeys>,
+}
+
 /// A node serving the platform: registered with a heartbeat, listening on
 /// its two ports, reporting its sessions, watching for stops.
 pub struct Service {
     pub node: Arc<Node>,
+    /// The relay's sockets (`Hub::routes`), served on the node's HTTP port.
+    pub relay: Option<Arc<crate::relay::Hub>>,
     pub ports: Ports,
     node_id: String,
     registry: Arc<dyn IngestStore>,
@@ -127,6 +138,7 @@ pub async fn serve(
     stores: Stores,
     limits: skycast_core::limits::Limits,
     sqs: aws_sdk_sqs::Client,
+    relay: Option<RelaySetup>,
 ) -> std::io::Result<Service> {
     let listen_ip: std::net::IpAddr = config.listen_host.parse().map_err(std::io::Error::other)?;
     let rtmp_listener = tokio::net::TcpListener::bind(SocketAddr::new(listen_ip, config.rtmp_port)).await?;
@@ -171,7 +183,16 @@ pub async fn serve(
     };
     tracing::info!(node_id = %config.node_id, rtmp = %ports.rtmp, srt = %ports.srt, "ingest node serving");
     let sender = Arc::new(skycast_core::store::queue::SqsSender::new(sqs));
+    let relay = relay.map(|r| {
+        let records = Arc::new(crate::relay_records::TableRecords {
+            sessions: stores.relay_sessions.clone(),
+            nodes: stores.ingest.clone(),
+            node_id: config.node_id.clone(),
+        });
+        crate::relay::Hub::with_records(r.config, r.jwt, records)
+    });
     Ok(Service {
+        relay,
         events: tokio::spawn(publish_events(notices, sender, events_queue)),
         heartbeat: tokio::spawn(heartbeat(stores.ingest.clone(), Arc::clone(&node), registration)),
         watch: tokio::spawn(watch(Arc::clone(&node))),
@@ -194,7 +215,13 @@ impl Service {
         self.watch.abort();
         self.sweep.abort();
         self.heartbeat.abort();
-        self.node.shutdown(DRAIN_DEADLINE).await;
+        // Relay sessions finish (close 1001, recorded) while media sessions close.
+        let relay = async {
+            if let Some(hub) = &self.relay {
+                hub.shutdown(RELAY_DEADLINE).await;
+            }
+        };
+        tokio::join!(relay, self.node.shutdown(DRAIN_DEADLINE));
         // The node's last reference goes, closing its event channel: the
         // publisher sends what is left and returns. Both last calls are
         // bounded together: with AWS unreachable they must not hold the exit.

@@ -12,15 +12,21 @@
 //! finishes uploads, closes every playlist with ENDLIST and reports `ended`
 //! before exiting.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use anyhow::{Context, bail};
+use axum::http::StatusCode;
 use skycast_ingest::{
     config::NodeConfig,
+    control::RelaySetup,
     directory::{StaticDirectory, StreamInfo},
     listen,
     node::{Node, SessionEvent},
     profile::Profile,
+    relay::{Hub, RelayConfig},
     store::S3Store,
 };
 
@@ -90,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node as a service: registered, listening, reporting.
+/// The node as a service: registered, listening, reporting, relaying.
 async fn serve() -> anyhow::Result<()> {
     let core = skycast_core::Config::from_env()?;
     let config = NodeConfig::from_env()?;
@@ -108,37 +114,99 @@ async fn serve() -> anyhow::Result<()> {
                 .with_context(|| format!("queue {name} has no URL"))?
         }
     };
+    let relay = match core.jwt_keys() {
+        Ok(jwt) => Some(RelaySetup { config: RelayConfig::from_settings(&core.relay), jwt: Arc::new(jwt) }),
+        Err(skycast_core::config::ConfigError::MissingSigningKey) => {
+            tracing::warn!("no SKYCAST_JWT_PUBLIC_KEY: the session relay is off on this node");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let stores = skycast_core::store::Stores::dynamo(aws_sdk_dynamodb::Client::new(&sdk), &core.tables);
     let store = Arc::new(S3Store::new(skycast_core::aws::s3(&sdk), config.live_bucket.clone()));
-    let service = skycast_ingest::control::serve(config, events, store, stores, core.limits.clone(), sqs).await?;
-    let health = health_endpoint().await?;
+    let service =
+        skycast_ingest::control::serve(config, events, store, stores.clone(), core.limits.clone(), sqs, relay).await?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let http = http_endpoint(service.relay.clone(), stores, draining.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
-    tracing::info!("draining: no new publishers, finishing sessions");
-    // A load balancer stops sending publishers here once this goes quiet.
-    if let Some(h) = health {
+    tracing::info!("draining: no new publishers or sockets, finishing sessions");
+    // A load balancer stops sending publishers here once health says so;
+    // relay sockets stay up until their sessions' close frames are out.
+    draining.store(true, Ordering::SeqCst);
+    service.shutdown().await;
+    if let Some(h) = http {
         h.abort();
     }
-    service.shutdown().await;
     Ok(())
 }
 
-/// `GET /health` on `SKYCAST_INGEST_HEALTH_ADDR`, when set: what a load
-/// balancer probes, since SRT's UDP ports cannot be health-checked.
-async fn health_endpoint() -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(addr) = std::env::var("SKYCAST_INGEST_HEALTH_ADDR").ok().filter(|v| !v.trim().is_empty()) else {
+/// The node's HTTP port (`SKYCAST_NODE_HTTP_ADDR`, formerly
+/// `SKYCAST_INGEST_HEALTH_ADDR`), when set: `GET /health` for a load
+/// balancer (SRT's UDP ports cannot be health-checked), `GET /ready`, and
+/// the relay's sockets. Health and readiness answer 503 once the node drains.
+async fn http_endpoint(
+    relay: Option<Arc<Hub>>,
+    stores: skycast_core::store::Stores,
+    draining: Arc<AtomicBool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let Some((name, addr)) = get("SKYCAST_NODE_HTTP_ADDR")
+        .map(|a| ("SKYCAST_NODE_HTTP_ADDR", a))
+        .or_else(|| get("SKYCAST_INGEST_HEALTH_ADDR").map(|a| ("SKYCAST_INGEST_HEALTH_ADDR", a)))
+    else {
+        if relay.is_some() {
+            tracing::warn!("no SKYCAST_NODE_HTTP_ADDR: the relay's sockets are not served");
+        }
         return Ok(None);
     };
-    let listener =
-        tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("SKYCAST_INGEST_HEALTH_ADDR {addr}"))?;
-    tracing::info!(%addr, "health endpoint");
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("{name} {addr}"))?;
+    tracing::info!(%addr, relay = relay.is_some(), "node HTTP endpoint");
+    let health_draining = draining.clone();
+    let mut app =
+        axum::Router::new()
+            .route(
+                "/health",
+                axum::routing::get(move || {
+                    let draining = health_draining.load(Ordering::SeqCst);
+                    async move {
+                        if draining { (StatusCode::SERVICE_UNAVAILABLE, "draining") } else { (StatusCode::OK, "ok") }
+                    }
+                }),
+            )
+            .route(
+                "/ready",
+                axum::routing::get(move || {
+                    let (draining, stores) = (draining.clone(), stores.clone());
+                    async move { ready(&stores, draining.load(Ordering::SeqCst)).await }
+                }),
+            );
+    if let Some(hub) = relay {
+        app = app.merge(hub.routes());
+    }
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "health endpoint stopped");
+            tracing::error!(error = %e, "node HTTP endpoint stopped");
         }
     })))
+}
+
+/// Ready: not draining, and the relay's table answers.
+async fn ready(stores: &skycast_core::store::Stores, draining: bool) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let unready = |why: &str| {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unready", "reason": why})))
+    };
+    if draining {
+        return unready("draining");
+    }
+    match stores.relay_sessions.get("00000000-0000-0000-0000-000000000000").await {
+        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the relay sessions table is not reachable");
+            unready("the relay sessions table is not reachable")
+        }
+    }
 }

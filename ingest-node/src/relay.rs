@@ -4,11 +4,14 @@
 //! close codes) are `skycast_relay`'s; this is their sockets.
 //!
 //! `GET /ws/stream/{session_id}/{user_id}`: the socket of `user_id`, who must
-//! hold an access token for that user: in the `token` query parameter, or,
+//! hold an access token for that user (or, for the session's client, the
+//! session's stream key): in the `token` (or `key`) query parameter, or,
 //! from a browser, as the second WebSocket subprotocol (`new WebSocket(url,
 //! ["skycast", token])`; the server answers `skycast`). No token, a bad or
 //! expired one: 401; another user's: 403; a session the user may not see:
 //! 404 — all before the upgrade, so nothing is relayed to or from them.
+//! A session this node does not relay yet is claimed for it in the table
+//! (`relay_records`); one another live node holds is 503.
 //!
 //! Each socket has a writer task that drains its queue and a reader (the
 //! socket's own task). The client never waits for an operator: its messages
@@ -34,9 +37,11 @@ use axum::{
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink};
 use serde::Deserialize;
-use skycast_core::auth::jwt::JwtKeys;
+use skycast_core::{auth::jwt::JwtKeys, ids, relay_session::RelaySession};
 use skycast_relay::{Close, Control, Fanout, Finish, Limits, Message, Outbox, Role, Session, SessionStatus};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::relay_records::{self, Claim, RelayEvent, SessionRecords};
 
 /// The relay's settings on this node.
 #[derive(Debug, Clone)]
@@ -64,14 +69,49 @@ impl Default for RelayConfig {
     }
 }
 
+impl RelayConfig {
+    /// The platform's settings (`WS_MAX_MESSAGE_SIZE`, `SESSION_MAX_OPERATORS`).
+    pub fn from_settings(settings: &skycast_core::config::RelaySettings) -> Self {
+        let mut c = Self { max_message_bytes: settings.max_message_bytes, ..Self::default() };
+        c.limits.max_operators = settings.max_operators as usize;
+        c
+    }
+}
+
 /// A session this node relays.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OpenSession {
     pub session_id: String,
-    /// The user whose socket is the source.
+    /// The source: its socket is relayed.
     pub client_id: String,
-    /// The users the session's creator invited to operate it.
+    /// Who may operate it: its creator and the users they invited.
     pub operators: BTreeSet<String>,
+    /// SHA-256 (hex) of the stream key that also opens the client's socket.
+    pub key_hash: Option<String>,
+    /// Already finished (in the table): every socket is told so and closed.
+    pub finished: Option<Finish>,
+}
+
+impl OpenSession {
+    pub fn from_record(s: &RelaySession) -> Self {
+        let mut operators: BTreeSet<String> = s.invited.iter().cloned().collect();
+        operators.insert(s.creator_id.clone());
+        operators.remove(&s.client_id);
+        let reason = match s.finish_reason.as_deref() {
+            Some("client_gone") => Finish::ClientGone,
+            Some("idle") => Finish::Idle,
+            Some("node_shutdown") => Finish::NodeShutdown,
+            _ => Finish::Deleted,
+        };
+        let finished = (s.status == skycast_core::relay_session::RelayStatus::Finished).then_some(reason);
+        Self {
+            session_id: s.id.clone(),
+            client_id: s.client_id.clone(),
+            operators,
+            key_hash: Some(s.key_hash.clone()),
+            finished,
+        }
+    }
 }
 
 /// A session's figures, for its REST view.
@@ -101,15 +141,32 @@ pub struct Hub {
     config: RelayConfig,
     jwt: Arc<JwtKeys>,
     sessions: Mutex<HashMap<String, Arc<Live>>>,
+    /// The table, when the node serves the platform (tests may go without).
+    records: Option<Arc<dyn SessionRecords>>,
+    events: Option<mpsc::UnboundedSender<RelayEvent>>,
 }
 
 struct Live {
+    session_id: String,
     client_id: String,
-    operators: BTreeSet<String>,
+    key_hash: Option<String>,
+    events: Option<mpsc::UnboundedSender<RelayEvent>>,
     inner: Mutex<Inner>,
 }
 
+/// What has been sent to the table already.
+#[derive(Default)]
+struct Recorded {
+    started: bool,
+    operators: BTreeSet<String>,
+    relayed: (u64, u64),
+    finished: bool,
+}
+
 struct Inner {
+    /// Who may operate (the table's invitations are read back as they change).
+    may_operate: BTreeSet<String>,
+    recorded: Recorded,
     session: Session,
     fanout: Fanout,
     /// The client announced that its next binary message is the header.
@@ -129,6 +186,40 @@ impl Live {
         // A panic while holding it would be a bug; the data stays usable.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn emit(&self, event: RelayEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Ends the session: every socket closes, and the end is recorded once.
+    fn finish(&self, g: &mut Inner, why: Finish) {
+        g.session.finish(why);
+        let conns: Vec<u64> = g.wakers.keys().copied().collect();
+        for conn in conns {
+            g.close(conn, why.close());
+        }
+        if !std::mem::replace(&mut g.recorded.finished, true) {
+            let (messages, bytes) = g.session.relayed();
+            let reason = g.session.finished().unwrap_or(why);
+            self.emit(RelayEvent::Finished { session_id: self.session_id.clone(), reason, messages, bytes });
+        }
+    }
+
+    /// What the session relayed, when it changed since it was last recorded.
+    fn progress(&self, g: &mut Inner) {
+        let relayed = g.session.relayed();
+        if relayed != g.recorded.relayed && !g.recorded.finished {
+            g.recorded.relayed = relayed;
+            let (messages, bytes) = relayed;
+            self.emit(RelayEvent::Progress { session_id: self.session_id.clone(), messages, bytes });
+        }
+    }
+
+    fn may_operate(&self, user_id: &str) -> bool {
+        self.lock().may_operate.contains(user_id)
+    }
 }
 
 impl Inner {
@@ -141,8 +232,25 @@ impl Inner {
 }
 
 impl Hub {
+    /// A hub that relays only the sessions it is given ([`Hub::open`]).
     pub fn new(config: RelayConfig, jwt: Arc<JwtKeys>) -> Arc<Self> {
-        Arc::new(Self { config, jwt, sessions: Mutex::new(HashMap::new()) })
+        Arc::new(Self { config, jwt, sessions: Mutex::new(HashMap::new()), records: None, events: None })
+    }
+
+    /// A hub over the platform's table: it claims sessions as their sockets
+    /// arrive, records what happens to them, and ends those finished there.
+    pub fn with_records(config: RelayConfig, jwt: Arc<JwtKeys>, records: Arc<dyn SessionRecords>) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(relay_records::record_events(records.clone(), rx));
+        let hub = Arc::new(Self {
+            config,
+            jwt,
+            sessions: Mutex::new(HashMap::new()),
+            records: Some(records),
+            events: Some(tx),
+        });
+        tokio::spawn(watch(Arc::downgrade(&hub)));
+        hub
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Live>>> {
@@ -157,11 +265,20 @@ impl Hub {
     /// nothing); it ends by itself when idle or its client is gone.
     pub fn open(self: &Arc<Self>, s: OpenSession) {
         let now = Instant::now();
+        let mut session = Session::new(s.client_id.clone(), self.config.limits, now);
+        if let Some(why) = s.finished {
+            session.finish(why);
+        }
         let live = Arc::new(Live {
-            client_id: s.client_id.clone(),
-            operators: s.operators,
+            session_id: s.session_id.clone(),
+            client_id: s.client_id,
+            key_hash: s.key_hash,
+            events: self.events.clone(),
             inner: Mutex::new(Inner {
-                session: Session::new(s.client_id, self.config.limits, now),
+                may_operate: s.operators,
+                // A session finished before it came here was recorded so.
+                recorded: Recorded { finished: s.finished.is_some(), ..Recorded::default() },
+                session,
                 fanout: Fanout::new(self.config.queue_messages, self.config.queue_bytes),
                 header_next: false,
                 to_client: client_outbox(),
@@ -182,6 +299,7 @@ impl Hub {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut finished_at: Option<Instant> = None;
+            let mut progress_at = Instant::now();
             loop {
                 tick.tick().await;
                 let Some(hub) = hub.upgrade() else { return };
@@ -189,7 +307,11 @@ impl Hub {
                     let mut g = live.lock();
                     // Nothing once finished (tick says so).
                     if let Some(why) = g.session.tick(Instant::now()) {
-                        close_all(&mut g, why);
+                        live.finish(&mut g, why);
+                    }
+                    if progress_at.elapsed() >= relay_records::PROGRESS_EVERY {
+                        progress_at = Instant::now();
+                        live.progress(&mut g);
                     }
                     g.session.finished()
                 };
@@ -211,7 +333,10 @@ impl Hub {
     /// Ends a session: every socket closes (1000, or 1001 for a shutdown).
     pub fn finish(&self, session_id: &str, why: Finish) -> bool {
         let Some(live) = self.get(session_id) else { return false };
-        close_all(&mut live.lock(), why);
+        let mut g = live.lock();
+        if g.session.finished().is_none() {
+            live.finish(&mut g, why);
+        }
         true
     }
 
@@ -219,7 +344,82 @@ impl Hub {
     pub fn finish_all(&self, why: Finish) {
         let all: Vec<Arc<Live>> = self.sessions().values().cloned().collect();
         for live in all {
-            close_all(&mut live.lock(), why);
+            let mut g = live.lock();
+            if g.session.finished().is_none() {
+                live.finish(&mut g, why);
+            }
+        }
+    }
+
+    /// The node is stopping: every session finishes (close 1001), its end
+    /// is recorded, and its sockets get their close frames, within `deadline`.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.finish_all(Finish::NodeShutdown);
+        let flushed = async {
+            if let Some(tx) = &self.events {
+                let (done, wait) = oneshot::channel();
+                if tx.send(RelayEvent::Flush(done)).is_ok() {
+                    let _ = wait.await;
+                }
+            }
+        };
+        let closed = async {
+            while self.sessions().values().any(|l| !l.lock().wakers.is_empty()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(deadline, async { tokio::join!(flushed, closed) }).await.is_err() {
+            tracing::warn!("relay: not every session's end was recorded or closed before the deadline");
+        }
+    }
+
+    /// Open sessions not yet finished.
+    fn unfinished(&self) -> Vec<Arc<Live>> {
+        self.sessions().values().filter(|l| l.lock().session.finished().is_none()).cloned().collect()
+    }
+
+    /// The session, claimed for this node if it does not relay it yet.
+    async fn find(self: &Arc<Self>, session_id: &str) -> Result<Arc<Live>, Response> {
+        if let Some(live) = self.get(session_id) {
+            return Ok(live);
+        }
+        let Some(records) = &self.records else { return Err(not_found()) };
+        let unavailable = |e: relay_records::RecordsError| {
+            tracing::warn!(error = %e, "relay: cannot read the sessions table");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "sessions cannot be reached; try again")
+        };
+        match records.claim(session_id).await.map_err(unavailable)? {
+            Claim::Here(record) => {
+                self.open(OpenSession::from_record(&record));
+                self.get(session_id).ok_or_else(not_found)
+            }
+            Claim::Elsewhere(node) => {
+                tracing::info!(session_id, %node, "relay session is on another node");
+                Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "session_on_another_node",
+                    "the session is relayed by another node; connect through its ws_url",
+                ))
+            }
+            Claim::NotFound => Err(not_found()),
+        }
+    }
+
+    /// Whether `user_id` may operate `live`, reading the table again when
+    /// this node does not know of an invitation (it may be newer).
+    async fn may_operate(&self, live: &Live, user_id: &str) -> bool {
+        if live.may_operate(user_id) {
+            return true;
+        }
+        let Some(records) = &self.records else { return false };
+        match records.get(&live.session_id).await {
+            Ok(Some(record)) => {
+                let allowed = OpenSession::from_record(&record).operators;
+                let ok = allowed.contains(user_id);
+                live.lock().may_operate = allowed;
+                ok
+            }
+            _ => false,
         }
     }
 
@@ -244,17 +444,46 @@ impl Hub {
     }
 }
 
-fn close_all(g: &mut Inner, why: Finish) {
-    g.session.finish(why);
-    let conns: Vec<u64> = g.wakers.keys().copied().collect();
-    for conn in conns {
-        g.close(conn, why.close());
+/// Every [`relay_records::WATCH_EVERY`]: ends the sessions finished in the
+/// table (their creator's `DELETE`), and learns invitations.
+async fn watch(hub: std::sync::Weak<Hub>) {
+    loop {
+        tokio::time::sleep(relay_records::WATCH_EVERY).await;
+        let Some(hub) = hub.upgrade() else { return };
+        let Some(records) = hub.records.clone() else { return };
+        let open = hub.unfinished();
+        if open.is_empty() {
+            continue;
+        }
+        let ids: Vec<&str> = open.iter().map(|l| l.session_id.as_str()).collect();
+        let current = match records.current(&ids).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "relay: cannot read sessions back; next time");
+                continue;
+            }
+        };
+        for record in current {
+            let Some(live) = hub.get(&record.id) else { continue };
+            let seen = OpenSession::from_record(&record);
+            let mut g = live.lock();
+            g.may_operate = seen.operators;
+            if let (Some(why), None) = (seen.finished, g.session.finished()) {
+                tracing::info!(session_id = %record.id, "relay session finished in the table: closing its sockets");
+                live.finish(&mut g, why);
+            }
+        }
     }
 }
 
 #[derive(Deserialize)]
-struct TokenQuery {
+struct CredentialQuery {
     token: Option<String>,
+    key: Option<String>,
+}
+
+fn not_found() -> Response {
+    refuse(StatusCode::NOT_FOUND, "not_found", "session not found")
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
@@ -271,32 +500,55 @@ fn token_from_protocols(headers: &HeaderMap) -> Option<String> {
     (parts.next()? == SUBPROTOCOL).then(|| parts.next().map(str::to_owned)).flatten()
 }
 
+/// Who a socket is, before its upgrade: the response refuses it.
+async fn admit(hub: &Arc<Hub>, session_id: &str, user_id: &str, credential: &str) -> Result<Arc<Live>, Response> {
+    let unauthorized = |m: &str| refuse(StatusCode::UNAUTHORIZED, "unauthorized", m);
+    // Ids are UUIDs: anything else cannot exist, and costs no lookup.
+    if !ids::is_id(session_id) && hub.records.is_some() {
+        return Err(not_found());
+    }
+    // An access token is a JWT (it has dots); a stream key is not.
+    if !credential.contains('.') {
+        let live = hub.find(session_id).await?;
+        if live.client_id != user_id {
+            return Err(not_found());
+        }
+        let hash = ids::sha256_hex(credential);
+        return match &live.key_hash {
+            Some(expected) if ids::secrets_equal(&hash, expected) => Ok(live),
+            _ => Err(unauthorized("the stream key is not this session's")),
+        };
+    }
+    let Ok(claims) = hub.jwt.verify(credential) else {
+        return Err(unauthorized("the token is invalid or expired"));
+    };
+    if claims.sub != user_id {
+        return Err(refuse(StatusCode::FORBIDDEN, "forbidden", "the token is another user's"));
+    }
+    let live = hub.find(session_id).await?;
+    // Sessions the user may not see look like no session at all.
+    if live.client_id == user_id || hub.may_operate(&live, user_id).await { Ok(live) } else { Err(not_found()) }
+}
+
 async fn upgrade(
     State(hub): State<Arc<Hub>>,
     Path((session_id, user_id)): Path<(String, String)>,
-    Query(query): Query<TokenQuery>,
+    Query(query): Query<CredentialQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let from_protocol = token_from_protocols(&headers);
     let via_protocol = from_protocol.is_some();
-    let Some(token) = query.token.or(from_protocol) else {
+    let Some(credential) = query.token.or(query.key).or(from_protocol) else {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a token is required: ?token= or the subprotocols skycast, <token>",
+            "a token is required: ?token= (or the client's ?key=), or the subprotocols skycast, <token>",
         );
     };
-    let Ok(claims) = hub.jwt.verify(&token) else {
-        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "the token is invalid or expired");
-    };
-    if claims.sub != user_id {
-        return refuse(StatusCode::FORBIDDEN, "forbidden", "the token is another user's");
-    }
-    let live = match hub.get(&session_id) {
-        Some(l) if l.client_id == user_id || l.operators.contains(&user_id) => l,
-        // Sessions the user may not see look like no session at all.
-        _ => return refuse(StatusCode::NOT_FOUND, "not_found", "session not found"),
+    let live = match admit(&hub, &session_id, &user_id, &credential).await {
+        Ok(live) => live,
+        Err(refused) => return refused,
     };
     let max = hub.config.max_message_bytes;
     let ws = ws.max_message_size(max).max_frame_size(max);
@@ -325,9 +577,20 @@ async fn run_socket(live: Arc<Live>, user_id: String, socket: WebSocket, ping_ev
                     g.fanout.leave(old);
                 }
                 match j.role {
-                    Role::Operator => g.fanout.join(j.conn),
-                    // A header announced by a socket this one replaced is not its.
-                    Role::Client => g.header_next = false,
+                    Role::Operator => {
+                        g.fanout.join(j.conn);
+                        if g.recorded.operators.insert(user_id.clone()) {
+                            let user_id = user_id.clone();
+                            live.emit(RelayEvent::OperatorJoined { session_id: live.session_id.clone(), user_id });
+                        }
+                    }
+                    Role::Client => {
+                        // A header announced by a socket this one replaced is not its.
+                        g.header_next = false;
+                        if !std::mem::replace(&mut g.recorded.started, true) {
+                            live.emit(RelayEvent::Started { session_id: live.session_id.clone() });
+                        }
+                    }
                 }
                 Ok(j)
             }

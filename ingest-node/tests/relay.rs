@@ -42,7 +42,12 @@ async fn rig(tweak: impl FnOnce(&mut RelayConfig)) -> Rig {
 impl Rig {
     fn open(&self, id: &str, client: &str, operators: &[&str]) {
         let operators: BTreeSet<String> = operators.iter().map(|s| (*s).to_owned()).collect();
-        self.hub.open(OpenSession { session_id: id.into(), client_id: client.into(), operators });
+        self.hub.open(OpenSession {
+            session_id: id.into(),
+            client_id: client.into(),
+            operators,
+            ..OpenSession::default()
+        });
     }
 
     fn token(&self, user: &str) -> String {

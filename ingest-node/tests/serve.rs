@@ -165,7 +165,7 @@ async fn a_publisher_goes_live_alone_and_sigterm_drains_with_no_key_anywhere() {
     }
 
     // What a load balancer probes (SRT's UDP port cannot be).
-    assert!(health_says_ok(health).await, "GET /health on SKYCAST_INGEST_HEALTH_ADDR");
+    assert!(get_says(health, "/health", "ok").await, "GET /health on SKYCAST_INGEST_HEALTH_ADDR");
 
     let pid = node.id() as i32;
     // SAFETY: signalling our own child.
@@ -221,22 +221,6 @@ async fn a_publisher_goes_live_alone_and_sigterm_drains_with_no_key_anywhere() {
 fn zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
-}
-
-async fn health_says_ok(addr: std::net::SocketAddr) -> bool {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return false };
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-        if conn.write_all(b"GET /health HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n").is_err() {
-            return false;
-        }
-        let mut reply = String::new();
-        let _ = conn.read_to_string(&mut reply);
-        reply.starts_with("HTTP/1.1 200") && reply.ends_with("ok")
-    })
-    .await
-    .unwrap_or(false)
 }
 
 /// `ingest-node serve` for `prefix` as `node_id`, on its own free ports.
@@ -519,4 +503,103 @@ async fn sigterm_during_an_s3_outage_exits_in_10_s_and_the_restart_loses_nothing
     );
     assert!(files_under(&spool).is_empty(), "the spool is empty once everything is stored: {:?}", files_under(&spool));
     let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// SIGTERM while relay sessions are live: every socket is told the node is
+/// going (close 1001), each session is recorded finished, and the node exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_relay_sessions_cleanly() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+    let Platform { prefix, stores, .. } = platform("owner-3", false).await;
+    let pem = skycast_core::auth::JwtKeys::generate_pkcs8_pem();
+    let keys = skycast_core::auth::JwtKeys::from_pkcs8_pem(&pem, "skycast", Duration::from_secs(900)).unwrap();
+    let client_id = "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+    let now = skycast_core::timefmt::now_rfc3339();
+    let (session, key) = skycast_core::relay_session::RelaySession::create("alice", client_id, vec![], &now);
+    stores.relay_sessions.create(&session).await.unwrap();
+
+    let spool = std::env::temp_dir().join(format!("skycast-relay-{prefix}"));
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (node, _, _) = spawn_node_with(
+        &prefix,
+        "relay-drain",
+        &spool,
+        skycast_tests::emulator_endpoint(),
+        (free_port(false), free_port(true)),
+        |c| {
+            c.env("SKYCAST_NODE_HTTP_ADDR", http.to_string()).env("SKYCAST_JWT_PRIVATE_KEY", &pem);
+        },
+    );
+    let base = format!("ws://{http}");
+    let open = |user: &str, credential: String| {
+        let url = session.socket_url(&base, user);
+        async move {
+            let mut request = url.into_client_request().unwrap();
+            let offer = HeaderValue::from_str(&format!("skycast, {credential}")).unwrap();
+            request.headers_mut().insert("sec-websocket-protocol", offer);
+            tokio_tungstenite::connect_async(request).await.ok().map(|(s, _)| s)
+        }
+    };
+    // The node's port opens once it has started.
+    let mut client = skycast_tests::eventually(Duration::from_secs(20), || open(client_id, key.clone()))
+        .await
+        .expect("the client's socket");
+    let mut operator = open("alice", keys.issue("alice", "alice").unwrap()).await.expect("the creator operates");
+    assert!(get_says(http, "/ready", "ready").await, "GET /ready");
+    let active = skycast_tests::eventually(Duration::from_secs(10), || async {
+        stores.relay_sessions.get(&session.id).await.ok().flatten().filter(|s| s.operators.len() == 1)
+    })
+    .await
+    .expect("active, one operator");
+    assert_eq!(active.status, skycast_core::relay_session::RelayStatus::Active);
+    client.send(Message::text("before the end")).await.unwrap();
+
+    let mut node = node;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(node.id() as i32, libc::SIGTERM) };
+    let signalled = Instant::now();
+    for (who, socket) in [("client", &mut client), ("operator", &mut operator)] {
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("{who}: no close frame: {other:?}"),
+            }
+        };
+        assert_eq!(code, Some(1001), "{who} told the node is going");
+    }
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    let finished = stores.relay_sessions.get(&session.id).await.unwrap().unwrap();
+    assert_eq!(finished.status, skycast_core::relay_session::RelayStatus::Finished, "{finished:?}");
+    assert_eq!(finished.finish_reason.as_deref(), Some("node_shutdown"));
+    assert_eq!(finished.messages_relayed, 1);
+    println!("relay sessions finished {:?} after SIGTERM", signalled.elapsed());
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+/// `GET path` on the node's HTTP port answers 200 with `text` in its body.
+async fn get_says(addr: std::net::SocketAddr, path: &'static str, text: &'static str) -> bool {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return false };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = format!("GET {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n");
+        if conn.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut reply = String::new();
+        let _ = conn.read_to_string(&mut reply);
+        reply.starts_with("HTTP/1.1 200") && reply.contains(text)
+    })
+    .await
+    .unwrap_or(false)
 }

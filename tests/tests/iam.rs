@@ -234,6 +234,53 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("ended"), event("ended")])).await;
     assert!(r.batch_item_failures.is_empty(), "lifecycle ended");
     ok(&streams.call(Method::POST, &format!("{path}/key"), Some(&token), None).await, "rotate key");
+    // sessions: create (inviting a user), list, show, invite, finish; the
+    // node claims the session, records its start, an operator and its end,
+    // and reads it back; another node finds it held.
+    let sessions = api_as(iam, "sessions", skycast_sessions::routes(), |_| {}).await;
+    let guest = auth
+        .post("/auth/register", None, json!({"username": "guest", "email": "guest@example.com", "password": PASSWORD}))
+        .await;
+    ok(&guest, "register a guest");
+    let guest_id = guest.body["user"]["id"].as_str().unwrap().to_owned();
+    let created = sessions.post("/sessions", Some(&token), json!({"operators": [guest_id]})).await;
+    ok(&created, "create a relay session");
+    let relay_id = created.body["session_id"].as_str().unwrap().to_owned();
+    ok(&sessions.get("/sessions", Some(&token)).await, "list relay sessions");
+    ok(&sessions.get(&format!("/sessions/{relay_id}"), Some(&token)).await, "show a relay session");
+    let invite = format!("/sessions/{relay_id}/operators/{guest_id}");
+    ok(&sessions.call(Method::DELETE, &invite, Some(&token), None).await, "uninvite");
+    ok(&sessions.call(Method::PUT, &invite, Some(&token), None).await, "invite");
+    let records = |node: &str| skycast_ingest::relay_records::TableRecords {
+        sessions: node_stores.relay_sessions.clone(),
+        nodes: node_stores.ingest.clone(),
+        node_id: node.into(),
+    };
+    use skycast_ingest::relay_records::{Claim, RelayEvent, SessionRecords};
+    let here = records("iam-node");
+    assert!(matches!(here.claim(&relay_id).await, Ok(Claim::Here(_))), "the node claims the session");
+    assert!(
+        matches!(records("other-node").claim(&relay_id).await, Ok(Claim::Elsewhere(n)) if n == "iam-node"),
+        "another node finds it held by a live node"
+    );
+    assert!(here.get(&relay_id).await.expect("node reads a session").is_some());
+    for event in [
+        RelayEvent::Started { session_id: relay_id.clone() },
+        RelayEvent::OperatorJoined { session_id: relay_id.clone(), user_id: guest_id.clone() },
+        RelayEvent::Progress { session_id: relay_id.clone(), messages: 1, bytes: 10 },
+        RelayEvent::Finished {
+            session_id: relay_id.clone(),
+            reason: skycast_relay::Finish::Idle,
+            messages: 2,
+            bytes: 20,
+        },
+    ] {
+        here.record(&event).await.expect("the node records its session");
+    }
+    assert_eq!(here.current(&[relay_id.as_str()]).await.expect("node reads sessions back").len(), 1);
+    ok(&sessions.call(Method::DELETE, &format!("/sessions/{relay_id}"), Some(&token), None).await, "finish");
+    ok(&sessions.get("/ready", None).await, "sessions ready");
+
     node_stores.ingest.deregister("iam-node").await.expect("a draining node leaves the registry");
     ok(&streams.get("/ready", None).await, "streams ready");
 
@@ -337,7 +384,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     assert!(send(admin.clone(), jobs).await.is_ok(), "the admin may");
 
     // And no role holds a DynamoDB grant its work did not use.
-    for role in ["auth", "streams", "vod", "lifecycle", "recorder", "catalog", "ingest-node"] {
+    for role in ["auth", "streams", "sessions", "vod", "lifecycle", "recorder", "catalog", "ingest-node"] {
         assert_eq!(iam.unused_table_grants(role), Vec::<String>::new(), "{role} holds grants it never used");
     }
 }

@@ -110,8 +110,8 @@ fn terraform_deploys_every_function() {
         assert!(tf.contains(&format!("\n    {name} = {{")), "functions/{name} has no entry in infra/functions.tf");
         n += 1;
     }
-    assert_eq!(n, 7, "auth, streams, vod, lifecycle, recorder, catalog, edge-sync");
-    for http in ["\"auth\"", "\"streams\"", "\"vod\""] {
+    assert_eq!(n, 8, "auth, streams, sessions, vod, lifecycle, recorder, catalog, edge-sync");
+    for http in ["\"auth\"", "\"streams\"", "\"sessions\"", "\"vod\""] {
         assert!(tf.contains(&format!("= {http}")), "API Gateway routes to {http}");
     }
 }

@@ -33,6 +33,8 @@ pub struct TableNames {
     pub media_access: String,
     /// Rate counters (expiring) and per-user quotas (see `limits`).
     pub limits: String,
+    /// Relay sessions (see `relay_session`).
+    pub relay_sessions: String,
 }
 
 impl TableNames {
@@ -48,6 +50,7 @@ impl TableNames {
             "video-likes" => &self.video_likes,
             "media-access" => &self.media_access,
             "limits" => &self.limits,
+            "relay-sessions" => &self.relay_sessions,
             _ => return None,
         })
     }
@@ -125,6 +128,7 @@ impl TableNames {
             video_likes: physical_name(prefix, "video-likes"),
             media_access: physical_name(prefix, "media-access"),
             limits: physical_name(prefix, "limits"),
+            relay_sessions: physical_name(prefix, "relay-sessions"),
         }
     }
 }
@@ -175,6 +179,62 @@ pub struct Config {
     /// distribution, so the viewer address the edge wrote is the client's.
     /// Unset (locally), no request is taken for the edge's.
     pub edge_secret: Option<String>,
+    /// The session relay's settings (issue 14).
+    pub relay: RelaySettings,
+}
+
+/// The session relay: where its sockets are and how much they take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// `WS_BASE_URL`: the base of every socket URL the API hands out
+    /// (`wss://relay.example.com`; `make dev`: `ws://127.0.0.1:8080`).
+    pub ws_base_url: String,
+    /// `SESSION_MAX_OPERATORS`: operators connected to one session at once.
+    pub max_operators: u32,
+    /// `WS_MAX_MESSAGE_SIZE`: bytes in one message; a larger one closes its socket (1009).
+    pub max_message_bytes: usize,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            ws_base_url: "ws://127.0.0.1:8080".into(),
+            max_operators: crate::relay_session::DEFAULT_MAX_OPERATORS,
+            max_message_bytes: crate::relay_session::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl RelaySettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Self::default();
+        if let Some(v) = get("WS_BASE_URL") {
+            let base = v.trim().trim_end_matches('/');
+            if !(base.starts_with("ws://") || base.starts_with("wss://")) || base.len() <= "wss://".len() {
+                return Err(ConfigError::Invalid { name: "WS_BASE_URL", expected: "ws:// or wss:// URL", value: v });
+            }
+            r.ws_base_url = base.to_owned();
+        }
+        if let Some(v) = get("SESSION_MAX_OPERATORS") {
+            r.max_operators =
+                v.trim().parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                    name: "SESSION_MAX_OPERATORS",
+                    expected: "number from 1 to 1000",
+                    value: v.clone(),
+                })?;
+        }
+        if let Some(v) = get("WS_MAX_MESSAGE_SIZE") {
+            r.max_message_bytes =
+                v.trim().parse().ok().filter(|n| (1024..=64 * 1024 * 1024).contains(n)).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        name: "WS_MAX_MESSAGE_SIZE",
+                        expected: "bytes from 1024 to 64 MiB",
+                        value: v.clone(),
+                    }
+                })?;
+        }
+        Ok(r)
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -195,6 +255,7 @@ impl std::fmt::Debug for Config {
             .field("playback_key", &self.playback_key.as_ref().map(|_| "<redacted>"))
             .field("limits", &self.limits)
             .field("edge_secret", &self.edge_secret.as_ref().map(|_| "<redacted>"))
+            .field("relay", &self.relay)
             .finish()
     }
 }
@@ -223,6 +284,7 @@ impl Config {
             playback_key: None,
             limits: crate::limits::Limits::default(),
             edge_secret: None,
+            relay: RelaySettings::default(),
         }
     }
 
@@ -279,6 +341,7 @@ impl Config {
             ("SKYCAST_TABLE_VIDEO_LIKES", &mut c.tables.video_likes),
             ("SKYCAST_TABLE_MEDIA_ACCESS", &mut c.tables.media_access),
             ("SKYCAST_TABLE_LIMITS", &mut c.tables.limits),
+            ("SKYCAST_TABLE_RELAY_SESSIONS", &mut c.tables.relay_sessions),
             ("SKYCAST_BUCKET_LIVE", &mut c.buckets.live),
             ("SKYCAST_BUCKET_RECORDINGS", &mut c.buckets.recordings),
         ] {
@@ -292,6 +355,7 @@ impl Config {
         c.ingest = IngestEndpoint::from_lookup(|k: &str| get(k))?;
         c.playback_key = get("SKYCAST_PLAYBACK_KEY");
         c.edge_secret = get("SKYCAST_EDGE_SECRET");
+        c.relay = RelaySettings::from_lookup(get)?;
         c.limits = crate::limits::Limits::from_lookup(get)?;
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);

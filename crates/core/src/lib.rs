@@ -15,6 +15,7 @@ pub mod playback;
 pub mod presence;
 pub mod quota;
 pub mod recording;
+pub mod relay_session;
 pub mod resources;
 pub mod store;
 pub mod stream;

@@ -63,7 +63,7 @@ pub enum Close {
     TooSlow,
     /// 4001: the session already has `SESSION_MAX_OPERATORS` operators.
     SessionFull,
-    /// 4002: the same user connected again in the same role; the new socket
+    /// 4002: the client connected again; the new socket
     /// replaces this one (a client on a new network reconnects at once).
     Replaced,
 }
@@ -92,7 +92,7 @@ impl Close {
             Self::TooBig => "message too big",
             Self::TooSlow => "too slow: the queue to this operator overflowed",
             Self::SessionFull => "session full: no operator place left",
-            Self::Replaced => "replaced by a newer connection of the same user",
+            Self::Replaced => "replaced by a newer connection of the client",
         }
     }
 }

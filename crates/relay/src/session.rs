@@ -102,8 +102,7 @@ pub enum Role {
 pub struct Joined {
     pub conn: u64,
     pub role: Role,
-    /// The same user's earlier socket in the same role, which must now close
-    /// ([`Close::Replaced`]).
+    /// The client's earlier socket, which must now close ([`Close::Replaced`]).
     pub replaced: Option<u64>,
 }
 
@@ -115,8 +114,9 @@ pub struct Session {
     finished: Option<Finish>,
     client: Option<u64>,
     client_left_at: Option<Instant>,
-    /// Connected operators: user → socket.
-    operators: BTreeMap<String, u64>,
+    /// Connected operators: socket → user. A user may have several (a
+    /// console in two tabs); each takes a place.
+    operators: BTreeMap<u64, String>,
     /// Everyone who ever joined as an operator.
     joined: BTreeSet<String>,
     last_heard: Instant,
@@ -143,9 +143,10 @@ impl Session {
         }
     }
 
-    /// Lets `user_id` in: as the client if it is the session's, else as an
-    /// operator while a place is free (a user already on it as an operator
-    /// takes its own place again). Who may operate at all is decided before.
+    /// Lets `user_id` in: as the client if it is the session's (a new client
+    /// socket replaces the old: a client on a new network reconnects at
+    /// once), else as an operator while a place is free (each socket takes
+    /// one: a user may watch in two tabs). Who may operate at all is decided before.
     pub fn connect(&mut self, user_id: &str, now: Instant) -> Result<Joined, Refusal> {
         if self.status == SessionStatus::Finished {
             return Err(Refusal::Finished);
@@ -159,13 +160,13 @@ impl Session {
             self.last_heard = now;
             return Ok(Joined { conn, role: Role::Client, replaced });
         }
-        if !self.operators.contains_key(user_id) && self.operators.len() >= self.limits.max_operators {
+        if self.operators.len() >= self.limits.max_operators {
             return Err(Refusal::Full);
         }
         self.next_conn += 1;
-        let replaced = self.operators.insert(user_id.to_owned(), conn);
+        self.operators.insert(conn, user_id.to_owned());
         self.joined.insert(user_id.to_owned());
-        Ok(Joined { conn, role: Role::Operator, replaced })
+        Ok(Joined { conn, role: Role::Operator, replaced: None })
     }
 
     /// Socket `conn` ended. Unknown or replaced sockets change nothing.
@@ -173,8 +174,8 @@ impl Session {
         if self.client == Some(conn) {
             self.client = None;
             self.client_left_at = Some(now);
-        } else if let Some(user) = self.operators.iter().find(|(_, c)| **c == conn).map(|(u, _)| u.clone()) {
-            self.operators.remove(&user);
+        } else {
+            self.operators.remove(&conn);
         }
     }
 
@@ -302,13 +303,14 @@ mod tests {
         let a = s.connect("op1", t0).unwrap();
         s.connect("op2", t0).unwrap();
         assert_eq!(s.connect("op3", t0), Err(Refusal::Full));
-        // The same operator again takes its own place: not refused, and the old socket must go.
-        let a2 = s.connect("op1", t0).unwrap();
-        assert_eq!((a2.role, a2.replaced), (Role::Operator, Some(a.conn)));
         s.disconnect(a.conn, t0);
-        assert_eq!(s.operators_connected(), 2, "the replaced socket's end frees nothing");
-        s.disconnect(a2.conn, t0);
+        // The same operator twice (two tabs): two sockets, two places, none replaced.
+        let b1 = s.connect("op1", t0).unwrap();
+        assert_eq!((b1.role, b1.replaced), (Role::Operator, None));
+        assert_eq!(s.connect("op1", t0), Err(Refusal::Full), "a second tab needs a place of its own");
+        s.disconnect(b1.conn, t0);
         assert!(s.connect("op3", t0).is_ok(), "a place freed");
+        assert_eq!(s.operators_connected(), 2);
         assert_eq!(s.operators_joined().collect::<Vec<_>>(), ["op1", "op2", "op3"]);
         assert!(s.status() == SessionStatus::Waiting, "operators alone do not make it active");
     }

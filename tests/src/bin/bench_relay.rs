@@ -94,7 +94,12 @@ async fn serve(kind: &str, sessions: usize, operators: usize) -> anyhow::Result<
         let hub = Hub::new(config, Arc::new(keys(&pem)?));
         for s in 0..sessions {
             let operators = (0..operators).map(|o| operator_of(s, o)).collect();
-            hub.open(OpenSession { session_id: format!("s{s}"), client_id: client_of(s), operators });
+            hub.open(OpenSession {
+                session_id: format!("s{s}"),
+                client_id: client_of(s),
+                operators,
+                ..OpenSession::default()
+            });
         }
         hub.routes()
     } else {

@@ -9,5 +9,6 @@ mod openapi;
 mod privacy;
 mod recording;
 mod secrets;
+mod sessions;
 mod streams;
 mod videos;

@@ -277,6 +277,7 @@ impl TablesReady {
             t.video_likes.clone(),
             t.media_access.clone(),
             t.limits.clone(),
+            t.relay_sessions.clone(),
         ];
         Self { client, tables }
     }

@@ -7,6 +7,7 @@ mod dynamo;
 mod ingest;
 mod limits;
 mod recordings;
+mod relay_sessions;
 mod streams;
 mod tokens;
 mod users;
@@ -23,6 +24,7 @@ pub use access::{AccessEntry, AccessStore, DynamoAccessStore, VideoAccess};
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S};
 pub use limits::{DynamoLimitStore, LimitStore};
 pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
+pub use relay_sessions::{DynamoRelaySessionStore, Invitation, RelayClaim, RelayFinish, RelaySessionStore};
 pub use streams::{
     BeginSession, Deletion, DynamoStreamStore, EndReport, EndSession, KeyRotation, SessionStart, StreamClaim,
     StreamIndex, StreamStore,
@@ -52,6 +54,7 @@ pub struct Stores {
     pub videos: Arc<dyn VideoStore>,
     pub access: Arc<dyn AccessStore>,
     pub limits: Arc<dyn LimitStore>,
+    pub relay_sessions: Arc<dyn RelaySessionStore>,
     pub ready: Arc<dyn ReadyCheck>,
 }
 
@@ -66,6 +69,7 @@ impl Stores {
             videos: Arc::new(DynamoVideoStore::new(client.clone(), tables.videos.clone(), tables.video_likes.clone())),
             access: Arc::new(DynamoAccessStore::new(client.clone(), tables.media_access.clone())),
             limits: Arc::new(DynamoLimitStore::new(client.clone(), tables.limits.clone())),
+            relay_sessions: Arc::new(DynamoRelaySessionStore::new(client.clone(), tables.relay_sessions.clone())),
             ready: Arc::new(dynamo::TablesReady::all(client, tables)),
         }
     }

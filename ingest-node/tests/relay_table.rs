@@ -1,0 +1,197 @@
+//! The relay over the platform's table (emulator), with real WebSocket
+//! clients: a socket claims its session for the node, the client's key or a
+//! user's token lets it in, the node records the start, the operators, what
+//! was relayed and the end, a creator's `DELETE` closes every socket, and a
+//! session another live node holds is refused here.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use skycast_core::{
+    auth::jwt::JwtKeys,
+    relay_session::{RelaySession, RelayStatus},
+    store::{IngestNode, Stores},
+    timefmt,
+};
+use skycast_ingest::{
+    relay::{Hub, RelayConfig},
+    relay_records::TableRecords,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Error, Message, client::IntoClientRequest, http::HeaderValue},
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn stores() -> Stores {
+    let prefix = skycast_tests::unique_prefix();
+    let sdk = skycast_tests::sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    skycast_dev::bootstrap::tables(&dynamodb, &skycast_core::resources::Resources::embedded(), &prefix)
+        .await
+        .expect("tables");
+    Stores::dynamo(dynamodb, &skycast_core::Config::with_prefix(&prefix).tables)
+}
+
+/// A node's relay over the table, listening on a port of its own.
+async fn node(stores: &Stores, node_id: &str, keys: Arc<JwtKeys>) -> SocketAddr {
+    let records = Arc::new(TableRecords {
+        sessions: stores.relay_sessions.clone(),
+        nodes: stores.ingest.clone(),
+        node_id: node_id.into(),
+    });
+    let hub = Hub::with_records(RelayConfig::default(), keys, records);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, hub.routes()).await });
+    addr
+}
+
+async fn register(stores: &Stores, node_id: &str) {
+    let now = timefmt::unix_now();
+    let node = IngestNode {
+        node_id: node_id.into(),
+        public_host: "127.0.0.1".into(),
+        rtmp_port: 1935,
+        srt_port: 9000,
+        sessions: 0,
+        heartbeat_at: now,
+        expires_at: now + 300,
+    };
+    stores.ingest.register(&node).await.expect("registered");
+}
+
+/// Opens `url`, offering `credential` as a browser does (subprotocols).
+async fn open(url: &str, credential: &str) -> Result<Socket, Error> {
+    let mut request = url.into_client_request()?;
+    let offer = HeaderValue::from_str(&format!("skycast, {credential}")).expect("header");
+    request.headers_mut().insert("sec-websocket-protocol", offer);
+    connect_async(request).await.map(|(s, _)| s)
+}
+
+fn status_of(r: Result<Socket, Error>) -> u16 {
+    match r {
+        Err(Error::Http(r)) => r.status().as_u16(),
+        Err(other) => panic!("not an HTTP refusal: {other}"),
+        Ok(_) => panic!("let in"),
+    }
+}
+
+/// The next data message, or the close code.
+async fn next(s: &mut Socket) -> Result<Message, Option<u16>> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| u16::from(f.code))),
+            Ok(Some(Ok(m))) => return Ok(m),
+            _ => return Err(None),
+        }
+    }
+}
+
+async fn record_where(stores: &Stores, id: &str, want: impl Fn(&RelaySession) -> bool) -> RelaySession {
+    let found = skycast_tests::eventually(Duration::from_secs(15), || async {
+        stores.relay_sessions.get(id).await.ok().flatten().filter(|s| want(s))
+    })
+    .await;
+    match found {
+        Some(s) => s,
+        None => panic!("the record never got there: {:?}", stores.relay_sessions.get(id).await),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_table() {
+    let stores = stores().await;
+    let keys =
+        Arc::new(JwtKeys::from_pkcs8_pem(&JwtKeys::generate_pkcs8_pem(), "skycast", Duration::from_secs(900)).unwrap());
+    let token = |user: &str| keys.issue(user, user).unwrap();
+    let client_id = "3f2a9c1e-8b7d-4c6e-9f0a-1b2c3d4e5f60";
+    let (session, key) = RelaySession::create("alice", client_id, vec!["bob".into()], &timefmt::now_rfc3339());
+    stores.relay_sessions.create(&session).await.unwrap();
+    let (other, other_key) = RelaySession::create("alice", client_id, vec![], &timefmt::now_rfc3339());
+    stores.relay_sessions.create(&other).await.unwrap();
+    register(&stores, "relay-a").await;
+    let a = node(&stores, "relay-a", keys.clone()).await;
+    let url = |addr: SocketAddr, user: &str| session.socket_url(&format!("ws://{addr}"), user);
+
+    // Refused before any byte: a wrong key, another session's key, a stranger, a made-up session.
+    assert_eq!(status_of(open(&url(a, client_id), "wrong-key-0123456789").await), 401);
+    assert_eq!(status_of(open(&url(a, client_id), &other_key).await), 401, "another session's key");
+    assert_eq!(status_of(open(&url(a, "carol"), &token("carol")).await), 404, "not invited");
+    assert_eq!(status_of(open(&url(a, "bob"), &key).await), 404, "the key opens the client's socket only");
+    let made_up = format!("ws://{a}/ws/stream/{}/bob", skycast_core::ids::new_id());
+    assert_eq!(status_of(open(&made_up, &token("bob")).await), 404);
+
+    // The client by its key, the invited operator and the creator by their tokens.
+    let mut client = open(&url(a, client_id), &key).await.expect("the client's key opens its socket");
+    let mut bob = open(&url(a, "bob"), &token("bob")).await.expect("an invited operator");
+    let mut alice = open(&url(a, "alice"), &token("alice")).await.expect("the creator operates");
+    let started =
+        record_where(&stores, &session.id, |s| s.status == RelayStatus::Active && s.operators.len() == 2).await;
+    assert_eq!(started.node_id.as_deref(), Some("relay-a"));
+    assert!(started.started_at.is_some());
+    let mut joined = started.operators.clone();
+    joined.sort();
+    assert_eq!(joined, ["alice", "bob"]);
+
+    // An invitation made while the session runs lets its user in at once.
+    assert_eq!(status_of(open(&url(a, "dave"), &token("dave")).await), 404, "not yet invited");
+    stores.relay_sessions.invite(&session.id, "alice", "dave").await.unwrap();
+    let mut dave = open(&url(a, "dave"), &token("dave")).await.expect("invited while live");
+
+    // Another live node does not take a session this one relays.
+    register(&stores, "relay-b").await;
+    let b = node(&stores, "relay-b", keys.clone()).await;
+    assert_eq!(status_of(open(&url(b, "bob"), &token("bob")).await), 503, "held by relay-a");
+
+    // Relayed in order; the figures reach the table.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..50u32 {
+        client.send(Message::binary(i.to_be_bytes().to_vec())).await.unwrap();
+    }
+    for op in [&mut bob, &mut alice, &mut dave] {
+        for i in 0..50u32 {
+            assert_eq!(next(op).await, Ok(Message::binary(i.to_be_bytes().to_vec())));
+        }
+    }
+    record_where(&stores, &session.id, |s| s.messages_relayed == 50 && s.bytes_relayed == 200).await;
+
+    // The creator's DELETE (the API's write): every socket closes with 1000.
+    let deleted = std::time::Instant::now();
+    assert!(stores.relay_sessions.finish_by_creator(&session.id, "alice", &timefmt::now_rfc3339()).await.unwrap());
+    for s in [&mut client, &mut bob, &mut alice, &mut dave] {
+        assert_eq!(next(s).await, Err(Some(1000)));
+    }
+    println!("sockets closed {:?} after the DELETE", deleted.elapsed());
+    assert!(deleted.elapsed() < Duration::from_secs(5), "{:?}", deleted.elapsed());
+    let finished = record_where(&stores, &session.id, |s| s.status == RelayStatus::Finished).await;
+    assert_eq!(finished.finish_reason.as_deref(), Some("deleted"));
+    assert_eq!((finished.messages_relayed, finished.bytes_relayed), (50, 200));
+    assert!(finished.expires_at.is_some(), "a finished record expires");
+    // A socket arriving late is told it finished.
+    let mut late = open(&url(a, "bob"), &token("bob")).await.expect("told, not refused");
+    assert_eq!(next(&mut late).await, Err(Some(1000)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_session_is_taken_over_by_the_next_socket() {
+    let stores = stores().await;
+    let keys =
+        Arc::new(JwtKeys::from_pkcs8_pem(&JwtKeys::generate_pkcs8_pem(), "skycast", Duration::from_secs(900)).unwrap());
+    let client_id = "3f2a9c1e-8b7d-4c6e-9f0a-1b2c3d4e5f61";
+    let (session, key) = RelaySession::create("alice", client_id, vec![], &timefmt::now_rfc3339());
+    stores.relay_sessions.create(&session).await.unwrap();
+    // Held by a node that never beat (or stopped long ago).
+    assert!(matches!(
+        stores.relay_sessions.claim(&session.id, "gone-node", None).await.unwrap(),
+        skycast_core::store::RelayClaim::Claimed(_)
+    ));
+    let c = node(&stores, "relay-c", keys.clone()).await;
+    let mut client = open(&session.socket_url(&format!("ws://{c}"), client_id), &key).await.expect("taken over");
+    let taken = record_where(&stores, &session.id, |s| s.status == RelayStatus::Active).await;
+    assert_eq!(taken.node_id.as_deref(), Some("relay-c"));
+    client.close(None).await.unwrap();
+}
