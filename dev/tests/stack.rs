@@ -350,5 +350,5 @@ async fn the_web_app_works_in_a_real_browser() {
         .expect("run node");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the browser tests failed:\n{text}");
-    assert!(text.contains("# pass 2") && text.contains("# fail 0"), "every browser test ran and passed:\n{text}");
+    assert!(text.contains("# pass 3") && text.contains("# fail 0"), "every browser test ran and passed:\n{text}");
 }

@@ -5,30 +5,14 @@
 // SKYCAST_SCREENSHOTS (default target/web-screenshots).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
-
-const BASE = process.env.SKYCAST_BASE_URL ?? "http://127.0.0.1:8080";
-const SHOTS = process.env.SKYCAST_SCREENSHOTS ?? "target/web-screenshots";
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const PASSWORD = "correct horse battery";
-const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
+import { BASE, launch, newContext, shot, signUp, unique, until } from "./helpers.mjs";
 
 let browser;
 const children = [];
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // Root in a container has no user namespaces for the sandbox.
-    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
@@ -37,58 +21,7 @@ after(async () => {
 });
 
 /** A fresh browser profile, reporting console errors. */
-async function context(viewport = DESKTOP) {
-  const ctx = await browser.newContext({ viewport });
-  ctx.errors = [];
-  ctx.on("page", (page) => {
-    page.on("console", (m) => m.type() === "error" && ctx.errors.push(m.text()));
-    page.on("pageerror", (e) => ctx.errors.push(String(e)));
-  });
-  return ctx;
-}
-
-/** axe-core's WCAG 2.1 A and AA rules on the page as it is: what fails
- * (labels, names, contrast, roles, focusable controls…). */
-async function accessibilityProblems(page) {
-  await page.addScriptTag({ path: AXE });
-  return page.evaluate(async () => {
-    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-  });
-}
-
-async function shot(page, name) {
-  assert.deepEqual(await accessibilityProblems(page), [], `${name}: accessibility`);
-  for (const [label, size] of [
-    ["desktop", DESKTOP],
-    ["phone", PHONE],
-  ]) {
-    await page.setViewportSize(size);
-    // Responsive: nothing wider than the screen (no sideways scrolling).
-    const wide = await page.evaluate(() =>
-      [...document.querySelectorAll("body *")]
-        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-        .slice(0, 5)
-        .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
-    );
-    assert.deepEqual(wide, [], `${name} at ${label} width overflows the screen`);
-    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize(DESKTOP);
-}
-
-function unique(name) {
-  return `${name}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
-}
-
-async function signUp(page, username) {
-  await page.goto(`${BASE}/signup`);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Email").fill(`${username}@example.com`);
-  await page.getByLabel(/^Password/).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign up" }).click();
-  await page.getByTestId("username").getByText(username).waitFor();
-}
+const context = (viewport) => newContext(browser, viewport);
 
 async function createStream(page, title, visibility = "public") {
   await page.goto(`${BASE}/studio`);
@@ -142,17 +75,6 @@ function videoState(page) {
     end: v.seekable.length ? v.seekable.end(v.seekable.length - 1) : 0,
     duration: v.duration,
   }));
-}
-
-async function until(what, f, ms = 30_000, every = 250) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await f();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, every));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 async function playing(page, ms = 30_000) {

@@ -5,6 +5,8 @@ import { Home } from "./pages/Home";
 import { LivePage } from "./pages/Live";
 import { Login } from "./pages/Login";
 import { NotFound } from "./pages/NotFound";
+import { Relay } from "./pages/Relay";
+import { RelayConsole } from "./pages/RelayConsole";
 import { Studio } from "./pages/Studio";
 import { StudioVideos } from "./pages/StudioVideos";
 import { UserPage } from "./pages/User";
@@ -29,6 +31,8 @@ function route(path: string, search: URLSearchParams) {
   if (path === "/signup") return <Login mode="signup" />;
   if (path === "/studio") return <Studio />;
   if (path === "/studio/videos") return <StudioVideos />;
+  if (path === "/relay") return <Relay />;
+  if ((p = match("/relay/:id", path))) return <RelayConsole id={p.id} key={p.id} />;
   return <NotFound />;
 }
 
@@ -70,6 +74,7 @@ export function App() {
             <>
               <a href="/studio">Studio</a>
               <a href="/studio/videos">My videos</a>
+              <a href="/relay">Relay</a>
               <span class="who" data-testid="username">
                 {user.username}
               </span>

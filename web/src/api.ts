@@ -71,6 +71,33 @@ export interface Video {
   liked: boolean | null;
   created_at: string;
 }
+/** A session of the relay (issue 14): a client streams to its operators. */
+export type RelayStatus = "waiting" | "active" | "finished";
+export type FinishReason = "deleted" | "client_gone" | "idle" | "node_shutdown";
+export interface RelaySession {
+  session_id: string;
+  client_id: string;
+  creator_id: string;
+  status: RelayStatus;
+  /** Operators (user ids) who have joined. */
+  operators: string[];
+  invited: string[];
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  finish_reason: FinishReason | null;
+  messages_relayed: number;
+  bytes_relayed: number;
+  /** The client's socket (authenticated with the stream key). */
+  ws_url: string;
+  /** The caller's own operator socket (authenticated with the access token);
+   * absent when the caller is the session's client. */
+  operator_ws_url?: string | null;
+  /** At most this many operators are connected at once. */
+  max_operators?: number;
+  /** Only in the answer that created the session. */
+  stream_key?: string;
+}
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
@@ -184,6 +211,13 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (!r.ok) throw await errorOf(r);
   if (r.status === 204) return undefined as T;
   return (await r.json()) as T;
+}
+
+/** The access token, fresh for a while yet (a socket's subprotocol carries
+ * it); null when signed out. */
+export async function accessToken(): Promise<string | null> {
+  if (!access || access.expiresAt - Date.now() < 30_000) await refresh().catch(() => false);
+  return access?.token ?? null;
 }
 
 /** Signs in (`/auth/login` or `/auth/register`), the refresh token into its cookie. */

@@ -1,5 +1,5 @@
 // A small History-API router: the app's pages live under prefixes the API
-// never uses (/live/, /watch/, /u/, /studio, /login, /signup), so the one
+// never uses (/live/, /watch/, /u/, /studio, /relay, /login, /signup), so the one
 // origin serves both without collisions.
 import { useEffect, useState } from "preact/hooks";
 
