@@ -8,6 +8,8 @@ SHELL := /bin/bash
 VENV         := .venv
 MOTO         := $(VENV)/bin/moto_server
 MOTO_VERSION := 5.2.5
+# The relay's Python example (examples/relay_client.py) and its test.
+WEBSOCKETS   := $(VENV)/.websockets-17.4
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO        ?= cargo
 
@@ -18,7 +20,7 @@ CHECKOV_VERSION  := 3.3.30
 CARGO_LAMBDA     := $(TOOLS)/bin/cargo-lambda
 CARGO_LAMBDA_VERSION := 1.9.2
 HCLFMT           := $(TOOLS)/bin/hclfmt
-FUNCTIONS        := auth streams vod lifecycle recorder catalog edge-sync
+FUNCTIONS        := auth streams sessions vod lifecycle recorder catalog edge-sync
 LAMBDA_ARCH      ?= arm64
 LAMBDA_TARGET    := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 
@@ -33,13 +35,17 @@ help:
 	@echo "make package  build every Lambda as target/lambda/<name>/bootstrap.zip (LAMBDA_ARCH=arm64|x86_64)"
 	@echo "make fuzz     fuzz the fMP4 parser and the RTMP server, a minute each (needs cargo-fuzz)"
 
-deps: $(MOTO) ffmpeg node media-tools hls-check
+deps: $(MOTO) $(WEBSOCKETS) ffmpeg node media-tools hls-check
 
 $(MOTO):
 	@echo "installing moto $(MOTO_VERSION) into $(VENV)/"
 	@python3 -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && python3 -m venv $(VENV); }
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server,dynamodb,s3,sqs]==$(MOTO_VERSION)'
 	@test -x $(MOTO)
+
+$(WEBSOCKETS): | $(MOTO)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check 'websockets==17.4'
+	@touch $@
 
 ffmpeg:
 	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg from Debian"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncBufReadExt;
+
 use serde_json::json;
 use skycast_tests::{
     dev_stack::{self, DevStack},
@@ -351,4 +353,82 @@ async fn the_web_app_works_in_a_real_browser() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the browser tests failed:\n{text}");
     assert!(text.contains("# pass 3") && text.contains("# fail 0"), "every browser test ran and passed:\n{text}");
+}
+
+/// `examples/relay_client.py` (Python, `websockets`) against this stack: it
+/// creates a session and streams a file through it (header first) to an
+/// operator running the same script, who gets the file byte for byte; then
+/// the session is deleted and the operator is told it finished.
+#[tokio::test]
+async fn the_python_example_streams_a_file_to_an_operator() {
+    let DevStack { child: _child, addr, .. } = start_stack(&[]).await;
+    let body = json!({"username": "relay_py", "email": "relay_py@example.com", "password": skycast_tests::PASSWORD});
+    assert_eq!(request(&addr, "POST", "/auth/register", None, Some(&body)).await.unwrap().status, 201);
+    let dir = std::env::temp_dir().join(format!("skycast-relay-py-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, copy) = (dir.join("sent.bin"), dir.join("received.bin"));
+    // 1 MiB that is not the same block repeated: order matters.
+    let sent: Vec<u8> = (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&file, &sent).unwrap();
+
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let script = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(skycast_tests::moto_python());
+        c.arg(repo.join("examples/relay_client.py"))
+            .args(args)
+            .env("SKYCAST_PASSWORD", skycast_tests::PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        c
+    };
+    let api = format!("http://{addr}/api");
+    let (file_arg, copy_arg) = (file.display().to_string(), copy.display().to_string());
+    let mut streamer = script(&[
+        "stream",
+        "--api",
+        &api,
+        "--username",
+        "relay_py",
+        "--wait-operators",
+        "1",
+        "--header-bytes",
+        "4096",
+        &file_arg,
+    ])
+    .spawn()
+    .expect("python");
+    // The streamer says which session it made.
+    let mut lines = tokio::io::BufReader::new(streamer.stdout.take().unwrap()).lines();
+    let session = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.strip_prefix("session: ") {
+                return rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the streamer printed its session");
+    let operator = script(&["operate", "--api", &api, "--username", "relay_py", &session, "--out", &copy_arg])
+        .spawn()
+        .expect("python");
+    let operated =
+        tokio::time::timeout(Duration::from_secs(60), operator.wait_with_output()).await.expect("operator ends");
+    let operated = operated.unwrap();
+    let streamed =
+        tokio::time::timeout(Duration::from_secs(30), streamer.wait_with_output()).await.expect("streamer ends");
+    let streamed = streamed.unwrap();
+    let said = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert!(streamed.status.success(), "streamer: {}", said(&streamed));
+    assert!(operated.status.success(), "operator: {}", said(&operated));
+    assert!(said(&operated).contains("session finished"), "the operator was told: {}", said(&operated));
+    let received = std::fs::read(&copy).unwrap();
+    assert_eq!(received.len(), sent.len(), "every byte arrived");
+    assert!(received == sent, "in order");
+    let _ = std::fs::remove_dir_all(&dir);
 }
