@@ -70,7 +70,7 @@ async fn serve() -> anyhow::Result<()> {
         config.relay.ws_base_url = format!("ws://{addr}");
     }
     let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
-    let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root)
+    let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root, addr.port())
         .await
         .context("starting the ingest node")?;
 

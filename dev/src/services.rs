@@ -56,6 +56,7 @@ pub async fn start(
     config: &Config,
     stores: &Stores,
     root: &Path,
+    http_port: u16,
 ) -> anyhow::Result<Services> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let events = queue_url(&sqs, &config.name_prefix, "stream-events").await?;
@@ -68,6 +69,8 @@ pub async fn start(
         node_config.node_id = "local".into();
     }
     node_config.cdn_base_url = config.cdn_base_url.clone();
+    // The relay's sockets are on the one port everything is on.
+    node_config.http_port = Some(http_port);
     let store = Arc::new(S3Store::new(crate::sdk::s3(sdk), node_config.live_bucket.clone()));
     let relay = Some(control::RelaySetup {
         config: skycast_ingest::relay::RelayConfig::from_settings(&config.relay),

@@ -16,8 +16,19 @@ use tower_http::{
 };
 
 /// The app's pages: each serves `index.html`.
-pub const APP_ROUTES: &[&str] =
-    &["/", "/login", "/signup", "/embed", "/studio", "/studio/videos", "/live/{id}", "/watch/{id}", "/u/{id}", "/relay", "/relay/{id}"];
+pub const APP_ROUTES: &[&str] = &[
+    "/",
+    "/login",
+    "/signup",
+    "/embed",
+    "/studio",
+    "/studio/videos",
+    "/live/{id}",
+    "/watch/{id}",
+    "/u/{id}",
+    "/relay",
+    "/relay/{id}",
+];
 
 /// `api` (the API and the CDN) under `/api/` and at its old paths, with the
 /// built app in `dist` (`web/dist`, made by `npm run build`).

@@ -16,6 +16,9 @@ pub struct NodeConfig {
     pub rtmp_port: u16,
     /// UDP, for every SRT publisher (0: any free port, for tests).
     pub srt_port: u16,
+    /// The node's HTTP port (`SKYCAST_NODE_HTTP_ADDR`'s), in its registration:
+    /// other nodes forward relay sockets to it.
+    pub http_port: Option<u16>,
     pub live_bucket: String,
     /// Base of the `hls_url` a claimed session gets (the CDN's).
     pub cdn_base_url: String,
@@ -41,6 +44,7 @@ impl NodeConfig {
             listen_host: "127.0.0.1".into(),
             rtmp_port: DEFAULT_RTMP_PORT,
             srt_port: DEFAULT_SRT_PORT,
+            http_port: None,
             live_bucket: skycast_core::config::physical_name(prefix, "live"),
             cdn_base_url: skycast_core::config::DEFAULT_CDN_BASE_URL.into(),
             ffmpeg: PathBuf::from("ffmpeg"),
@@ -70,6 +74,11 @@ impl NodeConfig {
         }
         if let Some(v) = get("SKYCAST_SRT_PORT") {
             c.srt_port = v.parse().map_err(|_| anyhow::anyhow!("SKYCAST_SRT_PORT must be a port, got {v:?}"))?;
+        }
+        if let Some(addr) = get("SKYCAST_NODE_HTTP_ADDR").or_else(|| get("SKYCAST_INGEST_HEALTH_ADDR")) {
+            let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+            c.http_port =
+                Some(port.ok_or_else(|| anyhow::anyhow!("SKYCAST_NODE_HTTP_ADDR must be host:port, got {addr:?}"))?);
         }
         if let Some(v) = get("SKYCAST_BUCKET_LIVE") {
             c.live_bucket = v;

@@ -177,6 +177,7 @@ pub async fn serve(
         public_host: config.public_host.clone(),
         rtmp_port: ports.rtmp.port(),
         srt_port: ports.srt.port(),
+        http_port: config.http_port,
         sessions: 0,
         heartbeat_at: 0,
         expires_at: 0,

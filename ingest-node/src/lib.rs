@@ -22,6 +22,7 @@ pub mod profile;
 pub mod reaper;
 pub mod recover;
 pub mod relay;
+pub mod relay_forward;
 pub mod relay_records;
 pub mod session;
 pub mod store;

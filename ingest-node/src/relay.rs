@@ -41,7 +41,10 @@ use skycast_core::{auth::jwt::JwtKeys, ids, relay_session::RelaySession};
 use skycast_relay::{Close, Control, Fanout, Finish, Limits, Message, Outbox, Role, Session, SessionStatus};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::relay_records::{self, Claim, RelayEvent, SessionRecords};
+use crate::{
+    relay_forward,
+    relay_records::{self, Claim, RelayEvent, SessionRecords},
+};
 
 /// The relay's settings on this node.
 #[derive(Debug, Clone)]
@@ -378,10 +381,11 @@ impl Hub {
         self.sessions().values().filter(|l| l.lock().session.finished().is_none()).cloned().collect()
     }
 
-    /// The session, claimed for this node if it does not relay it yet.
-    async fn find(self: &Arc<Self>, session_id: &str) -> Result<Arc<Live>, Response> {
+    /// The session, claimed for this node if it does not relay it yet, or
+    /// the node that does.
+    async fn find(self: &Arc<Self>, session_id: &str) -> Result<Found, Response> {
         if let Some(live) = self.get(session_id) {
-            return Ok(live);
+            return Ok(Found::Here(live));
         }
         let Some(records) = &self.records else { return Err(not_found()) };
         let unavailable = |e: relay_records::RecordsError| {
@@ -391,14 +395,18 @@ impl Hub {
         match records.claim(session_id).await.map_err(unavailable)? {
             Claim::Here(record) => {
                 self.open(OpenSession::from_record(&record));
-                self.get(session_id).ok_or_else(not_found)
+                self.get(session_id).map(Found::Here).ok_or_else(not_found)
             }
-            Claim::Elsewhere(node) => {
-                tracing::info!(session_id, %node, "relay session is on another node");
+            Claim::Elsewhere { node_id, http_addr: Some(addr) } => {
+                tracing::debug!(session_id, %node_id, "relay session is on another node: forwarding");
+                Ok(Found::Elsewhere(addr))
+            }
+            Claim::Elsewhere { node_id, http_addr: None } => {
+                tracing::info!(session_id, %node_id, "relay session is on a node that cannot be reached");
                 Err(refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "session_on_another_node",
-                    "the session is relayed by another node; connect through its ws_url",
+                    "the session is relayed by a node that cannot be reached from here; try again",
                 ))
             }
             Claim::NotFound => Err(not_found()),
@@ -486,7 +494,7 @@ fn not_found() -> Response {
     refuse(StatusCode::NOT_FOUND, "not_found", "session not found")
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({"error": {"code": code, "message": message}});
     (status, Json(body)).into_response()
 }
@@ -500,8 +508,16 @@ fn token_from_protocols(headers: &HeaderMap) -> Option<String> {
     (parts.next()? == SUBPROTOCOL).then(|| parts.next().map(str::to_owned)).flatten()
 }
 
-/// Who a socket is, before its upgrade: the response refuses it.
-async fn admit(hub: &Arc<Hub>, session_id: &str, user_id: &str, credential: &str) -> Result<Arc<Live>, Response> {
+/// Where a session is relayed.
+enum Found {
+    Here(Arc<Live>),
+    /// By the node whose HTTP port is at this `host:port`.
+    Elsewhere(String),
+}
+
+/// Who a socket is, before its upgrade (the response refuses it); a socket
+/// for a session another node relays goes there, which decides.
+async fn admit(hub: &Arc<Hub>, session_id: &str, user_id: &str, credential: &str) -> Result<Found, Response> {
     let unauthorized = |m: &str| refuse(StatusCode::UNAUTHORIZED, "unauthorized", m);
     // Ids are UUIDs: anything else cannot exist, and costs no lookup.
     if !ids::is_id(session_id) && hub.records.is_some() {
@@ -509,13 +525,16 @@ async fn admit(hub: &Arc<Hub>, session_id: &str, user_id: &str, credential: &str
     }
     // An access token is a JWT (it has dots); a stream key is not.
     if !credential.contains('.') {
-        let live = hub.find(session_id).await?;
+        let live = match hub.find(session_id).await? {
+            Found::Here(live) => live,
+            elsewhere => return Ok(elsewhere),
+        };
         if live.client_id != user_id {
             return Err(not_found());
         }
         let hash = ids::sha256_hex(credential);
         return match &live.key_hash {
-            Some(expected) if ids::secrets_equal(&hash, expected) => Ok(live),
+            Some(expected) if ids::secrets_equal(&hash, expected) => Ok(Found::Here(live)),
             _ => Err(unauthorized("the stream key is not this session's")),
         };
     }
@@ -525,9 +544,16 @@ async fn admit(hub: &Arc<Hub>, session_id: &str, user_id: &str, credential: &str
     if claims.sub != user_id {
         return Err(refuse(StatusCode::FORBIDDEN, "forbidden", "the token is another user's"));
     }
-    let live = hub.find(session_id).await?;
+    let live = match hub.find(session_id).await? {
+        Found::Here(live) => live,
+        elsewhere => return Ok(elsewhere),
+    };
     // Sessions the user may not see look like no session at all.
-    if live.client_id == user_id || hub.may_operate(&live, user_id).await { Ok(live) } else { Err(not_found()) }
+    if live.client_id == user_id || hub.may_operate(&live, user_id).await {
+        Ok(Found::Here(live))
+    } else {
+        Err(not_found())
+    }
 }
 
 async fn upgrade(
@@ -546,15 +572,24 @@ async fn upgrade(
             "a token is required: ?token= (or the client's ?key=), or the subprotocols skycast, <token>",
         );
     };
-    let live = match admit(&hub, &session_id, &user_id, &credential).await {
-        Ok(live) => live,
+    let found = match admit(&hub, &session_id, &user_id, &credential).await {
+        Ok(found) => found,
         Err(refused) => return refused,
     };
     let max = hub.config.max_message_bytes;
     let ws = ws.max_message_size(max).max_frame_size(max);
     let ws = if via_protocol { ws.protocols([SUBPROTOCOL]) } else { ws };
     let ping_every = hub.config.ping_every;
-    ws.on_upgrade(move |socket| run_socket(live, user_id, socket, ping_every))
+    match found {
+        Found::Here(live) => ws.on_upgrade(move |socket| run_socket(live, user_id, socket, ping_every)),
+        Found::Elsewhere(addr) => {
+            let upstream = match relay_forward::connect(&addr, &session_id, &user_id, &credential, max).await {
+                Ok(up) => up,
+                Err(refused) => return refused,
+            };
+            ws.on_upgrade(move |socket| relay_forward::pump(socket, upstream, ping_every))
+        }
+    }
 }
 
 fn close_frame(why: Close) -> Ws {

@@ -29,8 +29,12 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 pub enum Claim {
     /// This node (the record as it now is; it may be finished).
     Here(Box<RelaySession>),
-    /// Another node, alive, holds it.
-    Elsewhere(String),
+    /// Another node, alive, holds it; its HTTP port is at `http_addr`
+    /// (`host:port`), when it registered one.
+    Elsewhere {
+        node_id: String,
+        http_addr: Option<String>,
+    },
     NotFound,
 }
 
@@ -102,14 +106,16 @@ impl SessionRecords for TableRecords {
         let Some(holder) = held.node_id.clone() else { return Ok(Claim::NotFound) };
         // A node that stopped beating is gone: its sessions are anyone's.
         // (A scan of a handful of items: the node may scan the registry, not read one.)
-        let alive = self.nodes.live_nodes(timefmt::unix_now()).await?.iter().any(|n| n.node_id == holder);
-        if alive {
-            return Ok(Claim::Elsewhere(holder));
+        let nodes = self.nodes.live_nodes(timefmt::unix_now()).await?;
+        if let Some(node) = nodes.iter().find(|n| n.node_id == holder) {
+            let http_addr = node.http_port.map(|port| format!("{}:{port}", node.public_host));
+            return Ok(Claim::Elsewhere { node_id: holder, http_addr });
         }
         tracing::info!(session_id, %holder, "relay session's node is gone: taking it over");
         Ok(match self.sessions.claim(session_id, &self.node_id, Some(&holder)).await? {
             RelayClaim::Claimed(s) => Claim::Here(Box::new(s)),
-            RelayClaim::Held(s) => Claim::Elsewhere(s.node_id.unwrap_or_default()),
+            // Another node took it over first: the next socket finds it there.
+            RelayClaim::Held(s) => Claim::Elsewhere { node_id: s.node_id.unwrap_or_default(), http_addr: None },
             RelayClaim::NotFound => Claim::NotFound,
         })
     }

@@ -2,7 +2,7 @@
 //! clients: a socket claims its session for the node, the client's key or a
 //! user's token lets it in, the node records the start, the operators, what
 //! was relayed and the end, a creator's `DELETE` closes every socket, and a
-//! session another live node holds is refused here.
+//! socket that reaches another node is forwarded to the one holding it.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -49,13 +49,15 @@ async fn node(stores: &Stores, node_id: &str, keys: Arc<JwtKeys>) -> SocketAddr 
     addr
 }
 
-async fn register(stores: &Stores, node_id: &str) {
+/// `node_id` in the registry, alive, with its HTTP port at `addr`.
+async fn register(stores: &Stores, node_id: &str, addr: SocketAddr) {
     let now = timefmt::unix_now();
     let node = IngestNode {
         node_id: node_id.into(),
         public_host: "127.0.0.1".into(),
         rtmp_port: 1935,
         srt_port: 9000,
+        http_port: Some(addr.port()),
         sessions: 0,
         heartbeat_at: now,
         expires_at: now + 300,
@@ -113,8 +115,8 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
     stores.relay_sessions.create(&session).await.unwrap();
     let (other, other_key) = RelaySession::create("alice", client_id, vec![], &timefmt::now_rfc3339());
     stores.relay_sessions.create(&other).await.unwrap();
-    register(&stores, "relay-a").await;
     let a = node(&stores, "relay-a", keys.clone()).await;
+    register(&stores, "relay-a", a).await;
     let url = |addr: SocketAddr, user: &str| session.socket_url(&format!("ws://{addr}"), user);
 
     // Refused before any byte: a wrong key, another session's key, a stranger, a made-up session.
@@ -142,17 +144,23 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
     stores.relay_sessions.invite(&session.id, "alice", "dave").await.unwrap();
     let mut dave = open(&url(a, "dave"), &token("dave")).await.expect("invited while live");
 
-    // Another live node does not take a session this one relays.
-    register(&stores, "relay-b").await;
+    // A socket that reaches another node (one load balancer in front of
+    // several) is forwarded to the one holding the session, which decides.
     let b = node(&stores, "relay-b", keys.clone()).await;
-    assert_eq!(status_of(open(&url(b, "bob"), &token("bob")).await), 503, "held by relay-a");
+    register(&stores, "relay-b", b).await;
+    assert_eq!(status_of(open(&url(b, "carol"), &token("carol")).await), 404, "refused there, refused here");
+    assert_eq!(status_of(open(&url(b, "bob"), &token("alice")).await), 403);
+    let mut erin = {
+        stores.relay_sessions.invite(&session.id, "alice", "erin").await.unwrap();
+        open(&url(b, "erin"), &token("erin")).await.expect("forwarded to relay-a")
+    };
 
     // Relayed in order; the figures reach the table.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..50u32 {
         client.send(Message::binary(i.to_be_bytes().to_vec())).await.unwrap();
     }
-    for op in [&mut bob, &mut alice, &mut dave] {
+    for op in [&mut bob, &mut alice, &mut dave, &mut erin] {
         for i in 0..50u32 {
             assert_eq!(next(op).await, Ok(Message::binary(i.to_be_bytes().to_vec())));
         }
@@ -162,7 +170,15 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
     // The creator's DELETE (the API's write): every socket closes with 1000.
     let deleted = std::time::Instant::now();
     assert!(stores.relay_sessions.finish_by_creator(&session.id, "alice", &timefmt::now_rfc3339()).await.unwrap());
-    for s in [&mut client, &mut bob, &mut alice, &mut dave] {
+    erin.send(Message::text("from the other node")).await.unwrap();
+    assert_eq!(next(&mut client).await, Ok(Message::text("from the other node")), "operators' text goes back");
+    assert_eq!(
+        stores.relay_sessions.get(&session.id).await.unwrap().unwrap().node_id.as_deref(),
+        Some("relay-a"),
+        "still relay-a's"
+    );
+
+    for s in [&mut client, &mut bob, &mut alice, &mut dave, &mut erin] {
         assert_eq!(next(s).await, Err(Some(1000)));
     }
     println!("sockets closed {:?} after the DELETE", deleted.elapsed());

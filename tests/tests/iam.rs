@@ -116,6 +116,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         public_host: "10.0.0.1".into(),
         rtmp_port: 1935,
         srt_port: 9000,
+        http_port: None,
         sessions: 0,
         heartbeat_at: now,
         expires_at: now + 300,
@@ -260,7 +261,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let here = records("iam-node");
     assert!(matches!(here.claim(&relay_id).await, Ok(Claim::Here(_))), "the node claims the session");
     assert!(
-        matches!(records("other-node").claim(&relay_id).await, Ok(Claim::Elsewhere(n)) if n == "iam-node"),
+        matches!(records("other-node").claim(&relay_id).await, Ok(Claim::Elsewhere { node_id, .. }) if node_id == "iam-node"),
         "another node finds it held by a live node"
     );
     assert!(here.get(&relay_id).await.expect("node reads a session").is_some());

@@ -66,6 +66,7 @@ pub(crate) async fn register_node(api: &TestApi) {
         public_host: "10.0.0.1".into(),
         rtmp_port: 1935,
         srt_port: 9000,
+        http_port: None,
         sessions: 0,
         heartbeat_at: now,
         expires_at: now + 120,

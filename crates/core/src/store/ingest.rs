@@ -17,6 +17,10 @@ pub struct IngestNode {
     pub public_host: String,
     pub rtmp_port: u16,
     pub srt_port: u16,
+    /// The node's HTTP port (health, the relay's sockets), reached at
+    /// `public_host` by the other nodes, which forward relay sockets here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
     /// Sessions it holds, as of its last heartbeat.
     #[serde(default)]
     pub sessions: u32,
