@@ -52,7 +52,8 @@ CLOSE_CODES = {
     1009: "message too big",
     1013: "too slow: the queue to this operator overflowed",
     4001: "session full",
-    4002: "replaced by a newer connection of the same user",
+    4002: "replaced by a newer connection of the client",
+    4003: "no longer invited to operate this session",
 }
 # What an operator accepts in one message; the relay's own limit
 # (WS_MAX_MESSAGE_SIZE, 10 MiB by default) is the one that counts.

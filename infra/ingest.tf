@@ -150,6 +150,14 @@ resource "aws_security_group" "ingest" {
   }
 
   egress {
+    description = "Relay sockets forwarded to the node that holds their session (its HTTP port)"
+    protocol    = "tcp"
+    from_port   = 8081
+    to_port     = 8081
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  egress {
     description = "SRT answers to publishers"
     protocol    = "udp"
     from_port   = 0

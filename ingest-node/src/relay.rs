@@ -20,7 +20,10 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -97,6 +100,7 @@ pub struct OpenSession {
 
 impl OpenSession {
     pub fn from_record(s: &RelaySession) -> Self {
+        let s = &s.clone().as_of(skycast_core::timefmt::unix_now());
         let mut operators: BTreeSet<String> = s.invited.iter().cloned().collect();
         operators.insert(s.creator_id.clone());
         operators.remove(&s.client_id);
@@ -147,6 +151,8 @@ pub struct Hub {
     /// The table, when the node serves the platform (tests may go without).
     records: Option<Arc<dyn SessionRecords>>,
     events: Option<mpsc::UnboundedSender<RelayEvent>>,
+    /// Set by [`Hub::shutdown`]: no new socket is let in.
+    draining: AtomicBool,
 }
 
 struct Live {
@@ -237,7 +243,14 @@ impl Inner {
 impl Hub {
     /// A hub that relays only the sessions it is given ([`Hub::open`]).
     pub fn new(config: RelayConfig, jwt: Arc<JwtKeys>) -> Arc<Self> {
-        Arc::new(Self { config, jwt, sessions: Mutex::new(HashMap::new()), records: None, events: None })
+        Arc::new(Self {
+            config,
+            jwt,
+            sessions: Mutex::new(HashMap::new()),
+            records: None,
+            events: None,
+            draining: AtomicBool::new(false),
+        })
     }
 
     /// A hub over the platform's table: it claims sessions as their sockets
@@ -251,6 +264,7 @@ impl Hub {
             sessions: Mutex::new(HashMap::new()),
             records: Some(records),
             events: Some(tx),
+            draining: AtomicBool::new(false),
         });
         tokio::spawn(watch(Arc::downgrade(&hub)));
         hub
@@ -357,6 +371,7 @@ impl Hub {
     /// The node is stopping: every session finishes (close 1001), its end
     /// is recorded, and its sockets get their close frames, within `deadline`.
     pub async fn shutdown(&self, deadline: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
         self.finish_all(Finish::NodeShutdown);
         let flushed = async {
             if let Some(tx) = &self.events {
@@ -381,17 +396,12 @@ impl Hub {
         self.sessions().values().filter(|l| l.lock().session.finished().is_none()).cloned().collect()
     }
 
-    /// The session, claimed for this node if it does not relay it yet, or
-    /// the node that does.
-    async fn find(self: &Arc<Self>, session_id: &str) -> Result<Found, Response> {
+    /// Claims the session for this node, or finds the node that holds it.
+    async fn take(self: &Arc<Self>, session_id: &str) -> Result<Found, Response> {
         if let Some(live) = self.get(session_id) {
             return Ok(Found::Here(live));
         }
         let Some(records) = &self.records else { return Err(not_found()) };
-        let unavailable = |e: relay_records::RecordsError| {
-            tracing::warn!(error = %e, "relay: cannot read the sessions table");
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "sessions cannot be reached; try again")
-        };
         match records.claim(session_id).await.map_err(unavailable)? {
             Claim::Here(record) => {
                 self.open(OpenSession::from_record(&record));
@@ -475,11 +485,33 @@ async fn watch(hub: std::sync::Weak<Hub>) {
             let Some(live) = hub.get(&record.id) else { continue };
             let seen = OpenSession::from_record(&record);
             let mut g = live.lock();
-            g.may_operate = seen.operators;
-            if let (Some(why), None) = (seen.finished, g.session.finished()) {
+            if g.session.finished().is_some() {
+                continue;
+            }
+            if let Some(why) = seen.finished {
                 tracing::info!(session_id = %record.id, "relay session finished in the table: closing its sockets");
                 live.finish(&mut g, why);
+                continue;
             }
+            if record.node_id.as_deref() != Some(records.node_id()) {
+                // Another node took it over (this one looked dead): its
+                // sockets reconnect there. Its records are the other's now.
+                tracing::warn!(session_id = %record.id, holder = ?record.node_id, "relay session taken over by another node");
+                g.recorded.finished = true;
+                live.finish(&mut g, Finish::NodeShutdown);
+                continue;
+            }
+            // An invitation taken back ends that operator's sockets.
+            let gone: Vec<u64> = g
+                .session
+                .operator_sockets()
+                .filter(|(_, user)| !seen.operators.contains(*user))
+                .map(|(conn, _)| conn)
+                .collect();
+            for conn in gone {
+                g.close(conn, Close::NotInvited);
+            }
+            g.may_operate = seen.operators;
         }
     }
 }
@@ -515,45 +547,53 @@ enum Found {
     Elsewhere(String),
 }
 
-/// Who a socket is, before its upgrade (the response refuses it); a socket
-/// for a session another node relays goes there, which decides.
+/// Who a socket is, before its upgrade (the response refuses it): checked
+/// against the session here, or its record, before this node claims the
+/// session or forwards the socket to the node that holds it, so nobody
+/// without a right to the session makes either happen.
 async fn admit(hub: &Arc<Hub>, session_id: &str, user_id: &str, credential: &str) -> Result<Found, Response> {
     let unauthorized = |m: &str| refuse(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    // Ids are UUIDs: anything else cannot exist, and costs no lookup.
-    if !ids::is_id(session_id) && hub.records.is_some() {
+    let wrong_key = || unauthorized("the stream key is not this session's");
+    // Sessions and users are UUIDs: anything else cannot exist, and costs no lookup.
+    if hub.records.is_some() && !(ids::is_id(session_id) && ids::is_id(user_id)) {
         return Err(not_found());
     }
     // An access token is a JWT (it has dots); a stream key is not.
-    if !credential.contains('.') {
-        let live = match hub.find(session_id).await? {
-            Found::Here(live) => live,
-            elsewhere => return Ok(elsewhere),
+    let by_token = credential.contains('.');
+    if by_token {
+        let Ok(claims) = hub.jwt.verify(credential) else {
+            return Err(unauthorized("the token is invalid or expired"));
         };
-        if live.client_id != user_id {
-            return Err(not_found());
+        if claims.sub != user_id {
+            return Err(refuse(StatusCode::FORBIDDEN, "forbidden", "the token is another user's"));
         }
-        let hash = ids::sha256_hex(credential);
-        return match &live.key_hash {
-            Some(expected) if ids::secrets_equal(&hash, expected) => Ok(Found::Here(live)),
-            _ => Err(unauthorized("the stream key is not this session's")),
+    }
+    let key_matches = |hash: &str| ids::secrets_equal(&ids::sha256_hex(credential), hash);
+    // Sessions the user may not see look like no session at all.
+    if let Some(live) = hub.get(session_id) {
+        return match (by_token, live.client_id == user_id) {
+            (true, true) => Ok(Found::Here(live)),
+            (true, false) if hub.may_operate(&live, user_id).await => Ok(Found::Here(live)),
+            (false, true) if live.key_hash.as_deref().is_some_and(key_matches) => Ok(Found::Here(live)),
+            (false, true) => Err(wrong_key()),
+            _ => Err(not_found()),
         };
     }
-    let Ok(claims) = hub.jwt.verify(credential) else {
-        return Err(unauthorized("the token is invalid or expired"));
-    };
-    if claims.sub != user_id {
-        return Err(refuse(StatusCode::FORBIDDEN, "forbidden", "the token is another user's"));
+    let Some(records) = &hub.records else { return Err(not_found()) };
+    let record = records.get(session_id).await.map_err(unavailable)?.ok_or_else(not_found)?;
+    match (by_token, record.client_id == user_id) {
+        (true, true) => {}
+        (true, false) if OpenSession::from_record(&record).operators.contains(user_id) => {}
+        (false, true) if key_matches(&record.key_hash) => {}
+        (false, true) => return Err(wrong_key()),
+        _ => return Err(not_found()),
     }
-    let live = match hub.find(session_id).await? {
-        Found::Here(live) => live,
-        elsewhere => return Ok(elsewhere),
-    };
-    // Sessions the user may not see look like no session at all.
-    if live.client_id == user_id || hub.may_operate(&live, user_id).await {
-        Ok(Found::Here(live))
-    } else {
-        Err(not_found())
-    }
+    hub.take(session_id).await
+}
+
+fn unavailable(e: relay_records::RecordsError) -> Response {
+    tracing::warn!(error = %e, "relay: cannot reach the sessions table");
+    refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "sessions cannot be reached; try again")
 }
 
 async fn upgrade(
@@ -572,6 +612,9 @@ async fn upgrade(
             "a token is required: ?token= (or the client's ?key=), or the subprotocols skycast, <token>",
         );
     };
+    if hub.draining.load(Ordering::SeqCst) {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "draining", "this node is shutting down; connect again");
+    }
     let found = match admit(&hub, &session_id, &user_id, &credential).await {
         Ok(found) => found,
         Err(refused) => return refused,

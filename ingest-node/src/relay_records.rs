@@ -75,6 +75,8 @@ pub enum RelayEvent {
 
 #[async_trait]
 pub trait SessionRecords: Send + Sync {
+    /// The node these records are written as.
+    fn node_id(&self) -> &str;
     async fn get(&self, session_id: &str) -> Result<Option<RelaySession>, RecordsError>;
     /// Takes the session for this node (see [`Claim`]).
     async fn claim(&self, session_id: &str) -> Result<Claim, RecordsError>;
@@ -93,6 +95,10 @@ pub struct TableRecords {
 
 #[async_trait]
 impl SessionRecords for TableRecords {
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
     async fn get(&self, session_id: &str) -> Result<Option<RelaySession>, RecordsError> {
         Ok(self.sessions.get(session_id).await?)
     }

@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use skycast_core::{
     auth::jwt::JwtKeys,
     relay_session::{RelaySession, RelayStatus},
-    store::{IngestNode, Stores},
+    store::{IngestNode, Invitation, Stores},
     timefmt,
 };
 use skycast_ingest::{
@@ -24,6 +24,13 @@ use tokio_tungstenite::{
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+// Users are UUIDs (the node refuses anything else unread).
+const ALICE: &str = "0190f5c2-0000-7000-8000-00000000a11c";
+const BOB: &str = "0190f5c2-0000-7000-8000-000000000b0b";
+const CAROL: &str = "0190f5c2-0000-7000-8000-0000000ca401";
+const DAVE: &str = "0190f5c2-0000-7000-8000-00000000da7e";
+const ERIN: &str = "0190f5c2-0000-7000-8000-00000000e414";
 
 async fn stores() -> Stores {
     let prefix = skycast_tests::unique_prefix();
@@ -111,9 +118,9 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
         Arc::new(JwtKeys::from_pkcs8_pem(&JwtKeys::generate_pkcs8_pem(), "skycast", Duration::from_secs(900)).unwrap());
     let token = |user: &str| keys.issue(user, user).unwrap();
     let client_id = "3f2a9c1e-8b7d-4c6e-9f0a-1b2c3d4e5f60";
-    let (session, key) = RelaySession::create("alice", client_id, vec!["bob".into()], &timefmt::now_rfc3339());
+    let (session, key) = RelaySession::create(ALICE, client_id, vec![BOB.into()], &timefmt::now_rfc3339());
     stores.relay_sessions.create(&session).await.unwrap();
-    let (other, other_key) = RelaySession::create("alice", client_id, vec![], &timefmt::now_rfc3339());
+    let (other, other_key) = RelaySession::create(ALICE, client_id, vec![], &timefmt::now_rfc3339());
     stores.relay_sessions.create(&other).await.unwrap();
     let a = node(&stores, "relay-a", keys.clone()).await;
     register(&stores, "relay-a", a).await;
@@ -122,37 +129,42 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
     // Refused before any byte: a wrong key, another session's key, a stranger, a made-up session.
     assert_eq!(status_of(open(&url(a, client_id), "wrong-key-0123456789").await), 401);
     assert_eq!(status_of(open(&url(a, client_id), &other_key).await), 401, "another session's key");
-    assert_eq!(status_of(open(&url(a, "carol"), &token("carol")).await), 404, "not invited");
-    assert_eq!(status_of(open(&url(a, "bob"), &key).await), 404, "the key opens the client's socket only");
+    assert_eq!(status_of(open(&url(a, CAROL), &token(CAROL)).await), 404, "not invited");
+    assert_eq!(status_of(open(&url(a, BOB), &key).await), 404, "the key opens the client's socket only");
     let made_up = format!("ws://{a}/ws/stream/{}/bob", skycast_core::ids::new_id());
-    assert_eq!(status_of(open(&made_up, &token("bob")).await), 404);
+    assert_eq!(status_of(open(&made_up, &token(BOB)).await), 404);
+
+    // None of that claimed the session: only a socket with a right to it does.
+    assert_eq!(stores.relay_sessions.get(&session.id).await.unwrap().unwrap().node_id, None);
 
     // The client by its key, the invited operator and the creator by their tokens.
     let mut client = open(&url(a, client_id), &key).await.expect("the client's key opens its socket");
-    let mut bob = open(&url(a, "bob"), &token("bob")).await.expect("an invited operator");
-    let mut alice = open(&url(a, "alice"), &token("alice")).await.expect("the creator operates");
+    let mut bob = open(&url(a, BOB), &token(BOB)).await.expect("an invited operator");
+    let mut alice = open(&url(a, ALICE), &token(ALICE)).await.expect("the creator operates");
     let started =
         record_where(&stores, &session.id, |s| s.status == RelayStatus::Active && s.operators.len() == 2).await;
     assert_eq!(started.node_id.as_deref(), Some("relay-a"));
     assert!(started.started_at.is_some());
     let mut joined = started.operators.clone();
     joined.sort();
-    assert_eq!(joined, ["alice", "bob"]);
+    let mut want = [ALICE, BOB];
+    want.sort();
+    assert_eq!(joined, want);
 
     // An invitation made while the session runs lets its user in at once.
-    assert_eq!(status_of(open(&url(a, "dave"), &token("dave")).await), 404, "not yet invited");
-    stores.relay_sessions.invite(&session.id, "alice", "dave").await.unwrap();
-    let mut dave = open(&url(a, "dave"), &token("dave")).await.expect("invited while live");
+    assert_eq!(status_of(open(&url(a, DAVE), &token(DAVE)).await), 404, "not yet invited");
+    stores.relay_sessions.invite(&session.id, ALICE, DAVE).await.unwrap();
+    let mut dave = open(&url(a, DAVE), &token(DAVE)).await.expect("invited while live");
 
     // A socket that reaches another node (one load balancer in front of
     // several) is forwarded to the one holding the session, which decides.
     let b = node(&stores, "relay-b", keys.clone()).await;
     register(&stores, "relay-b", b).await;
-    assert_eq!(status_of(open(&url(b, "carol"), &token("carol")).await), 404, "refused there, refused here");
-    assert_eq!(status_of(open(&url(b, "bob"), &token("alice")).await), 403);
+    assert_eq!(status_of(open(&url(b, CAROL), &token(CAROL)).await), 404, "refused there, refused here");
+    assert_eq!(status_of(open(&url(b, BOB), &token(ALICE)).await), 403);
     let mut erin = {
-        stores.relay_sessions.invite(&session.id, "alice", "erin").await.unwrap();
-        open(&url(b, "erin"), &token("erin")).await.expect("forwarded to relay-a")
+        stores.relay_sessions.invite(&session.id, ALICE, ERIN).await.unwrap();
+        open(&url(b, ERIN), &token(ERIN)).await.expect("forwarded to relay-a")
     };
 
     // Relayed in order; the figures reach the table.
@@ -167,9 +179,11 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
     }
     record_where(&stores, &session.id, |s| s.messages_relayed == 50 && s.bytes_relayed == 200).await;
 
-    // The creator's DELETE (the API's write): every socket closes with 1000.
-    let deleted = std::time::Instant::now();
-    assert!(stores.relay_sessions.finish_by_creator(&session.id, "alice", &timefmt::now_rfc3339()).await.unwrap());
+    // An invitation taken back closes that operator's socket (4003).
+    assert_eq!(stores.relay_sessions.uninvite(&session.id, ALICE, DAVE).await.unwrap(), Invitation::Done);
+    assert_eq!(next(&mut dave).await, Err(Some(4003)));
+    assert_eq!(status_of(open(&url(a, DAVE), &token(DAVE)).await), 404, "and it cannot come back");
+
     erin.send(Message::text("from the other node")).await.unwrap();
     assert_eq!(next(&mut client).await, Ok(Message::text("from the other node")), "operators' text goes back");
     assert_eq!(
@@ -178,7 +192,10 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
         "still relay-a's"
     );
 
-    for s in [&mut client, &mut bob, &mut alice, &mut dave, &mut erin] {
+    // The creator's DELETE (the API's write): every socket closes with 1000.
+    let deleted = std::time::Instant::now();
+    assert!(stores.relay_sessions.finish_by_creator(&session.id, ALICE, &timefmt::now_rfc3339()).await.unwrap());
+    for s in [&mut client, &mut bob, &mut alice, &mut erin] {
         assert_eq!(next(s).await, Err(Some(1000)));
     }
     println!("sockets closed {:?} after the DELETE", deleted.elapsed());
@@ -188,7 +205,7 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
     assert_eq!((finished.messages_relayed, finished.bytes_relayed), (50, 200));
     assert!(finished.expires_at.is_some(), "a finished record expires");
     // A socket arriving late is told it finished.
-    let mut late = open(&url(a, "bob"), &token("bob")).await.expect("told, not refused");
+    let mut late = open(&url(a, BOB), &token(BOB)).await.expect("told, not refused");
     assert_eq!(next(&mut late).await, Err(Some(1000)));
 }
 
@@ -198,7 +215,7 @@ async fn a_dead_nodes_session_is_taken_over_by_the_next_socket() {
     let keys =
         Arc::new(JwtKeys::from_pkcs8_pem(&JwtKeys::generate_pkcs8_pem(), "skycast", Duration::from_secs(900)).unwrap());
     let client_id = "3f2a9c1e-8b7d-4c6e-9f0a-1b2c3d4e5f61";
-    let (session, key) = RelaySession::create("alice", client_id, vec![], &timefmt::now_rfc3339());
+    let (session, key) = RelaySession::create(ALICE, client_id, vec![], &timefmt::now_rfc3339());
     stores.relay_sessions.create(&session).await.unwrap();
     // Held by a node that never beat (or stopped long ago).
     assert!(matches!(

@@ -517,7 +517,8 @@ async fn sigterm_finishes_relay_sessions_cleanly() {
     let keys = skycast_core::auth::JwtKeys::from_pkcs8_pem(&pem, "skycast", Duration::from_secs(900)).unwrap();
     let client_id = "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
     let now = skycast_core::timefmt::now_rfc3339();
-    let (session, key) = skycast_core::relay_session::RelaySession::create("alice", client_id, vec![], &now);
+    let alice = "0190f5c2-0000-7000-8000-00000000a11c";
+    let (session, key) = skycast_core::relay_session::RelaySession::create(alice, client_id, vec![], &now);
     stores.relay_sessions.create(&session).await.unwrap();
 
     let spool = std::env::temp_dir().join(format!("skycast-relay-{prefix}"));
@@ -546,7 +547,7 @@ async fn sigterm_finishes_relay_sessions_cleanly() {
     let mut client = skycast_tests::eventually(Duration::from_secs(20), || open(client_id, key.clone()))
         .await
         .expect("the client's socket");
-    let mut operator = open("alice", keys.issue("alice", "alice").unwrap()).await.expect("the creator operates");
+    let mut operator = open(alice, keys.issue(alice, "alice").unwrap()).await.expect("the creator operates");
     assert!(get_says(http, "/ready", "ready").await, "GET /ready");
     let active = skycast_tests::eventually(Duration::from_secs(10), || async {
         stores.relay_sessions.get(&session.id).await.ok().flatten().filter(|s| s.operators.len() == 1)
@@ -555,6 +556,18 @@ async fn sigterm_finishes_relay_sessions_cleanly() {
     .expect("active, one operator");
     assert_eq!(active.status, skycast_core::relay_session::RelayStatus::Active);
     client.send(Message::text("before the end")).await.unwrap();
+    let relayed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match operator.next().await {
+                Some(Ok(Message::Text(t))) => return t.to_string(),
+                Some(Ok(_)) => continue,
+                other => panic!("operator: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("relayed");
+    assert_eq!(relayed, "before the end");
 
     let mut node = node;
     // SAFETY: signalling our own child.

@@ -21,6 +21,9 @@ pub const KEEP_FINISHED_S: i64 = 30 * 24 * 3600;
 pub const MAX_INVITED: usize = 100;
 /// `SESSION_MAX_OPERATORS` when unset.
 pub const DEFAULT_MAX_OPERATORS: u32 = 10;
+/// A session whose client never connected finishes (`idle`) after this, as
+/// a connected one does after as long without a message.
+pub const IDLE_TIMEOUT_S: i64 = 600;
 /// `WS_MAX_MESSAGE_SIZE` when unset: 10 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 
@@ -105,6 +108,20 @@ impl RelaySession {
         (session, key)
     }
 
+    /// The session as of `now` (Unix seconds): one still `waiting` past
+    /// [`IDLE_TIMEOUT_S`] is finished (`idle`), whether or not a node has
+    /// written so (no node holds a session nobody connected to).
+    pub fn as_of(mut self, now: i64) -> Self {
+        let created = crate::timefmt::parse_rfc3339_unix(&self.created_at).unwrap_or(now);
+        if self.status == RelayStatus::Waiting && now - created >= IDLE_TIMEOUT_S {
+            self.status = RelayStatus::Finished;
+            self.finish_reason = Some("idle".into());
+            let at = time::OffsetDateTime::from_unix_timestamp(created + IDLE_TIMEOUT_S).ok();
+            self.finished_at = at.map(crate::timefmt::rfc3339);
+        }
+        self
+    }
+
     /// Whether `user_id` may see the session (and so operate it, unless
     /// they are its client): 404 for everyone else.
     pub fn visible_to(&self, user_id: &str) -> bool {
@@ -164,6 +181,19 @@ mod tests {
         assert!(!s.may_operate(&s.client_id.clone()), "the client is the source, not an operator");
         assert!(s.visible_to("alice") && s.visible_to("bob") && s.visible_to(&s.client_id.clone()));
         assert!(!s.visible_to("carol"));
+    }
+
+    #[test]
+    fn a_session_nobody_connected_to_finishes_idle() {
+        let (s, _) = session();
+        let created = crate::timefmt::parse_rfc3339_unix(&s.created_at).unwrap();
+        assert_eq!(s.clone().as_of(created + IDLE_TIMEOUT_S - 1).status, RelayStatus::Waiting);
+        let idle = s.clone().as_of(created + IDLE_TIMEOUT_S);
+        assert_eq!((idle.status, idle.finish_reason.as_deref()), (RelayStatus::Finished, Some("idle")));
+        assert_eq!(idle.finished_at.as_deref(), Some("2026-12-03T00:10:00Z"));
+        let mut active = s;
+        active.status = RelayStatus::Active;
+        assert_eq!(active.as_of(created + 100 * IDLE_TIMEOUT_S).status, RelayStatus::Active, "a node ends those");
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum Close {
     /// 4002: the client connected again; the new socket
     /// replaces this one (a client on a new network reconnects at once).
     Replaced,
+    /// 4003: the session's creator took back this operator's invitation.
+    NotInvited,
 }
 
 impl Close {
@@ -79,6 +81,7 @@ impl Close {
             Self::TooSlow => 1013,
             Self::SessionFull => 4001,
             Self::Replaced => 4002,
+            Self::NotInvited => 4003,
         }
     }
 
@@ -93,6 +96,7 @@ impl Close {
             Self::TooSlow => "too slow: the queue to this operator overflowed",
             Self::SessionFull => "session full: no operator place left",
             Self::Replaced => "replaced by a newer connection of the client",
+            Self::NotInvited => "no longer invited to operate this session",
         }
     }
 }
@@ -141,6 +145,7 @@ mod tests {
             Close::TooSlow,
             Close::SessionFull,
             Close::Replaced,
+            Close::NotInvited,
         ];
         let mut codes: Vec<u16> = all.iter().map(|c| c.code()).collect();
         codes.sort();

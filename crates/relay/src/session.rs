@@ -237,6 +237,11 @@ impl Session {
         self.client
     }
 
+    /// The operators' sockets now, and whose each is.
+    pub fn operator_sockets(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.operators.iter().map(|(c, u)| (*c, u.as_str()))
+    }
+
     /// Operators connected now.
     pub fn operators_connected(&self) -> usize {
         self.operators.len()

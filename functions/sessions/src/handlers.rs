@@ -52,6 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionId {
 }
 
 fn view(ctx: &ApiContext, s: RelaySession, caller: &str) -> SessionView {
+    let s = s.as_of(timefmt::unix_now());
     SessionView::new(s, caller, &ctx.config.relay.ws_base_url, ctx.config.relay.max_operators)
 }
 
@@ -107,10 +108,11 @@ pub async fn create(
         return Err(ApiError::bad_request("client_cannot_operate", "the client is the source, not an operator")
             .with_field("operators"));
     }
+    // Counted first: a refused creation costs no lookups.
+    skycast_http::limits::take(&ctx, &ctx.config.limits.relay_sessions_per_user, &caller.id).await?;
     for user in &invited {
         check_user(&ctx, user, "operators").await?;
     }
-    skycast_http::limits::take(&ctx, &ctx.config.limits.relay_sessions_per_user, &caller.id).await?;
     let (session, key) = RelaySession::create(&caller.id, &client_id, invited, &timefmt::now_rfc3339());
     ctx.stores.relay_sessions.create(&session).await?;
     tracing::info!(session_id = %session.id, "relay session created");
@@ -175,7 +177,7 @@ pub async fn operators(
     SessionId(id): SessionId,
 ) -> ApiResult<JsonResponse<OperatorList>> {
     let s = visible(&ctx, &id, &caller.id).await?;
-    Ok(JsonResponse(OperatorList::new(&s)))
+    Ok(JsonResponse(OperatorList::new(&s.as_of(timefmt::unix_now()))))
 }
 
 /// Invite a user to operate the session (the creator only; again: no change).
@@ -192,7 +194,7 @@ pub async fn invite(
     SessionId(id): SessionId,
     Path((_, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let s = visible(&ctx, &id, &caller.id).await?;
+    let s = visible(&ctx, &id, &caller.id).await?.as_of(timefmt::unix_now());
     if s.creator_id != caller.id {
         return Err(not_found());
     }
@@ -207,6 +209,7 @@ pub async fn invite(
     match ctx.stores.relay_sessions.invite(&id, &caller.id, &user_id).await? {
         Invitation::Done => Ok(StatusCode::NO_CONTENT),
         Invitation::NotFound => Err(not_found()),
+        Invitation::Finished => Err(ApiError::conflict("session_finished", "the session is finished")),
         Invitation::Full => Err(ApiError::conflict(
             "too_many_operators",
             format!("a session has at most {} invited operators", relay_session::MAX_INVITED),
@@ -214,8 +217,8 @@ pub async fn invite(
     }
 }
 
-/// Take an invitation back. An operator connected at the time keeps its
-/// socket until it leaves; it cannot come back.
+/// Take an invitation back: the operator's sockets on the session close
+/// (4003) within seconds, and it cannot come back.
 #[utoipa::path(delete, path = "/sessions/{id}/operators/{user_id}", tag = "sessions", security(("bearer" = [])), responses(
     (status = 204),
     (status = 401, body = ErrorBody),

@@ -38,7 +38,9 @@ export function explainClose(c: Closed): string {
     case 4001:
       return "The session is full: too many operators are connected.";
     case 4002:
-      return "Replaced by a newer connection of the same user (another tab or device).";
+      return "Replaced by a newer connection of the client (another tab or device).";
+    case 4003:
+      return "The session's creator no longer invites you to operate it.";
     case 1006:
       return c.opened ? "The connection to the relay was lost." : "Could not connect to the relay.";
     default:

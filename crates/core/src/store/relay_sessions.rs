@@ -27,6 +27,8 @@ pub enum Invitation {
     NotFound,
     /// The session has `MAX_INVITED` invitations already.
     Full,
+    /// The session is finished.
+    Finished,
 }
 
 /// Why a session finished, with the figures its node counted.
@@ -165,8 +167,11 @@ impl RelaySessionStore for DynamoRelaySessionStore {
             .update(id)
             .update_expression("ADD invited :user")
             .condition_expression(
-                "creator_id = :creator AND (attribute_not_exists(invited) OR contains(invited, :uid) OR size(invited) < :max)",
+                "creator_id = :creator AND #status <> :finished \
+                 AND (attribute_not_exists(invited) OR contains(invited, :uid) OR size(invited) < :max)",
             )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":finished", s(FINISHED))
             .expression_attribute_values(":user", AttributeValue::Ss(vec![user_id.to_owned()]))
             .expression_attribute_values(":uid", s(user_id))
             .expression_attribute_values(":creator", s(creator_id))
@@ -177,8 +182,10 @@ impl RelaySessionStore for DynamoRelaySessionStore {
             return Ok(Invitation::Done);
         }
         Ok(match self.get(id).await? {
-            Some(session) if session.creator_id == creator_id => Invitation::Full,
-            _ => Invitation::NotFound,
+            Some(session) if session.creator_id != creator_id => Invitation::NotFound,
+            Some(session) if session.status == RelayStatus::Finished => Invitation::Finished,
+            Some(_) => Invitation::Full,
+            None => Invitation::NotFound,
         })
     }
 
