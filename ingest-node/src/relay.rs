@@ -96,6 +96,9 @@ pub struct OpenSession {
     pub key_hash: Option<String>,
     /// Already finished (in the table): every socket is told so and closed.
     pub finished: Option<Finish>,
+    /// Messages and bytes its record says were relayed before (by a node
+    /// that held it until it died): what this node relays adds to them.
+    pub relayed_before: (u64, u64),
 }
 
 impl OpenSession {
@@ -117,6 +120,7 @@ impl OpenSession {
             operators,
             key_hash: Some(s.key_hash.clone()),
             finished,
+            relayed_before: (s.messages_relayed, s.bytes_relayed),
         }
     }
 }
@@ -159,6 +163,7 @@ struct Live {
     session_id: String,
     client_id: String,
     key_hash: Option<String>,
+    relayed_before: (u64, u64),
     events: Option<mpsc::UnboundedSender<RelayEvent>>,
     inner: Mutex<Inner>,
 }
@@ -210,7 +215,7 @@ impl Live {
             g.close(conn, why.close());
         }
         if !std::mem::replace(&mut g.recorded.finished, true) {
-            let (messages, bytes) = g.session.relayed();
+            let (messages, bytes) = self.relayed(g);
             let reason = g.session.finished().unwrap_or(why);
             self.emit(RelayEvent::Finished { session_id: self.session_id.clone(), reason, messages, bytes });
         }
@@ -218,12 +223,18 @@ impl Live {
 
     /// What the session relayed, when it changed since it was last recorded.
     fn progress(&self, g: &mut Inner) {
-        let relayed = g.session.relayed();
+        let relayed = self.relayed(g);
         if relayed != g.recorded.relayed && !g.recorded.finished {
             g.recorded.relayed = relayed;
             let (messages, bytes) = relayed;
             self.emit(RelayEvent::Progress { session_id: self.session_id.clone(), messages, bytes });
         }
+    }
+
+    /// Messages and bytes relayed in the session's whole life.
+    fn relayed(&self, g: &Inner) -> (u64, u64) {
+        let (m, b) = g.session.relayed();
+        (self.relayed_before.0 + m, self.relayed_before.1 + b)
     }
 
     fn may_operate(&self, user_id: &str) -> bool {
@@ -290,11 +301,12 @@ impl Hub {
             session_id: s.session_id.clone(),
             client_id: s.client_id,
             key_hash: s.key_hash,
+            relayed_before: s.relayed_before,
             events: self.events.clone(),
             inner: Mutex::new(Inner {
                 may_operate: s.operators,
                 // A session finished before it came here was recorded so.
-                recorded: Recorded { finished: s.finished.is_some(), ..Recorded::default() },
+                recorded: Recorded { finished: s.finished.is_some(), relayed: s.relayed_before, ..Recorded::default() },
                 session,
                 fanout: Fanout::new(self.config.queue_messages, self.config.queue_bytes),
                 header_next: false,
@@ -444,7 +456,7 @@ impl Hub {
     pub fn snapshot(&self, session_id: &str) -> Option<Snapshot> {
         let live = self.get(session_id)?;
         let g = live.lock();
-        let (messages, bytes) = g.session.relayed();
+        let (messages, bytes) = live.relayed(&g);
         Some(Snapshot {
             status: g.session.status(),
             finished: g.session.finished(),
@@ -818,8 +830,10 @@ async fn write_loop(
     // Pings go out on time whether or not messages flow, so silence is only
     // ever judged after pings had time to be answered.
     let silent = |live: &Live| live.lock().heard.get(&conn).is_none_or(|t| t.elapsed() > ping_every * 3);
+    // A ping that fell due while a write was blocked goes out next.
+    let mut ping_due = false;
     loop {
-        let step = if ping.tick().now_or_never().is_some() {
+        let step = if std::mem::take(&mut ping_due) || ping.tick().now_or_never().is_some() {
             Step::Ping
         } else {
             let mut g = live.lock();
@@ -854,8 +868,25 @@ async fn write_loop(
             Step::Close(why) => (close_frame(why), true),
             Step::Wait => continue,
         };
-        let sent = tokio::time::timeout(send_limit, sink.send(frame)).await;
-        if last || !matches!(sent, Ok(Ok(()))) {
+        // The ping interval (one timer for the socket's life) watches the
+        // write, rather than a timer per message: at 10 operators a
+        // per-send timeout was most of what the relay costs over a bare
+        // broadcast.
+        let started = Instant::now();
+        let send = sink.send(frame);
+        tokio::pin!(send);
+        let sent = loop {
+            tokio::select! {
+                r = &mut send => break r.is_ok(),
+                _ = ping.tick() => {
+                    ping_due = true;
+                    if started.elapsed() >= send_limit {
+                        break false;
+                    }
+                }
+            }
+        };
+        if last || !sent {
             return;
         }
     }

@@ -159,9 +159,54 @@ impl SessionRecords for TableRecords {
     }
 }
 
-/// Records every event in order, retrying a failure a few times (a lost
-/// progress report is replaced by the next; the end is retried longest).
+/// Writers of events: each session's events go to one of them, in order,
+/// while sessions do not wait for each other (a node stopping with hundreds
+/// of sessions records their ends in parallel).
+const WRITERS: usize = 8;
+
+/// Records every event, each session's in order, on [`WRITERS`] writers.
 pub async fn record_events(records: Arc<dyn SessionRecords>, mut events: mpsc::UnboundedReceiver<RelayEvent>) {
+    let writers: Vec<mpsc::UnboundedSender<RelayEvent>> = (0..WRITERS)
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_events(records.clone(), rx));
+            tx
+        })
+        .collect();
+    while let Some(event) = events.recv().await {
+        let session_id = match &event {
+            RelayEvent::Started { session_id }
+            | RelayEvent::OperatorJoined { session_id, .. }
+            | RelayEvent::Progress { session_id, .. }
+            | RelayEvent::Finished { session_id, .. } => session_id,
+            RelayEvent::Flush(_) => {
+                // Flushed once every writer has written what it had.
+                let mut waits = Vec::new();
+                for w in &writers {
+                    let (done, wait) = oneshot::channel();
+                    if w.send(RelayEvent::Flush(done)).is_ok() {
+                        waits.push(wait);
+                    }
+                }
+                if let RelayEvent::Flush(done) = event {
+                    tokio::spawn(async move {
+                        for w in waits {
+                            let _ = w.await;
+                        }
+                        let _ = done.send(());
+                    });
+                }
+                continue;
+            }
+        };
+        let shard = session_id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % WRITERS;
+        let _ = writers[shard].send(event);
+    }
+}
+
+/// One writer: its events in order, each failure retried a few times (a
+/// lost progress report is replaced by the next; the end is retried longest).
+async fn write_events(records: Arc<dyn SessionRecords>, mut events: mpsc::UnboundedReceiver<RelayEvent>) {
     while let Some(event) = events.recv().await {
         if let RelayEvent::Flush(done) = event {
             let _ = done.send(());

@@ -222,9 +222,14 @@ async fn a_dead_nodes_session_is_taken_over_by_the_next_socket() {
         stores.relay_sessions.claim(&session.id, "gone-node", None).await.unwrap(),
         skycast_core::store::RelayClaim::Claimed(_)
     ));
+    // It had relayed 5 messages (50 bytes) before it died.
+    assert!(stores.relay_sessions.progress(&session.id, "gone-node", 5, 50).await.unwrap());
     let c = node(&stores, "relay-c", keys.clone()).await;
     let mut client = open(&session.socket_url(&format!("ws://{c}"), client_id), &key).await.expect("taken over");
     let taken = record_where(&stores, &session.id, |s| s.status == RelayStatus::Active).await;
     assert_eq!(taken.node_id.as_deref(), Some("relay-c"));
+    // What the new node relays adds to what the dead one did.
+    client.send(Message::binary(vec![0u8; 10])).await.unwrap();
+    record_where(&stores, &session.id, |s| (s.messages_relayed, s.bytes_relayed) == (6, 60)).await;
     client.close(None).await.unwrap();
 }
