@@ -837,14 +837,18 @@ async fn write_loop(
             Step::Ping
         } else {
             let mut g = live.lock();
-            if let Some(why) = g.closing.remove(&conn) {
-                Step::Close(why)
-            } else {
-                let next = match role {
-                    Role::Operator => g.fanout.pop(conn),
-                    Role::Client => g.to_client.pop(),
-                };
-                next.map_or(Step::Wait, Step::Send)
+            let pop = |g: &mut Inner| match role {
+                Role::Operator => g.fanout.pop(conn),
+                Role::Client => g.to_client.pop(),
+            };
+            match g.closing.get(&conn).copied() {
+                // A session that finishes delivers what it relayed first.
+                Some(Close::SessionFinished | Close::NodeShuttingDown) => match pop(&mut g) {
+                    Some(m) => Step::Send(m),
+                    None => g.closing.remove(&conn).map_or(Step::Wait, Step::Close),
+                },
+                Some(_) => g.closing.remove(&conn).map_or(Step::Wait, Step::Close),
+                None => pop(&mut g).map_or(Step::Wait, Step::Send),
             }
         };
         let step = match step {

@@ -273,8 +273,24 @@ async fn finishing_a_session_closes_every_socket_and_refuses_new_ones() {
     let mut client = rig.connect("s", "alice").await;
     let mut bob = rig.connect("s", "bob").await;
     rig.operators_on("s", 1).await;
+    // What the client sent before the end reaches the operator before the
+    // close: 12.5 MB bob has not read yet, more than the socket buffers, so
+    // most of it is still in bob's queue when the session finishes.
+    let message = |i: u32| {
+        let mut m = vec![0u8; 64 * 1024];
+        m[..4].copy_from_slice(&i.to_be_bytes());
+        Message::binary(m)
+    };
+    for i in 0..200u32 {
+        client.send(message(i)).await.unwrap();
+    }
+    let relayed = || async { rig.hub.snapshot("s").filter(|s| s.messages == 200).map(|_| ()) };
+    skycast_tests::eventually(Duration::from_secs(10), relayed).await.expect("all relayed");
     assert!(rig.hub.finish("s", Finish::Deleted));
     assert_eq!(next(&mut client).await, Err(Some(1000)));
+    for i in 0..200u32 {
+        assert_eq!(next(&mut bob).await, Ok(message(i)), "message {i}");
+    }
     assert_eq!(next(&mut bob).await, Err(Some(1000)));
     let mut carol = rig.connect("s", "carol").await;
     assert_eq!(next(&mut carol).await, Err(Some(1000)), "a finished session takes nobody");

@@ -10,9 +10,9 @@ import { ClusterFinder } from "./webm";
 import { HEADER_CONTROL, SUBPROTOCOL, type Closed } from "./protocol";
 
 /** A chunk from the recorder this often. */
-const TIMESLICE_MS = 250;
+const TIMESLICE_MS = 100;
 /** A keyframe at least this often: how long a late operator waits for a picture. */
-const KEYFRAME_INTERVAL_MS = 1000;
+const KEYFRAME_INTERVAL_MS = 500;
 /** A header that has not ended after this much is not a header we know. */
 const MAX_HEADER_BYTES = 4 * 1024 * 1024;
 
