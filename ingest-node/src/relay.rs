@@ -11,7 +11,8 @@
 //! expired one: 401; another user's: 403; a session the user may not see:
 //! 404 — all before the upgrade, so nothing is relayed to or from them.
 //! A session this node does not relay yet is claimed for it in the table
-//! (`relay_records`); one another live node holds is 503.
+//! (`relay_records`) once the socket has a right to it; a socket for a
+//! session another live node holds is carried there (`relay_forward`).
 //!
 //! Each socket has a writer task that drains its queue and a reader (the
 //! socket's own task). The client never waits for an operator: its messages
