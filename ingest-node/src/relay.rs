@@ -780,7 +780,7 @@ async fn read_loop(
     None
 }
 
-fn too_big(e: axum::Error) -> bool {
+pub(crate) fn too_big(e: axum::Error) -> bool {
     use tokio_tungstenite::tungstenite::Error;
     matches!(e.into_inner().downcast_ref::<Error>(), Some(Error::Capacity(_)))
 }

@@ -107,8 +107,17 @@ pub async fn pump(downstream: WebSocket, upstream: Upstream, ping_every: Duratio
                     let _ = tokio::time::timeout(send_limit, up_tx.send(up_close(frame))).await;
                     return;
                 }
-                // Broken, or over the size limit: the holder hears a plain close.
-                Some(Err(_)) | None => {
+                // Over the size limit: the holder is told so, and its answer
+                // (1009) comes back to the peer as if it had refused it.
+                // Broken: the holder hears a plain close.
+                Some(Err(e)) => {
+                    let why = skycast_relay::Close::TooBig;
+                    let frame = crate::relay::too_big(e)
+                        .then(|| UpClose { code: CloseCode::from(why.code()), reason: why.reason().into() });
+                    let _ = tokio::time::timeout(send_limit, up_tx.send(Up::Close(frame))).await;
+                    return;
+                }
+                None => {
                     let _ = tokio::time::timeout(send_limit, up_tx.send(Up::Close(None))).await;
                     return;
                 }

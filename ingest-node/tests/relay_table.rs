@@ -25,6 +25,8 @@ use tokio_tungstenite::{
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+const MAX_MESSAGE: usize = 64 * 1024;
+
 // Users are UUIDs (the node refuses anything else unread).
 const ALICE: &str = "0190f5c2-0000-7000-8000-00000000a11c";
 const BOB: &str = "0190f5c2-0000-7000-8000-000000000b0b";
@@ -49,7 +51,10 @@ async fn node(stores: &Stores, node_id: &str, keys: Arc<JwtKeys>) -> SocketAddr 
         nodes: stores.ingest.clone(),
         node_id: node_id.into(),
     });
-    let hub = Hub::with_records(RelayConfig::default(), keys, records);
+    // A small message limit, so a message over it fits the socket buffers
+    // and the refusal (1009) is read rather than lost to a reset.
+    let config = RelayConfig { max_message_bytes: MAX_MESSAGE, ..RelayConfig::default() };
+    let hub = Hub::with_records(config, keys, records);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, hub.routes()).await });
@@ -192,10 +197,16 @@ async fn a_session_is_claimed_recorded_and_finished_by_its_creator_through_the_t
         "still relay-a's"
     );
 
+    // Limits hold through a forwarded socket: over WS_MAX_MESSAGE_SIZE is 1009.
+    erin.send(Message::text("x".repeat(MAX_MESSAGE))).await.unwrap();
+    assert_eq!(next(&mut client).await.map(|m| m.len()), Ok(MAX_MESSAGE), "at the limit: relayed");
+    erin.send(Message::text("x".repeat(MAX_MESSAGE + 1))).await.unwrap();
+    assert_eq!(next(&mut erin).await, Err(Some(1009)));
+
     // The creator's DELETE (the API's write): every socket closes with 1000.
     let deleted = std::time::Instant::now();
     assert!(stores.relay_sessions.finish_by_creator(&session.id, ALICE, &timefmt::now_rfc3339()).await.unwrap());
-    for s in [&mut client, &mut bob, &mut alice, &mut erin] {
+    for s in [&mut client, &mut bob, &mut alice] {
         assert_eq!(next(s).await, Err(Some(1000)));
     }
     println!("sockets closed {:?} after the DELETE", deleted.elapsed());

@@ -88,7 +88,8 @@ test("a client streams its camera through a session; operators watch it live, a 
   ]) {
     await until(`${testid} to say finished`, async () => /finished/i.test(await text(page, testid)), 20_000);
   }
-  assert.match(await text(late, "console-status"), /ended by its creator/);
+  // The close says "finished"; the console then asks the API why.
+  await until("the console to say why", async () => /ended by its creator/.test(await text(late, "console-status")), 10_000);
   const cameraOn = await client.evaluate(() => {
     const s = document.querySelector("[data-testid=relay-preview]").srcObject;
     return !!s && s.getTracks().some((track) => track.readyState === "live");
