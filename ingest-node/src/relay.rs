@@ -194,6 +194,10 @@ struct Inner {
     closing: HashMap<u64, Close>,
     /// When each socket was last heard from (any frame, pongs included).
     heard: HashMap<u64, Instant>,
+    /// When its figures were last reported.
+    progress_at: Instant,
+    /// When this node saw it finish (it is forgotten [`KEEP_FINISHED`] later).
+    finished_at: Option<Instant>,
 }
 
 impl Live {
@@ -255,14 +259,16 @@ impl Inner {
 impl Hub {
     /// A hub that relays only the sessions it is given ([`Hub::open`]).
     pub fn new(config: RelayConfig, jwt: Arc<JwtKeys>) -> Arc<Self> {
-        Arc::new(Self {
+        let hub = Arc::new(Self {
             config,
             jwt,
             sessions: Mutex::new(HashMap::new()),
             records: None,
             events: None,
             draining: AtomicBool::new(false),
-        })
+        });
+        tokio::spawn(tick(Arc::downgrade(&hub)));
+        hub
     }
 
     /// A hub over the platform's table: it claims sessions as their sockets
@@ -279,6 +285,7 @@ impl Hub {
             draining: AtomicBool::new(false),
         });
         tokio::spawn(watch(Arc::downgrade(&hub)));
+        tokio::spawn(tick(Arc::downgrade(&hub)));
         hub
     }
 
@@ -315,6 +322,8 @@ impl Hub {
                 wakers: HashMap::new(),
                 closing: HashMap::new(),
                 heard: HashMap::new(),
+                progress_at: now,
+                finished_at: None,
             }),
         });
         {
@@ -324,40 +333,6 @@ impl Hub {
             }
             sessions.insert(s.session_id.clone(), live.clone());
         }
-        let hub = Arc::downgrade(self);
-        let id = s.session_id;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let mut finished_at: Option<Instant> = None;
-            let mut progress_at = Instant::now();
-            loop {
-                tick.tick().await;
-                let Some(hub) = hub.upgrade() else { return };
-                let finished = {
-                    let mut g = live.lock();
-                    // Nothing once finished (tick says so).
-                    if let Some(why) = g.session.tick(Instant::now()) {
-                        live.finish(&mut g, why);
-                    }
-                    if progress_at.elapsed() >= relay_records::PROGRESS_EVERY {
-                        progress_at = Instant::now();
-                        live.progress(&mut g);
-                    }
-                    g.session.finished()
-                };
-                match (finished, finished_at) {
-                    (Some(why), None) => {
-                        tracing::info!(session_id = %id, reason = why.as_str(), "relay session finished");
-                        finished_at = Some(Instant::now());
-                    }
-                    (Some(_), Some(at)) if at.elapsed() >= KEEP_FINISHED => {
-                        hub.sessions().remove(&id);
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-        });
     }
 
     /// Ends a session: every socket closes (1000, or 1001 for a shutdown).
@@ -472,6 +447,45 @@ impl Hub {
     /// The WebSocket route.
     pub fn routes(self: Arc<Self>) -> Router {
         Router::new().route("/ws/stream/{session_id}/{user_id}", get(upgrade)).with_state(self)
+    }
+}
+
+/// Every second, for every session (one timer for the node, not one per
+/// session): time alone may finish it (its client gone past the grace,
+/// idle); its figures are reported every [`relay_records::PROGRESS_EVERY`];
+/// a finished one is forgotten after [`KEEP_FINISHED`].
+async fn tick(hub: std::sync::Weak<Hub>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        let all: Vec<Arc<Live>> = hub.sessions().values().cloned().collect();
+        let now = Instant::now();
+        let mut forget = Vec::new();
+        for live in all {
+            let mut g = live.lock();
+            if let Some(why) = g.session.tick(now) {
+                live.finish(&mut g, why);
+            }
+            if now.saturating_duration_since(g.progress_at) >= relay_records::PROGRESS_EVERY {
+                g.progress_at = now;
+                live.progress(&mut g);
+            }
+            match (g.session.finished(), g.finished_at) {
+                (Some(why), None) => {
+                    tracing::info!(session_id = %live.session_id, reason = why.as_str(), "relay session finished");
+                    g.finished_at = Some(now);
+                }
+                (Some(_), Some(at)) if now.saturating_duration_since(at) >= KEEP_FINISHED => {
+                    forget.push(live.session_id.clone());
+                }
+                _ => {}
+            }
+        }
+        let mut sessions = hub.sessions();
+        for id in forget {
+            sessions.remove(&id);
+        }
     }
 }
 
