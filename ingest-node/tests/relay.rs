@@ -4,20 +4,18 @@
 
 use std::{collections::BTreeSet, net::SocketAddr, sync::Arc, time::Duration};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use skycast_core::auth::jwt::JwtKeys;
 use skycast_ingest::relay::{Hub, OpenSession, RelayConfig};
 use skycast_relay::{Finish, Limits};
-use tokio::net::TcpStream;
+use skycast_tests::ws::{Socket, next};
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
+    connect_async,
     tungstenite::{
         Error, Message,
         protocol::{CloseFrame, frame::coding::CloseCode},
     },
 };
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Rig {
     addr: SocketAddr,
@@ -82,18 +80,6 @@ fn status_of(e: Error) -> u16 {
     match e {
         Error::Http(r) => r.status().as_u16(),
         other => panic!("not an HTTP refusal: {other}"),
-    }
-}
-
-/// The next data message (pings and pongs skipped), or the close frame's code.
-async fn next(s: &mut Socket) -> Result<Message, Option<u16>> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| u16::from(f.code))),
-            Ok(Some(Ok(m))) => return Ok(m),
-            _ => return Err(None),
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use skycast_core::{
     auth::jwt::JwtKeys,
     relay_session::{RelaySession, RelayStatus},
@@ -17,13 +17,8 @@ use skycast_ingest::{
     relay::{Hub, RelayConfig},
     relay_records::TableRecords,
 };
-use tokio::net::TcpStream;
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Error, Message, client::IntoClientRequest, http::HeaderValue},
-};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use skycast_tests::ws::{Socket, next, open};
+use tokio_tungstenite::tungstenite::{Error, Message};
 
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -77,31 +72,11 @@ async fn register(stores: &Stores, node_id: &str, addr: SocketAddr) {
     stores.ingest.register(&node).await.expect("registered");
 }
 
-/// Opens `url`, offering `credential` as a browser does (subprotocols).
-async fn open(url: &str, credential: &str) -> Result<Socket, Error> {
-    let mut request = url.into_client_request()?;
-    let offer = HeaderValue::from_str(&format!("skycast, {credential}")).expect("header");
-    request.headers_mut().insert("sec-websocket-protocol", offer);
-    connect_async(request).await.map(|(s, _)| s)
-}
-
 fn status_of(r: Result<Socket, Error>) -> u16 {
     match r {
         Err(Error::Http(r)) => r.status().as_u16(),
         Err(other) => panic!("not an HTTP refusal: {other}"),
         Ok(_) => panic!("let in"),
-    }
-}
-
-/// The next data message, or the close code.
-async fn next(s: &mut Socket) -> Result<Message, Option<u16>> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            Ok(Some(Ok(Message::Close(frame)))) => return Err(frame.map(|f| u16::from(f.code))),
-            Ok(Some(Ok(m))) => return Ok(m),
-            _ => return Err(None),
-        }
     }
 }
 

@@ -172,14 +172,7 @@ async fn a_publisher_goes_live_alone_and_sigterm_drains_with_no_key_anywhere() {
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let signalled = Instant::now();
     let mut node = node;
-    let status = loop {
-        if let Some(status) = node.try_wait().unwrap() {
-            break status;
-        }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(status.success(), "{status}");
+    exits_cleanly_within_10_s(&mut node, signalled).await;
     println!("drained in {:?}", signalled.elapsed());
 
     // The session ended properly: `ended` reported, playlist closed.
@@ -216,6 +209,18 @@ async fn a_publisher_goes_live_alone_and_sigterm_drains_with_no_key_anywhere() {
     publisher.stop().await;
     let _ = std::fs::remove_dir_all(&spool);
     let _ = std::fs::remove_file(&log);
+}
+
+/// Waits for the node to exit after SIGTERM (sent at `signalled`): successfully, within 10 s.
+async fn exits_cleanly_within_10_s(node: &mut std::process::Child, signalled: Instant) {
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
 }
 
 fn zombie(pid: u32) -> bool {
@@ -510,7 +515,7 @@ async fn sigterm_during_an_s3_outage_exits_in_10_s_and_the_restart_loses_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_relay_sessions_cleanly() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+    use tokio_tungstenite::tungstenite::Message;
 
     let Platform { prefix, stores, .. } = platform("owner-3", false).await;
     let pem = skycast_core::auth::JwtKeys::generate_pkcs8_pem();
@@ -536,12 +541,7 @@ async fn sigterm_finishes_relay_sessions_cleanly() {
     let base = format!("ws://{http}");
     let open = |user: &str, credential: String| {
         let url = session.socket_url(&base, user);
-        async move {
-            let mut request = url.into_client_request().unwrap();
-            let offer = HeaderValue::from_str(&format!("skycast, {credential}")).unwrap();
-            request.headers_mut().insert("sec-websocket-protocol", offer);
-            tokio_tungstenite::connect_async(request).await.ok().map(|(s, _)| s)
-        }
+        async move { skycast_tests::ws::open(&url, &credential).await.ok() }
     };
     // The node's port opens once it has started.
     let mut client = skycast_tests::eventually(Duration::from_secs(20), || open(client_id, key.clone()))
@@ -583,14 +583,7 @@ async fn sigterm_finishes_relay_sessions_cleanly() {
         };
         assert_eq!(code, Some(1001), "{who} told the node is going");
     }
-    let status = loop {
-        if let Some(status) = node.try_wait().unwrap() {
-            break status;
-        }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(status.success(), "{status}");
+    exits_cleanly_within_10_s(&mut node, signalled).await;
     let finished = stores.relay_sessions.get(&session.id).await.unwrap().unwrap();
     assert_eq!(finished.status, skycast_core::relay_session::RelayStatus::Finished, "{finished:?}");
     assert_eq!(finished.finish_reason.as_deref(), Some("node_shutdown"));
