@@ -20,7 +20,7 @@ CHECKOV_VERSION  := 3.3.30
 CARGO_LAMBDA     := $(TOOLS)/bin/cargo-lambda
 CARGO_LAMBDA_VERSION := 1.9.2
 HCLFMT           := $(TOOLS)/bin/hclfmt
-FUNCTIONS        := auth streams sessions vod lifecycle recorder catalog edge-sync
+FUNCTIONS        := auth streams sessions vod lifecycle recorder catalog edge-sync webhooks webhook-sender
 LAMBDA_ARCH      ?= arm64
 LAMBDA_TARGET    := $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)-unknown-linux-gnu
 

@@ -10,6 +10,7 @@ pub fn routes() -> Router<ApiContext> {
         .merge(skycast_streams::routes())
         .merge(skycast_vod::routes())
         .merge(skycast_sessions::routes())
+        .merge(skycast_webhooks::routes())
 }
 
 /// Every HTTP function's routes with the common layers.
@@ -25,6 +26,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(skycast_streams::StreamsDoc::openapi());
     doc.merge(skycast_vod::VideosDoc::openapi());
     doc.merge(skycast_sessions::SessionsDoc::openapi());
+    doc.merge(skycast_webhooks::WebhooksDoc::openapi());
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Skycast API")
         .version(env!("CARGO_PKG_VERSION"))

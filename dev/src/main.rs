@@ -69,7 +69,13 @@ async fn serve() -> anyhow::Result<()> {
         // So do the relay's socket URLs.
         config.relay.ws_base_url = format!("ws://{addr}");
     }
-    let ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
+    if std::env::var("SKYCAST_WEBHOOK_ALLOW_LOOPBACK").is_err() {
+        // A receiver on this machine works out of the box (never in AWS).
+        config.webhooks.allow_loopback = true;
+    }
+    let mut ctx = skycast_http::ApiContext::from_sdk(config.clone(), &sdk_config)?;
+    ctx.webhooks =
+        skycast_dev::services::webhook_outbox(&aws_sdk_sqs::Client::new(&sdk_config), &config.name_prefix).await?;
     let services = skycast_dev::services::start(&sdk_config, &config, &ctx.stores, &root, addr.port())
         .await
         .context("starting the ingest node")?;

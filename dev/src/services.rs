@@ -16,7 +16,10 @@ use skycast_core::{
     Config,
     config::physical_name,
     resources::Resources,
-    store::{Stores, queue::SqsSender},
+    store::{
+        Stores,
+        queue::{SqsSender, WebhookOutbox},
+    },
 };
 use skycast_ingest::{config::NodeConfig, control, store::S3Store};
 use skycast_lifecycle::Lifecycle;
@@ -49,6 +52,12 @@ impl Services {
 async fn queue_url(sqs: &aws_sdk_sqs::Client, prefix: &str, logical: &str) -> anyhow::Result<String> {
     let out = sqs.get_queue_url().queue_name(physical_name(prefix, logical)).send().await?;
     out.queue_url.ok_or_else(|| anyhow::anyhow!("queue {logical} has no URL"))
+}
+
+/// The `webhook-events` queue of this stack, for every function that announces.
+pub async fn webhook_outbox(sqs: &aws_sdk_sqs::Client, prefix: &str) -> anyhow::Result<WebhookOutbox> {
+    let url = queue_url(sqs, prefix, "webhook-events").await?;
+    Ok(WebhookOutbox::new(Arc::new(SqsSender::new(sqs.clone())), url))
 }
 
 pub async fn start(
@@ -94,10 +103,12 @@ pub async fn start(
         )
     };
     let jobs = queue_url(&sqs, &config.name_prefix, "recording-jobs").await?;
+    let webhooks = webhook_outbox(&sqs, &config.name_prefix).await?;
     let lifecycle = Arc::new(Lifecycle {
         stores: stores.clone(),
         messages: Arc::new(SqsSender::new(sqs.clone())),
         recording_jobs_url: jobs.clone(),
+        webhooks: webhooks.clone(),
     });
     let spec = &Resources::embedded().queues["recording-jobs"];
     let recorder = Arc::new(Recorder {
@@ -111,13 +122,24 @@ pub async fn start(
         max_receives: spec.max_receive_count,
         lease: Duration::from_secs(u64::from(spec.visibility_timeout_s)),
         backoff: Duration::from_secs(2),
+        webhooks: webhooks.clone(),
     });
     let catalog_events = queue_url(&sqs, &config.name_prefix, "catalog-events").await?;
     let catalog = Arc::new(Catalog {
         stores: stores.clone(),
         recordings: Arc::new(S3Recordings { client: crate::sdk::s3(sdk), bucket: config.buckets.recordings.clone() }),
+        webhooks,
     });
-    let triggers = vec![
+    let deliveries = queue_url(&sqs, &config.name_prefix, "webhook-deliveries").await?;
+    let webhook_events = queue_url(&sqs, &config.name_prefix, "webhook-events").await?;
+    let sender = Arc::new(skycast_webhook_sender::Sender::new(
+        stores.webhooks.clone(),
+        sqs.clone(),
+        deliveries.clone(),
+        &config.webhooks,
+    )?);
+    let mut triggers = webhook_triggers(&sqs, &sender, webhook_events, deliveries);
+    triggers.extend([
         tokio::spawn(sqs_trigger(sqs.clone(), catalog_events, 10, move |batch| {
             let catalog = Arc::clone(&catalog);
             async move { catalog.handle(batch).await }
@@ -130,9 +152,33 @@ pub async fn start(
             let recorder = Arc::clone(&recorder);
             async move { recorder.handle(batch).await }
         })),
-    ];
+    ]);
     Ok(Services { ingest, triggers })
 }
+
+/// The webhook sender on its two queues. Deliveries get several pollers, as
+/// Lambda runs several invocations at once: a receiver that hangs holds one
+/// batch for its timeout, never the others'.
+pub fn webhook_triggers(
+    sqs: &aws_sdk_sqs::Client,
+    sender: &Arc<skycast_webhook_sender::Sender>,
+    events_url: String,
+    deliveries_url: String,
+) -> Vec<JoinHandle<()>> {
+    let mut triggers = Vec::new();
+    let queues = std::iter::once(events_url).chain(std::iter::repeat_n(deliveries_url, WEBHOOK_DELIVERY_POLLERS));
+    for url in queues {
+        let sender = Arc::clone(sender);
+        triggers.push(tokio::spawn(sqs_trigger(sqs.clone(), url, 10, move |batch| {
+            let sender = Arc::clone(&sender);
+            async move { sender.handle(batch).await }
+        })));
+    }
+    triggers
+}
+
+/// Concurrent deliveries batches under `make dev`.
+const WEBHOOK_DELIVERY_POLLERS: usize = 4;
 
 /// What Lambda's SQS event source mapping does: batches of up to
 /// `batch_size` to the handler, with each message's receive count, deleting

@@ -318,6 +318,7 @@ async fn a_killed_nodes_session_is_ended_by_another_and_its_publisher_goes_live_
         stores: stores.clone(),
         messages: std::sync::Arc::new(skycast_core::store::queue::SqsSender::new(sqs.clone())),
         recording_jobs_url: jobs,
+        webhooks: skycast_core::store::queue::WebhookOutbox::off(),
     };
     let lc = Some(&lifecycle);
     let spool = std::env::temp_dir().join(format!("skycast-kill-{prefix}"));
@@ -390,6 +391,7 @@ async fn a_killed_nodes_session_is_ended_by_another_and_its_publisher_goes_live_
         max_receives: 3,
         lease: Duration::from_secs(900),
         backoff: Duration::ZERO,
+        webhooks: skycast_core::store::queue::WebhookOutbox::off(),
     };
     let job = skycast_core::events::RecordingJob::Record {
         stream_id: s.id.clone(),

@@ -22,6 +22,7 @@ pub mod media;
 pub mod node_rig;
 pub mod proxy;
 pub mod raw_http;
+pub mod webhook_receiver;
 pub mod ws;
 
 /// The Python that `make deps` installs moto into.

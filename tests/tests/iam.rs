@@ -20,7 +20,10 @@ use skycast_core::{
     events::RecordingJob,
     ids,
     recording::{mp4_key, session_prefix},
-    store::{IngestNode, Stores, queue::SqsSender},
+    store::{
+        IngestNode, Stores,
+        queue::{SqsSender, WebhookOutbox},
+    },
     timefmt,
 };
 use skycast_http::ApiContext;
@@ -42,9 +45,11 @@ async fn api_as(iam: &EnforcedIam, role: &str, routes: Router<ApiContext>, tweak
     config.jwt_private_key_pem = Some(jwt_key());
     tweak(&mut config);
     let dynamodb = iam.dynamodb(role, &sdk);
-    let ctx = ApiContext::new(config, dynamodb.clone(), aws_sdk_sqs::Client::new(&sdk), skycast_core::aws::s3(&sdk))
-        .expect("context")
-        .for_role(role);
+    let mut ctx =
+        ApiContext::new(config, dynamodb.clone(), aws_sdk_sqs::Client::new(&sdk), skycast_core::aws::s3(&sdk))
+            .expect("context")
+            .for_role(role);
+    ctx.webhooks = outbox_as(iam, &sdk).await;
     TestApi { router: skycast_http::app::finish(routes, ctx.clone()), ctx, dynamodb }
 }
 
@@ -53,6 +58,12 @@ async fn stores_as(iam: &EnforcedIam, role: &str) -> (Stores, aws_config::SdkCon
     let sdk = iam.sdk(role).await;
     let config = Config::with_prefix(&iam.prefix);
     (Stores::dynamo(iam.dynamodb(role, &sdk), &config.tables), sdk)
+}
+
+/// The `webhook-events` queue, sent to as the role of `sdk`.
+async fn outbox_as(iam: &EnforcedIam, sdk: &aws_config::SdkConfig) -> WebhookOutbox {
+    let url = queue_url(&iam.sdk("admin").await, &iam.prefix, "webhook-events").await;
+    WebhookOutbox::new(Arc::new(SqsSender::new(aws_sdk_sqs::Client::new(sdk))), url)
 }
 
 async fn queue_url(sdk: &aws_config::SdkConfig, prefix: &str, logical: &str) -> String {
@@ -93,6 +104,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     ok(&r, "register");
     let (token, refresh) =
         (r.body["access_token"].as_str().unwrap().to_owned(), r.body["refresh_token"].as_str().unwrap().to_owned());
+    let owner_id = r.body["user"]["id"].as_str().unwrap().to_owned();
     let bad = auth.post("/auth/login", None, json!({"username": "owner", "password": "wrong password!"})).await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     ok(&auth.post("/auth/login", None, json!({"email": "owner@example.com", "password": PASSWORD})).await, "login");
@@ -169,6 +181,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         stores: lc_stores,
         messages: Arc::new(SqsSender::new(aws_sdk_sqs::Client::new(&lc_sdk))),
         recording_jobs_url: queue_url(&admin, &prefix, "recording-jobs").await,
+        webhooks: outbox_as(iam, &lc_sdk).await,
     };
     let event = |kind: &str| {
         let mut v = json!({"type": kind, "stream_id": id, "session_id": session, "at": timefmt::now_rfc3339()});
@@ -298,6 +311,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         max_receives: 3,
         lease: std::time::Duration::from_secs(900),
         backoff: std::time::Duration::ZERO,
+        webhooks: outbox_as(iam, &rec_sdk).await,
     };
     let job = RecordingJob::Record {
         stream_id: id.clone(),
@@ -312,6 +326,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     let (cat_stores, cat_sdk) = stores_as(iam, "catalog").await;
     let catalog = skycast_catalog::Catalog {
         stores: cat_stores,
+        webhooks: outbox_as(iam, &cat_sdk).await,
         recordings: Arc::new(skycast_catalog::S3Recordings {
             client: skycast_core::aws::s3(&cat_sdk),
             bucket: recordings.clone(),
@@ -339,6 +354,47 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     ok(&vod.get("/ready", None).await, "vod ready");
     ok(&vod.call(Method::DELETE, &video, Some(&token), None).await, "delete video");
     ok(&streams.call(Method::DELETE, &format!("/streams/{first_id}"), Some(&token), None).await, "delete stream");
+
+    // webhooks: register, list, show, change, test, read the log, delete;
+    // the sender fans an event out (twice, as SQS may) and delivers it.
+    let webhooks = api_as(iam, "webhooks", skycast_webhooks::routes(), |c| c.webhooks.allow_loopback = true).await;
+    let receiver = skycast_tests::webhook_receiver::Receiver::answering(&[]).await;
+    let hook = webhooks.post("/webhooks", Some(&token), json!({"url": receiver.url})).await;
+    ok(&hook, "register a webhook");
+    let hook_id = hook.body["id"].as_str().unwrap().to_owned();
+    ok(&webhooks.get("/webhooks", Some(&token)).await, "list webhooks");
+    ok(&webhooks.get(&format!("/webhooks/{hook_id}"), Some(&token)).await, "show a webhook");
+    let described = json!({"description": "iam"});
+    ok(&webhooks.call(Method::PATCH, &format!("/webhooks/{hook_id}"), Some(&token), Some(described)).await, "patch");
+    ok(&webhooks.call(Method::POST, &format!("/webhooks/{hook_id}/test"), Some(&token), None).await, "test");
+    let (sender_stores, sender_sdk) = stores_as(iam, "webhook-sender").await;
+    let sender = skycast_webhook_sender::Sender::new(
+        sender_stores.webhooks.clone(),
+        aws_sdk_sqs::Client::new(&sender_sdk),
+        queue_url(&admin, &prefix, "webhook-deliveries").await,
+        &skycast_core::config::WebhookSettings { allow_loopback: true, ..Default::default() },
+    )
+    .expect("a sender");
+    let event = skycast_core::webhook::WebhookEvent::fresh(
+        skycast_core::webhook::EventType::VideoDeleted,
+        &timefmt::now_rfc3339(),
+        json!({}),
+    );
+    let envelope = skycast_core::webhook::Envelope { owner_id: owner_id.clone(), event, webhook_id: None };
+    for _ in 0..2 {
+        let fanned = sender.fan_out(&envelope).await;
+        assert!(matches!(fanned, Ok(skycast_webhook_sender::Outcome::FannedOut(_))), "fan-out: {fanned:?}");
+    }
+    let job = skycast_core::webhook::DeliveryJob {
+        webhook_id: hook_id.clone(),
+        delivery_id: skycast_core::webhook::delivery_id(&envelope.event),
+        event: envelope.event.clone(),
+    };
+    let sent = sender.deliver(&job, 1).await;
+    assert!(matches!(sent, Ok(skycast_webhook_sender::Outcome::Delivered(200))), "delivery: {sent:?}");
+    ok(&webhooks.get(&format!("/webhooks/{hook_id}/deliveries"), Some(&token)).await, "delivery log");
+    ok(&webhooks.get("/ready", None).await, "webhooks ready");
+    ok(&webhooks.call(Method::DELETE, &format!("/webhooks/{hook_id}"), Some(&token), None).await, "delete webhook");
     ok(&streams.call(Method::DELETE, &path, Some(&token), None).await, "delete the other");
 
     // Writes outside each role's grants are refused; the admin's same
@@ -385,7 +441,18 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     assert!(send(admin.clone(), jobs).await.is_ok(), "the admin may");
 
     // And no role holds a DynamoDB grant its work did not use.
-    for role in ["auth", "streams", "sessions", "vod", "lifecycle", "recorder", "catalog", "ingest-node"] {
+    for role in [
+        "auth",
+        "streams",
+        "sessions",
+        "vod",
+        "lifecycle",
+        "recorder",
+        "catalog",
+        "ingest-node",
+        "webhooks",
+        "webhook-sender",
+    ] {
         assert_eq!(iam.unused_table_grants(role), Vec::<String>::new(), "{role} holds grants it never used");
     }
 }

@@ -110,10 +110,111 @@ fn terraform_deploys_every_function() {
         assert!(tf.contains(&format!("\n    {name} = {{")), "functions/{name} has no entry in infra/functions.tf");
         n += 1;
     }
-    assert_eq!(n, 8, "auth, streams, sessions, vod, lifecycle, recorder, catalog, edge-sync");
-    for http in ["\"auth\"", "\"streams\"", "\"sessions\"", "\"vod\""] {
+    assert_eq!(
+        n, 10,
+        "auth, streams, sessions, vod, webhooks, lifecycle, recorder, catalog, webhook-sender, edge-sync"
+    );
+    for http in ["\"auth\"", "\"streams\"", "\"sessions\"", "\"vod\"", "\"webhooks\""] {
         assert!(tf.contains(&format!("= {http}")), "API Gateway routes to {http}");
     }
+    // Every queue is consumed: a queue no function reads fills up unseen.
+    let tf = squash(&tf);
+    for queue in Resources::embedded().queues.keys() {
+        assert!(
+            tf.contains(&format!("queue = \"{queue}\"")),
+            "no function is triggered by queue {queue} (function_queues in infra/functions.tf)"
+        );
+    }
+    for queue in ["webhook-events", "webhook-deliveries"] {
+        let mapping = format!("function = \"webhook-sender\", queue = \"{queue}\"");
+        assert!(tf.contains(&mapping), "the webhook-sender is triggered by {queue}");
+    }
+}
+
+/// The text of `resource "<kind>" "<name>" { … }` in `tf`, up to its closing brace.
+fn resource<'a>(tf: &'a str, kind: &str, name: &str) -> &'a str {
+    let head = format!("resource \"{kind}\" \"{name}\" {{");
+    let start = tf.find(&head).unwrap_or_else(|| panic!("infra/*.tf has no {kind}.{name}"));
+    let mut depth = 0;
+    for (i, c) in tf[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &tf[start..=start + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("{kind}.{name} is never closed")
+}
+
+/// Runs of whitespace as one space, so `terraform fmt`'s alignment does not matter.
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An operator hears of what needs one: every DLQ (so a queue added to
+/// resources.json is watched without anyone remembering to), a failed
+/// recording, the API's 5xx, a node's missing heartbeat and its growing
+/// spool, each on the one encrypted topic; and there is a dashboard.
+#[test]
+fn terraform_alarms_on_every_dlq_and_what_needs_an_operator() {
+    let tf = terraform();
+    let topic = squash(resource(&tf, "aws_sns_topic", "alarms"));
+    assert!(topic.contains("kms_master_key_id = aws_kms_key.data.arn"), "the alarm topic is encrypted: {topic}");
+
+    // A DLQ per queue of resources.json, an alarm per DLQ.
+    let dlqs = squash(resource(&tf, "aws_sqs_queue", "dlq"));
+    assert!(dlqs.contains("for_each = local.queues"), "a DLQ for every queue of resources.json: {dlqs}");
+    let dlq_alarm = squash(resource(&tf, "aws_cloudwatch_metric_alarm", "dlq"));
+    for wanted in [
+        "for_each = aws_sqs_queue.dlq",
+        "namespace = \"AWS/SQS\"",
+        "metric_name = \"ApproximateNumberOfMessagesVisible\"",
+        "dimensions = { QueueName = each.value.name }",
+        "comparison_operator = \"GreaterThanThreshold\"",
+        "threshold = 0",
+    ] {
+        assert!(dlq_alarm.contains(wanted), "the DLQ alarm has `{wanted}`: {dlq_alarm}");
+    }
+
+    // The other alarms, each on what it is named for.
+    for (alarm, wanted) in [
+        ("recorder_errors", "dimensions = { FunctionName = aws_lambda_function.this[\"recorder\"].function_name }"),
+        ("recordings_failed", "metric_name = \"RecordingsFailed\""),
+        ("api_5xx", "metric_name = \"5xx\""),
+        ("node_heartbeat", "metric_name = \"skycast_node_heartbeat_age_seconds\""),
+        ("node_spool", "metric_name = \"skycast_node_spool_oldest_age_seconds\""),
+    ] {
+        let block = squash(resource(&tf, "aws_cloudwatch_metric_alarm", alarm));
+        assert!(block.contains(wanted), "alarm {alarm} has `{wanted}`: {block}");
+    }
+    let heartbeat = squash(resource(&tf, "aws_cloudwatch_metric_alarm", "node_heartbeat"));
+    assert!(
+        heartbeat.contains("treat_missing_data = \"breaching\""),
+        "a node that reports nothing alarms too: {heartbeat}"
+    );
+
+    // Every alarm tells the topic when it fires and when it is over.
+    let prefix = "resource \"aws_cloudwatch_metric_alarm\" \"";
+    let mut alarms = 0;
+    for (at, _) in tf.match_indices(prefix) {
+        let rest = &tf[at + prefix.len()..];
+        let name = &rest[..rest.find('"').expect("closing quote")];
+        let block = squash(resource(&tf, "aws_cloudwatch_metric_alarm", name));
+        for action in ["alarm_actions", "ok_actions"] {
+            let wanted = format!("{action} = [aws_sns_topic.alarms.arn]");
+            assert!(block.contains(&wanted), "alarm {name} has `{wanted}`: {block}");
+        }
+        alarms += 1;
+    }
+    assert!(alarms >= 6, "found the alarms: {alarms}");
+
+    let dashboard = squash(resource(&tf, "aws_cloudwatch_dashboard", "skycast"));
+    assert!(dashboard.contains("dashboard_body = jsonencode("), "the dashboard is built with jsonencode: {dashboard}");
 }
 
 /// What `make dev` creates and what the LocalStack hook creates, side by

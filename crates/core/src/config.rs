@@ -35,6 +35,9 @@ pub struct TableNames {
     pub limits: String,
     /// Relay sessions (see `relay_session`).
     pub relay_sessions: String,
+    /// Users' webhook endpoints and their deliveries (see `webhook`).
+    pub webhooks: String,
+    pub webhook_deliveries: String,
 }
 
 impl TableNames {
@@ -51,6 +54,8 @@ impl TableNames {
             "media-access" => &self.media_access,
             "limits" => &self.limits,
             "relay-sessions" => &self.relay_sessions,
+            "webhooks" => &self.webhooks,
+            "webhook-deliveries" => &self.webhook_deliveries,
             _ => return None,
         })
     }
@@ -129,6 +134,8 @@ impl TableNames {
             media_access: physical_name(prefix, "media-access"),
             limits: physical_name(prefix, "limits"),
             relay_sessions: physical_name(prefix, "relay-sessions"),
+            webhooks: physical_name(prefix, "webhooks"),
+            webhook_deliveries: physical_name(prefix, "webhook-deliveries"),
         }
     }
 }
@@ -181,6 +188,64 @@ pub struct Config {
     pub edge_secret: Option<String>,
     /// The session relay's settings (issue 14).
     pub relay: RelaySettings,
+    /// Where users' webhooks may point and how they are retried.
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery: what receivers may be, and the retry pace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// `SKYCAST_WEBHOOK_ALLOW_LOOPBACK`: receivers on this machine
+    /// (`http://127.0.0.1:…`, `localhost`) are allowed. Off by default and in
+    /// AWS; `make dev` turns it on so a local receiver works.
+    pub allow_loopback: bool,
+    /// `SKYCAST_WEBHOOK_FIRST_RETRY_S` (10): the first retry's delay; the
+    /// later ones keep their proportions (about 24 h in all at 10).
+    pub first_retry_s: u64,
+    /// `SKYCAST_WEBHOOK_TIMEOUT_MS` (5000): a receiver's whole answer.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self { allow_loopback: false, first_retry_s: 10, timeout_ms: 5000 }
+    }
+}
+
+impl WebhookSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut w = Self::default();
+        if let Some(v) = get("SKYCAST_WEBHOOK_ALLOW_LOOPBACK") {
+            w.allow_loopback = match v.trim() {
+                "1" | "true" | "on" => true,
+                "0" | "false" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SKYCAST_WEBHOOK_ALLOW_LOOPBACK",
+                        expected: "true or false",
+                        value: v,
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("SKYCAST_WEBHOOK_FIRST_RETRY_S") {
+            w.first_retry_s =
+                v.trim().parse().ok().filter(|n| (1..=600).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                    name: "SKYCAST_WEBHOOK_FIRST_RETRY_S",
+                    expected: "1 to 600 seconds",
+                    value: v.clone(),
+                })?;
+        }
+        if let Some(v) = get("SKYCAST_WEBHOOK_TIMEOUT_MS") {
+            w.timeout_ms =
+                v.trim().parse().ok().filter(|n| (100..=30_000).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                    name: "SKYCAST_WEBHOOK_TIMEOUT_MS",
+                    expected: "100 to 30000 milliseconds",
+                    value: v.clone(),
+                })?;
+        }
+        Ok(w)
+    }
 }
 
 /// The session relay: where its sockets are and how much they take.
@@ -256,6 +321,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("edge_secret", &self.edge_secret.as_ref().map(|_| "<redacted>"))
             .field("relay", &self.relay)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -285,6 +351,7 @@ impl Config {
             limits: crate::limits::Limits::default(),
             edge_secret: None,
             relay: RelaySettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -342,6 +409,8 @@ impl Config {
             ("SKYCAST_TABLE_MEDIA_ACCESS", &mut c.tables.media_access),
             ("SKYCAST_TABLE_LIMITS", &mut c.tables.limits),
             ("SKYCAST_TABLE_RELAY_SESSIONS", &mut c.tables.relay_sessions),
+            ("SKYCAST_TABLE_WEBHOOKS", &mut c.tables.webhooks),
+            ("SKYCAST_TABLE_WEBHOOK_DELIVERIES", &mut c.tables.webhook_deliveries),
             ("SKYCAST_BUCKET_LIVE", &mut c.buckets.live),
             ("SKYCAST_BUCKET_RECORDINGS", &mut c.buckets.recordings),
         ] {
@@ -356,6 +425,7 @@ impl Config {
         c.playback_key = get("SKYCAST_PLAYBACK_KEY");
         c.edge_secret = get("SKYCAST_EDGE_SECRET");
         c.relay = RelaySettings::from_lookup(get)?;
+        c.webhooks = WebhookSettings::from_lookup(get)?;
         c.limits = crate::limits::Limits::from_lookup(get)?;
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);

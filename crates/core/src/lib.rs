@@ -23,6 +23,7 @@ pub mod timefmt;
 pub mod user;
 pub mod validation;
 pub mod video;
+pub mod webhook;
 
 pub use config::Config;
 pub use validation::ValidationError;

@@ -88,6 +88,8 @@ pub struct Limits {
     pub heartbeats_per_address: Rate,
     /// Relay sessions one user creates.
     pub relay_sessions_per_user: Rate,
+    /// Webhook test deliveries one user asks for (each is an outbound request).
+    pub webhook_tests_per_user: Rate,
     /// How live viewers are counted (see [`crate::presence`]).
     pub presence: crate::presence::Presence,
     pub streams_per_user: u32,
@@ -114,6 +116,7 @@ impl Default for Limits {
             // Ten anonymous viewers behind one address, each every 15 s, and room.
             heartbeats_per_address: Rate { name: "heartbeats_per_address", max: 120, window_s: 60 },
             relay_sessions_per_user: Rate { name: "relay_sessions_per_user", max: 60, window_s: 3600 },
+            webhook_tests_per_user: Rate { name: "webhook_tests_per_user", max: 30, window_s: 3600 },
             presence: crate::presence::Presence::default(),
             streams_per_user: 50,
             on_air_per_user: 3,
@@ -142,6 +145,7 @@ impl Limits {
             ("SKYCAST_LIMIT_VIEWS_PER_ADDRESS", &mut l.views_per_address),
             ("SKYCAST_LIMIT_HEARTBEATS_PER_ADDRESS", &mut l.heartbeats_per_address),
             ("SKYCAST_LIMIT_RELAY_SESSIONS_PER_USER", &mut l.relay_sessions_per_user),
+            ("SKYCAST_LIMIT_WEBHOOK_TESTS_PER_USER", &mut l.webhook_tests_per_user),
         ] {
             if let Some(v) = get(var) {
                 *rate = Rate::parse(rate.name, &v)

@@ -11,7 +11,7 @@ use skycast_core::{
     store::{
         Stores,
         objects::{ObjectStorage, S3Objects},
-        queue::{MessageSender, SqsSender},
+        queue::{MessageSender, SqsSender, WebhookOutbox},
     },
 };
 use thiserror::Error;
@@ -27,6 +27,8 @@ pub struct ApiContext {
     pub objects: Arc<dyn ObjectStorage>,
     /// Signs media tokens and seals cursors; `None` where no secret is configured.
     pub playback: Option<Arc<PlaybackSigner>>,
+    /// Events for users' webhooks (`SKYCAST_WEBHOOK_EVENTS_QUEUE_URL`).
+    pub webhooks: WebhookOutbox,
     dynamodb: aws_sdk_dynamodb::Client,
 }
 
@@ -50,11 +52,13 @@ impl ApiContext {
         let jwt = config.jwt_keys()?;
         let stores = Stores::dynamo(dynamodb.clone(), &config.tables);
         let playback = config.playback_signer().map(Arc::new);
+        let messages: Arc<dyn MessageSender> = Arc::new(SqsSender::new(sqs));
         Ok(Self {
             config: Arc::new(config),
             stores,
             jwt: Arc::new(jwt),
-            messages: Arc::new(SqsSender::new(sqs)),
+            webhooks: WebhookOutbox::from_env(messages.clone()),
+            messages,
             objects: Arc::new(S3Objects::new(s3)),
             playback,
             dynamodb,

@@ -118,6 +118,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// What a resource is called in its 404 (`"webhook not found"`).
+pub trait Noun {
+    const NOUN: &'static str;
+}
+
+/// The `{id}` of a path (the first parameter of `/things/{id}/…`) when it can
+/// name something: an id this API issued. Anything else is the same 404 as
+/// a missing or hidden one, without a database round trip.
+pub struct PathId<N: Noun>(pub String, std::marker::PhantomData<N>);
+
+impl<N: Noun> PathId<N> {
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<N: Noun, S: Send + Sync> FromRequestParts<S> for PathId<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found(N::NOUN))?;
+        match params.iter().next() {
+            Some((_, id)) if skycast_core::ids::is_id(id) => Ok(Self(id.to_owned(), std::marker::PhantomData)),
+            _ => Err(ApiError::not_found(N::NOUN)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

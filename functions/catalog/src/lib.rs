@@ -12,9 +12,10 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde::Deserialize;
 use skycast_core::{
     recording::{mp4_key, parse_mp4_key, session_prefix, thumbnail_key},
-    store::{Stores, VideoAccess},
+    store::{Stores, VideoAccess, queue::WebhookOutbox},
     timefmt,
     video::Video,
+    webhook::{self, EventType},
 };
 
 /// A stored object's size and the duration the recorder noted on it.
@@ -60,6 +61,8 @@ impl Recordings for S3Recordings {
 pub struct Catalog {
     pub stores: Stores,
     pub recordings: Arc<dyn Recordings>,
+    /// `video.created` for the owner's webhooks.
+    pub webhooks: WebhookOutbox,
 }
 
 #[derive(Debug, PartialEq)]
@@ -166,6 +169,12 @@ impl Catalog {
             for key in std::iter::once(&v.mp4_key).chain(&v.thumbnail_key) {
                 self.recordings.tag_visibility(key, public).await?;
             }
+        }
+        // Announced on a duplicate too (same event id): the first delivery
+        // may have died before it got here.
+        if let Some(v) = &stored {
+            let event = webhook::video_event(EventType::VideoCreated, v, &v.created_at);
+            self.webhooks.publish(&v.owner_id, event).await.map_err(err)?;
         }
         let id = session_id.to_owned();
         if created {

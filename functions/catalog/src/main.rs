@@ -17,6 +17,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             client: skycast_core::aws::s3(&sdk),
             bucket: config.buckets.recordings.clone(),
         }),
+        webhooks: skycast_core::store::queue::WebhookOutbox::from_env(Arc::new(
+            skycast_core::store::queue::SqsSender::new(aws_sdk_sqs::Client::new(&sdk)),
+        )),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let catalog = Arc::clone(&catalog);

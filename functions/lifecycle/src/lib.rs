@@ -17,9 +17,13 @@ use skycast_core::{
     events::{RecordingJob, StreamEvent},
     limits::Quota,
     recording::Recording,
-    store::{EndReport, Stores, queue::MessageSender},
+    store::{
+        EndReport, Stores,
+        queue::{MessageSender, WebhookOutbox},
+    },
     stream::Stream,
     timefmt,
+    webhook::{self, EventType},
 };
 
 /// What the function works with.
@@ -28,6 +32,8 @@ pub struct Lifecycle {
     pub stores: Stores,
     pub messages: Arc<dyn MessageSender>,
     pub recording_jobs_url: String,
+    /// `stream.waiting|live|ended` for the stream owner's webhooks.
+    pub webhooks: WebhookOutbox,
 }
 
 #[derive(Debug)]
@@ -47,14 +53,19 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
     let fail = |e: skycast_core::store::StoreError| Failure(e.to_string());
     let applied = match event {
         // The API sets `waiting` when it starts the session.
-        StreamEvent::Waiting { .. } => false,
-        StreamEvent::Live { stream_id, session_id, renditions, .. } => {
-            stores.streams.mark_live(stream_id, session_id, renditions, &now).await.map_err(fail)?
+        StreamEvent::Waiting { stream_id, session_id, at } => {
+            announce(lc, EventType::StreamWaiting, stream_id, session_id, at, None).await?;
+            false
+        }
+        StreamEvent::Live { stream_id, session_id, renditions, at } => {
+            let applied = stores.streams.mark_live(stream_id, session_id, renditions, &now).await.map_err(fail)?;
+            announce(lc, EventType::StreamLive, stream_id, session_id, at, None).await?;
+            applied
         }
         StreamEvent::Stats { stream_id, session_id, figures, .. } => {
             stores.streams.mark_stats(stream_id, session_id, figures, &now).await.map_err(fail)?
         }
-        StreamEvent::Ended { stream_id, session_id, renditions, figures, reason, .. } => {
+        StreamEvent::Ended { stream_id, session_id, renditions, figures, reason, at } => {
             // The node's waiting timeout: no publisher came, nothing to replay.
             let never_published = reason == "no_publisher" && figures.segments == 0;
             let report = EndReport { renditions: renditions.clone(), figures: figures.clone(), never_published };
@@ -77,10 +88,29 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
                 }
             }
             tracing::info!(%stream_id, %session_id, %reason, segments = figures.segments, duration_s = figures.duration_s, applied, "session ended");
+            announce(lc, EventType::StreamEnded, stream_id, session_id, at, Some(reason)).await?;
             applied
         }
     };
     Ok(if applied { Outcome::Applied } else { Outcome::Ignored })
+}
+
+/// Tells the stream owner's webhooks, on every delivery of the event (a
+/// duplicate has the same event id): a first delivery that applied the
+/// change and died before this line is made good by the retry.
+async fn announce(
+    lc: &Lifecycle,
+    kind: EventType,
+    stream_id: &str,
+    session_id: &str,
+    at: &str,
+    reason: Option<&str>,
+) -> Result<(), Failure> {
+    let fail = |e: skycast_core::store::StoreError| Failure(e.to_string());
+    // A stream deleted since has nobody to tell.
+    let Some(stream) = lc.stores.streams.get(stream_id).await.map_err(fail)? else { return Ok(()) };
+    let event = webhook::stream_event(kind, &stream, session_id, at, reason);
+    lc.webhooks.publish(&stream.owner_id, event).await.map_err(fail)
 }
 
 /// The recording item, then its job: the item first, so the recorder and

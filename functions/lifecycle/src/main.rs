@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use skycast_core::store::queue::SqsSender;
+use skycast_core::store::queue::{SqsSender, WebhookOutbox};
 use skycast_lifecycle::Lifecycle;
 
 #[tokio::main]
@@ -16,9 +16,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let recording_jobs_url =
         skycast_core::aws::queue_url(&sqs, "SKYCAST_RECORDING_JOBS_QUEUE_URL", &config.name_prefix, "recording-jobs")
             .await?;
+    let messages = Arc::new(SqsSender::new(sqs));
     let lifecycle = Arc::new(Lifecycle {
         stores: skycast_core::store::Stores::dynamo(skycast_core::aws::dynamodb(&sdk), &config.tables),
-        messages: Arc::new(SqsSender::new(sqs)),
+        webhooks: WebhookOutbox::from_env(messages.clone()),
+        messages,
         recording_jobs_url,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -18,13 +18,13 @@ pub mod s3;
 
 use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use skycast_core::{
     events::RecordingJob,
-    recording::{mp4_key, session_prefix, thumbnail_key},
-    store::{Claim, Finished, RecordingStore},
+    recording::{Recording, RecordingStatus, mp4_key, session_prefix, thumbnail_key},
+    store::{Claim, Finished, RecordingStore, queue::WebhookOutbox},
     timefmt,
+    webhook::{self, EventType},
 };
 
 use crate::{
@@ -32,43 +32,7 @@ use crate::{
     media::{Mp4Meta, RecordingMedia},
 };
 
-/// Asks SQS to deliver a failed message again after `delay` rather than
-/// after the queue's whole visibility timeout.
-#[async_trait]
-pub trait Redelivery: Send + Sync {
-    async fn retry_after(&self, message: &SqsMessage, delay: Duration);
-}
-
-/// Leaves redelivery to the queue's visibility timeout.
-pub struct QueueDefault;
-
-#[async_trait]
-impl Redelivery for QueueDefault {
-    async fn retry_after(&self, _: &SqsMessage, _: Duration) {}
-}
-
-pub struct SqsRedelivery {
-    pub client: aws_sdk_sqs::Client,
-    pub queue_url: String,
-}
-
-#[async_trait]
-impl Redelivery for SqsRedelivery {
-    async fn retry_after(&self, message: &SqsMessage, delay: Duration) {
-        let Some(handle) = message.receipt_handle.as_deref() else { return };
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(handle)
-            .visibility_timeout(delay.as_secs().min(43_200) as i32)
-            .send()
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "cannot shorten the retry delay; the queue's timeout applies");
-        }
-    }
-}
+pub use skycast_core::store::queue::{QueueDefault, Redelivery, SqsRedelivery, receive_count};
 
 pub struct Recorder {
     pub recordings: Arc<dyn RecordingStore>,
@@ -81,6 +45,8 @@ pub struct Recorder {
     pub lease: Duration,
     /// The first retry's delay; each one after doubles it.
     pub backoff: Duration,
+    /// `recording.ready` / `recording.failed` for the owner's webhooks.
+    pub webhooks: WebhookOutbox,
 }
 
 #[derive(Debug, PartialEq)]
@@ -117,27 +83,60 @@ impl Recorder {
             )
             .await
             .map_err(fail)?;
-        match claim {
-            Claim::Done(_) => return Ok(Outcome::AlreadyDone),
+        let mut recording = match claim {
+            // Announced again: the delivery that finished it may have died
+            // before announcing (the event id is the same).
+            Claim::Done(done) => {
+                self.announce(&done).await?;
+                return Ok(Outcome::AlreadyDone);
+            }
             Claim::Busy => return Err(JobError::Busy),
-            Claim::Claimed(_) => {}
-        }
+            Claim::Claimed(claimed) => *claimed,
+        };
         let result = self.make(stream_id, session_id, rendition).await;
         let now = timefmt::now_rfc3339();
+        recording.updated_at.clone_from(&now);
         match result {
             Ok((outcome, finished)) => {
                 if !self.recordings.complete(stream_id, session_id, &token, &finished, &now).await.map_err(fail)? {
                     tracing::warn!("the claim ran out before the recording was marked ready");
                 }
                 tracing::info!(size = finished.size_bytes, duration_s = finished.duration_s, "recording ready");
+                recording.status = RecordingStatus::Ready;
+                recording.size_bytes = Some(finished.size_bytes);
+                recording.duration_s = Some(finished.duration_s);
+                recording.video_id = Some(finished.video_id);
+                recording.reason = None;
+                self.announce(&recording).await?;
                 Ok(outcome)
             }
             Err(reason) => {
                 let give_up = receive_count >= self.max_receives;
                 self.recordings.fail(stream_id, session_id, &token, &reason, give_up, &now).await.map_err(fail)?;
+                if give_up {
+                    recording.status = RecordingStatus::Failed;
+                    recording.reason = Some(reason.clone());
+                    // Best effort: the job is on its way to the dead-letter
+                    // queue, and a redrive announces it again.
+                    if let Err(JobError::Failed(e)) = self.announce(&recording).await {
+                        tracing::warn!(error = %e, "cannot announce the failed recording");
+                    }
+                }
                 Err(JobError::Failed(reason))
             }
         }
+    }
+
+    /// `recording.ready` or `recording.failed` to the owner's webhooks.
+    async fn announce(&self, recording: &Recording) -> Result<(), JobError> {
+        let kind = match recording.status {
+            RecordingStatus::Ready => EventType::RecordingReady,
+            RecordingStatus::Failed => EventType::RecordingFailed,
+            RecordingStatus::Processing => return Ok(()),
+        };
+        let Some(owner) = recording.owner_id.as_deref() else { return Ok(()) };
+        let event = webhook::recording_event(kind, recording, &recording.updated_at);
+        self.webhooks.publish(owner, event).await.map_err(|e| JobError::Failed(e.to_string()))
     }
 
     async fn make(&self, stream_id: &str, session_id: &str, rendition: &str) -> Result<(Outcome, Finished), String> {
@@ -219,9 +218,4 @@ impl Recorder {
         }
         response
     }
-}
-
-/// SQS's count of deliveries of this message, 1 for the first.
-pub fn receive_count(message: &SqsMessage) -> u32 {
-    message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
 }

@@ -27,6 +27,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.buckets.live.clone(),
             config.buckets.recordings.clone(),
         )),
+        webhooks: skycast_core::store::queue::WebhookOutbox::from_env(Arc::new(
+            skycast_core::store::queue::SqsSender::new(sqs.clone()),
+        )),
         redelivery: Arc::new(SqsRedelivery { client: sqs, queue_url }),
         max_receives: spec.max_receive_count,
         lease: Duration::from_secs(u64::from(spec.visibility_timeout_s)),

@@ -12,6 +12,7 @@ use skycast_core::{
     stream::Visibility,
     timefmt,
     video::{self, Video, VideoPatch},
+    webhook::{self, EventType},
 };
 use skycast_http::{
     ApiContext, ApiError, ErrorBody,
@@ -221,6 +222,8 @@ pub async fn update(
             ctx.objects.tag_visibility(&ctx.config.buckets.recordings, key, public).await?;
         }
     }
+    let event = webhook::video_event(EventType::VideoUpdated, &v, &v.updated_at);
+    ctx.webhooks.publish(&v.owner_id, event).await?;
     let liked = liked_by(&ctx, &id, Some(&caller.id)).await?;
     Ok(JsonResponse(view(&ctx, v, liked).await?))
 }
@@ -241,6 +244,10 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, VideoId(id)
     let recordings = format!("recordings/{}/{}.", v.stream_id, v.session_id);
     let removed = ctx.objects.delete_prefix(&ctx.config.buckets.recordings, &recordings).await?
         + ctx.objects.delete_prefix(&ctx.config.buckets.live, &format!("{session}/")).await?;
+    // Before the item goes: a DELETE sent again after a failure here finds
+    // the video still marked and announces it again, with the same event id.
+    let event = webhook::video_event(EventType::VideoDeleted, &v, &timefmt::now_rfc3339());
+    ctx.webhooks.publish(&v.owner_id, event).await?;
     ctx.stores.videos.delete(&id, &caller.id).await?;
     tracing::info!(video_id = %id, objects = removed, "video deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -271,9 +271,11 @@ async fn end_to_video(media: &Path, minutes: u32) -> anyhow::Result<()> {
         max_receives: 3,
         lease: Duration::from_secs(900),
         backoff: Duration::ZERO,
+        webhooks: skycast_core::store::queue::WebhookOutbox::off(),
     };
     let catalog = skycast_catalog::Catalog {
         stores: api.ctx.stores.clone(),
+        webhooks: skycast_core::store::queue::WebhookOutbox::off(),
         recordings: Arc::new(skycast_catalog::S3Recordings {
             client: s3.clone(),
             bucket: config.buckets.recordings.clone(),

@@ -25,6 +25,7 @@ impl Rig {
             stores: self.api.ctx.stores.clone(),
             messages: self.api.ctx.messages.clone(),
             recording_jobs_url: self.jobs.clone(),
+            webhooks: skycast_core::store::queue::WebhookOutbox::off(),
         }
     }
 

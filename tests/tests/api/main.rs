@@ -12,3 +12,4 @@ mod secrets;
 mod sessions;
 mod streams;
 mod videos;
+mod webhooks;

@@ -43,6 +43,7 @@ impl Rig {
             max_receives: 3,
             lease: Duration::from_secs(900),
             backoff: Duration::ZERO,
+            webhooks: skycast_core::store::queue::WebhookOutbox::off(),
         }
     }
 
@@ -91,6 +92,7 @@ impl Rig {
         assert!(matches!(self.recorder(Arc::new(QueueDefault)).record(&job, 1).await, Ok(Outcome::Recorded(_))));
         let catalog = skycast_catalog::Catalog {
             stores: self.api.ctx.stores.clone(),
+            webhooks: skycast_core::store::queue::WebhookOutbox::off(),
             recordings: Arc::new(skycast_catalog::S3Recordings { client: self.s3.clone(), bucket: self.recordings() }),
         };
         let created = catalog.catalog(&mp4_key(&self.stream_id, &session_id)).await.unwrap();
@@ -204,6 +206,7 @@ async fn duplicate_and_concurrent_deliveries_make_one_mp4_one_recording_and_one_
     // notification is handled twice (at-least-once): one video per session.
     let catalog = skycast_catalog::Catalog {
         stores: rig.api.ctx.stores.clone(),
+        webhooks: skycast_core::store::queue::WebhookOutbox::off(),
         recordings: Arc::new(skycast_catalog::S3Recordings { client: rig.s3.clone(), bucket: rig.recordings() }),
     };
     let queue = rig.queue("catalog-events").await;

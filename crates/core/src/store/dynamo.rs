@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::{
     Client,
-    error::{DisplayErrorContext, SdkError},
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     operation::transact_write_items::TransactWriteItemsError,
     types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem},
 };
@@ -70,17 +70,18 @@ pub(super) async fn batch_get(client: &Client, table: &str, key: &str, keys: &[&
 
 /// Whether an SDK error is a failed condition (the expected outcome of a
 /// conditional write that lost, not a fault).
-pub(super) fn is_condition_failed<R>(
-    e: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
-) -> bool {
-    matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
+/// Any single-item write (put, update, delete) can fail this way.
+pub(super) fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
 }
 
 /// A conditional update's outcome: `true` if applied, `false` if its
 /// condition did not hold (stale, duplicate, or not this session's).
-pub(super) fn conditionally_applied<O, R: std::fmt::Debug>(
-    result: Result<O, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
-) -> Result<bool, StoreError> {
+pub(super) fn conditionally_applied<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match result {
         Ok(_) => Ok(true),
         Err(e) if is_condition_failed(&e) => Ok(false),
@@ -278,6 +279,8 @@ impl TablesReady {
             t.media_access.clone(),
             t.limits.clone(),
             t.relay_sessions.clone(),
+            t.webhooks.clone(),
+            t.webhook_deliveries.clone(),
         ];
         Self { client, tables }
     }

@@ -12,6 +12,7 @@ mod streams;
 mod tokens;
 mod users;
 mod videos;
+mod webhooks;
 
 pub mod objects;
 pub mod queue;
@@ -32,6 +33,7 @@ pub use streams::{
 pub use tokens::{DynamoTokenStore, RefreshFamily, RefreshRecord, Rotation, TokenStore};
 pub use users::{CreateUser, DynamoUserStore, UserStore};
 pub use videos::{DynamoVideoStore, LikeOutcome, VideoIndex, VideoStore};
+pub use webhooks::{DynamoWebhookStore, WebhookStore};
 
 use crate::config::TableNames;
 
@@ -55,6 +57,7 @@ pub struct Stores {
     pub access: Arc<dyn AccessStore>,
     pub limits: Arc<dyn LimitStore>,
     pub relay_sessions: Arc<dyn RelaySessionStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
     pub ready: Arc<dyn ReadyCheck>,
 }
 
@@ -70,6 +73,11 @@ impl Stores {
             access: Arc::new(DynamoAccessStore::new(client.clone(), tables.media_access.clone())),
             limits: Arc::new(DynamoLimitStore::new(client.clone(), tables.limits.clone())),
             relay_sessions: Arc::new(DynamoRelaySessionStore::new(client.clone(), tables.relay_sessions.clone())),
+            webhooks: Arc::new(DynamoWebhookStore::new(
+                client.clone(),
+                tables.webhooks.clone(),
+                tables.webhook_deliveries.clone(),
+            )),
             ready: Arc::new(dynamo::TablesReady::all(client, tables)),
         }
     }

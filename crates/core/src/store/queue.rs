@@ -43,3 +43,94 @@ impl MessageSender for SqsSender {
             .map_err(|e| StoreError::Backend(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
     }
 }
+
+/// Where functions put what happened for users' webhooks: the
+/// `webhook-events` queue (`SKYCAST_WEBHOOK_EVENTS_QUEUE_URL`). Without a
+/// queue, events are dropped with a debug line (tools and tests that run
+/// a function alone).
+#[derive(Clone)]
+pub struct WebhookOutbox {
+    queue: Option<(std::sync::Arc<dyn MessageSender>, String)>,
+}
+
+impl WebhookOutbox {
+    pub fn new(messages: std::sync::Arc<dyn MessageSender>, queue_url: String) -> Self {
+        Self { queue: Some((messages, queue_url)) }
+    }
+
+    pub fn off() -> Self {
+        Self { queue: None }
+    }
+
+    /// The queue named by `SKYCAST_WEBHOOK_EVENTS_QUEUE_URL`, if set.
+    pub fn from_env(messages: std::sync::Arc<dyn MessageSender>) -> Self {
+        match std::env::var("SKYCAST_WEBHOOK_EVENTS_QUEUE_URL").ok().filter(|u| !u.trim().is_empty()) {
+            Some(url) => Self::new(messages, url),
+            None => {
+                tracing::info!("SKYCAST_WEBHOOK_EVENTS_QUEUE_URL is not set: no webhook events from this function");
+                Self::off()
+            }
+        }
+    }
+
+    /// Sends `event` for `owner_id`'s endpoints. An error is the caller's to
+    /// retry: the change it reports is made, and its event id is stable.
+    pub async fn publish(&self, owner_id: &str, event: crate::webhook::WebhookEvent) -> Result<(), StoreError> {
+        self.send(crate::webhook::Envelope { owner_id: owner_id.to_owned(), event, webhook_id: None }).await
+    }
+
+    /// Sends `envelope` as it is (a test event names its one endpoint).
+    pub async fn send(&self, envelope: crate::webhook::Envelope) -> Result<(), StoreError> {
+        let Some((messages, url)) = &self.queue else {
+            tracing::debug!(event_type = envelope.event.kind.as_str(), "no webhook queue; event dropped");
+            return Ok(());
+        };
+        let (event_id, event_type) = (envelope.event.id.clone(), envelope.event.kind.as_str());
+        send(messages.as_ref(), url, &envelope).await?;
+        tracing::debug!(%event_id, event_type, "webhook event queued");
+        Ok(())
+    }
+}
+
+/// Asks SQS to deliver a failed message again after `delay` rather than
+/// after the queue's whole visibility timeout.
+#[async_trait::async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn retry_after(&self, message: &aws_lambda_events::event::sqs::SqsMessage, delay: std::time::Duration);
+}
+
+/// Leaves redelivery to the queue's visibility timeout.
+pub struct QueueDefault;
+
+#[async_trait::async_trait]
+impl Redelivery for QueueDefault {
+    async fn retry_after(&self, _: &aws_lambda_events::event::sqs::SqsMessage, _: std::time::Duration) {}
+}
+
+pub struct SqsRedelivery {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+#[async_trait::async_trait]
+impl Redelivery for SqsRedelivery {
+    async fn retry_after(&self, message: &aws_lambda_events::event::sqs::SqsMessage, delay: std::time::Duration) {
+        let Some(handle) = message.receipt_handle.as_deref() else { return };
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(handle)
+            .visibility_timeout(delay.as_secs().min(43_200) as i32)
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "cannot shorten the retry delay; the queue's timeout applies");
+        }
+    }
+}
+
+/// SQS's count of deliveries of this message, 1 for the first.
+pub fn receive_count(message: &aws_lambda_events::event::sqs::SqsMessage) -> u32 {
+    message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+}

@@ -1,0 +1,275 @@
+//! The webhook sender (issue 15). Two queues feed it:
+//!
+//! - `webhook-events`: an event for an owner → one delivery record and one
+//!   job on `webhook-deliveries` per endpoint of theirs that wants it. The
+//!   record is written if absent, so a duplicate event makes no second
+//!   delivery (a record never sent, from a first try that died between the
+//!   two writes, is sent again).
+//! - `webhook-deliveries`: one job → one signed POST. 2xx: delivered. Any
+//!   other answer, or none within the timeout: the job comes back after
+//!   `retry_delay_s` (SQS visibility), ten attempts over about 24 h, then the
+//!   queue's dead-letter queue. A URL the policy refuses at send time is
+//!   failed at once, not retried.
+//!
+//! A batch's messages are handled concurrently: a receiver that hangs holds
+//! its own job for the timeout and nobody else's.
+
+pub mod client;
+
+use std::{sync::Arc, time::Duration};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
+use skycast_core::{
+    config::WebhookSettings,
+    store::{
+        StoreError, WebhookStore,
+        queue::{MessageSender, Redelivery, SqsRedelivery, SqsSender, receive_count},
+    },
+    timefmt,
+    webhook::{self, Attempt, Delivery, DeliveryJob, DeliveryStatus, Envelope, UrlPolicy, Webhook},
+};
+
+use crate::client::ReceiverClient;
+
+#[derive(Clone)]
+pub struct Sender {
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub messages: Arc<dyn MessageSender>,
+    pub deliveries_url: String,
+    pub redelivery: Arc<dyn Redelivery>,
+    pub policy: UrlPolicy,
+    pub client: ReceiverClient,
+    pub first_retry_s: u64,
+    /// `webhook-deliveries`' receive limit: the attempt that gives up.
+    pub max_attempts: u32,
+}
+
+/// What a message on either queue is.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Message {
+    Job(DeliveryJob),
+    Event(Envelope),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Jobs queued for this many endpoints.
+    FannedOut(usize),
+    Delivered(u16),
+    /// A duplicate of a delivered job, or one for an endpoint gone or disabled.
+    Dropped(&'static str),
+    /// The URL is not allowed now: failed without retries.
+    Refused(String),
+}
+
+/// Why a message is to be retried.
+#[derive(Debug)]
+pub enum Failure {
+    /// The receiver did not take it; retry after this long.
+    Receiver { reason: String, retry_after: Duration },
+    /// Skycast's own trouble (store, queue): SQS retries it.
+    Internal(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl Sender {
+    pub fn new(
+        webhooks: Arc<dyn WebhookStore>,
+        sqs: aws_sdk_sqs::Client,
+        deliveries_url: String,
+        settings: &WebhookSettings,
+    ) -> Result<Self, std::io::Error> {
+        let policy = UrlPolicy { allow_loopback: settings.allow_loopback };
+        let spec = &skycast_core::resources::Resources::embedded().queues["webhook-deliveries"];
+        Ok(Self {
+            webhooks,
+            messages: Arc::new(SqsSender::new(sqs.clone())),
+            redelivery: Arc::new(SqsRedelivery { client: sqs, queue_url: deliveries_url.clone() }),
+            deliveries_url,
+            policy,
+            client: ReceiverClient::new(policy, Duration::from_millis(settings.timeout_ms))?,
+            first_retry_s: settings.first_retry_s,
+            max_attempts: spec.max_receive_count,
+        })
+    }
+
+    /// One delivery record and job per endpoint of the owner's that wants the event.
+    pub async fn fan_out(&self, envelope: &Envelope) -> Result<Outcome, Failure> {
+        let endpoints: Vec<Webhook> = match &envelope.webhook_id {
+            Some(id) => self.webhooks.get(id).await?.into_iter().filter(|w| w.owner_id == envelope.owner_id).collect(),
+            None => self
+                .webhooks
+                .by_owner(&envelope.owner_id)
+                .await?
+                .into_iter()
+                .filter(|w| w.wants(envelope.event.kind))
+                .collect(),
+        };
+        let now = timefmt::unix_now();
+        let mut queued = 0;
+        for w in &endpoints {
+            let delivery = Delivery::pending(&w.id, &envelope.event, now);
+            if !self.webhooks.create_delivery(&delivery).await? {
+                let existing = self.webhooks.delivery(&w.id, &delivery.delivery_id).await?;
+                if !existing.is_some_and(|d| d.status == DeliveryStatus::Pending && d.attempts == 0) {
+                    continue;
+                }
+            }
+            let job = DeliveryJob {
+                webhook_id: w.id.clone(),
+                delivery_id: delivery.delivery_id,
+                event: envelope.event.clone(),
+            };
+            skycast_core::store::queue::send(self.messages.as_ref(), &self.deliveries_url, &job).await?;
+            queued += 1;
+        }
+        Ok(Outcome::FannedOut(queued))
+    }
+
+    /// One attempt of one job; `attempt` is SQS's receive count.
+    pub async fn deliver(&self, job: &DeliveryJob, attempt: u32) -> Result<Outcome, Failure> {
+        let Some(endpoint) = self.webhooks.get(&job.webhook_id).await? else {
+            return Ok(Outcome::Dropped("endpoint deleted"));
+        };
+        let record = |status, error: Option<String>| Attempt {
+            at: timefmt::now_rfc3339(),
+            status,
+            status_code: None,
+            error,
+            response: None,
+            next_attempt_at: None,
+        };
+        if !endpoint.enabled {
+            let note = record(DeliveryStatus::Failed, Some("endpoint disabled".into()));
+            self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
+            return Ok(Outcome::Dropped("endpoint disabled"));
+        }
+        if let Some(d) = self.webhooks.delivery(&job.webhook_id, &job.delivery_id).await?
+            && d.status == DeliveryStatus::Delivered
+        {
+            return Ok(Outcome::Dropped("delivered already"));
+        }
+        // Checked again now: a name may point elsewhere than at registration.
+        let checked = match self.policy.check_url(&endpoint.url) {
+            Ok(receiver) => webhook::resolve_allowed(self.policy, &receiver).await.map(|_| receiver),
+            Err(e) => Err(e),
+        };
+        if let Err(refusal) = checked {
+            let reason = format!("refused: {refusal}");
+            tracing::warn!(webhook_id = %endpoint.id, %reason, "webhook URL not allowed at send time");
+            self.webhooks
+                .record_attempt(
+                    &job.webhook_id,
+                    &job.delivery_id,
+                    &record(DeliveryStatus::Failed, Some(reason.clone())),
+                )
+                .await?;
+            return Ok(Outcome::Refused(reason));
+        }
+        let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
+        let signature = webhook::signature_header(&endpoint.secret, timefmt::unix_now(), &body);
+        let headers = [
+            (webhook::SIGNATURE_HEADER, signature),
+            ("Skycast-Event-Id", job.event.id.clone()),
+            ("Skycast-Event-Type", job.event.kind.as_str().to_owned()),
+            ("Skycast-Delivery-Attempt", attempt.to_string()),
+        ];
+        let started = std::time::Instant::now();
+        let answer = self.client.post(&endpoint.url, &headers, body).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let mut note = record(DeliveryStatus::Delivered, None);
+        let failure = match &answer {
+            Ok(a) => {
+                note.status_code = Some(a.status);
+                note.response = Some(a.excerpt.clone()).filter(|e| !e.is_empty());
+                (!(200..300).contains(&a.status)).then(|| format!("answered {}", a.status))
+            }
+            Err(reason) => Some(reason.clone()),
+        };
+        let Some(reason) = failure else {
+            self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
+            tracing::info!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
+            return Ok(Outcome::Delivered(note.status_code.unwrap_or_default()));
+        };
+        note.error = Some(reason.clone());
+        let give_up = attempt >= self.max_attempts;
+        let retry_after = Duration::from_secs(webhook::retry_delay_s(attempt, self.first_retry_s));
+        if give_up {
+            note.status = DeliveryStatus::Failed;
+            tracing::warn!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, %reason, "webhook failed for good; the job moves to the dead-letter queue");
+        } else {
+            note.status = DeliveryStatus::Retrying;
+            note.next_attempt_at = Some(timefmt::rfc3339(timefmt::now() + retry_after));
+            tracing::info!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, %reason, retry_in_s = retry_after.as_secs(), "webhook not taken; retrying");
+        }
+        self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
+        Err(Failure::Receiver { reason, retry_after })
+    }
+
+    async fn one(&self, message: &SqsMessage) -> Result<Outcome, Failure> {
+        let body = message.body.as_deref().ok_or_else(|| Failure::Internal("message has no body".into()))?;
+        match serde_json::from_str::<Message>(body) {
+            Ok(Message::Job(job)) => self.deliver(&job, receive_count(message)).await,
+            Ok(Message::Event(envelope)) => self.fan_out(&envelope).await,
+            Err(e) => Err(Failure::Internal(format!("neither a webhook event nor a delivery job: {e}"))),
+        }
+    }
+
+    /// Handles a batch, its messages at once; the response names the ones to retry.
+    pub async fn handle(self: &Arc<Self>, batch: SqsEvent) -> SqsBatchResponse {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut ids = std::collections::HashMap::new();
+        for message in batch.records {
+            let sender = Arc::clone(self);
+            let message_id = message.message_id.clone().unwrap_or_default();
+            let task = tasks.spawn(async move {
+                let id = message.message_id.clone().unwrap_or_default();
+                let span = tracing::info_span!("message", message_id = %id);
+                let outcome = {
+                    use tracing::Instrument;
+                    sender.one(&message).instrument(span.clone()).await
+                };
+                let _entered = span.enter();
+                match outcome {
+                    Ok(outcome) => {
+                        tracing::debug!(?outcome, "webhook message handled");
+                        None
+                    }
+                    Err(Failure::Receiver { retry_after, .. }) => {
+                        sender.redelivery.retry_after(&message, retry_after).await;
+                        Some(id)
+                    }
+                    Err(Failure::Internal(reason)) => {
+                        tracing::warn!(%reason, "webhook message failed; SQS retries it, then moves it to the DLQ");
+                        Some(id)
+                    }
+                }
+            });
+            ids.insert(task.id(), message_id);
+        }
+        let mut response = SqsBatchResponse::default();
+        while let Some(done) = tasks.join_next().await {
+            let failed = match done {
+                Ok(failed) => failed,
+                // Retried, never lost: a message not reported is deleted.
+                Err(e) => {
+                    tracing::error!(error = %e, "webhook task did not finish; its message is retried");
+                    ids.get(&e.id()).cloned()
+                }
+            };
+            if let Some(id) = failed {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+}
