@@ -1,8 +1,10 @@
-# One HTTP API in front of the four HTTP functions. Each function is the same
+# One HTTP API in front of the five HTTP functions. Each function is the same
 # axum router `make dev` serves, so it answers its own 404s, 405s and CORS
 # preflights; the gateway only routes by path and throttles. The sessions
 # function answers POST and GET /sessions, GET and DELETE /sessions/{id},
-# GET /sessions/{id}/operators, PUT and DELETE /sessions/{id}/operators/{user_id}.
+# GET /sessions/{id}/operators, PUT and DELETE /sessions/{id}/operators/{user_id};
+# the webhooks function /webhooks, /webhooks/{id}, /webhooks/{id}/deliveries
+# and /webhooks/{id}/test (under /api/ through CloudFront, like the others).
 locals {
   routes = {
     "ANY /auth/{proxy+}"     = "auth"
@@ -14,6 +16,8 @@ locals {
     "ANY /videos/{proxy+}"   = "vod"
     "ANY /sessions"          = "sessions"
     "ANY /sessions/{proxy+}" = "sessions"
+    "ANY /webhooks"          = "webhooks"
+    "ANY /webhooks/{proxy+}" = "webhooks"
     "$default"               = "auth"
   }
 }

@@ -8,7 +8,17 @@ locals {
   # S3 actions IAM applies to a bucket, not to its objects.
   s3_bucket_actions = ["ListBucket", "ListBucketVersions", "ListBucketMultipartUploads"]
 
-  http_functions = ["auth", "streams", "vod", "sessions"]
+  http_functions = ["auth", "streams", "vod", "sessions", "webhooks"]
+
+  # The functions that see what webhooks tell (a stream waiting, live or
+  # ended, a recording ready or failed, a video created, updated or
+  # deleted) put their events on the webhook-events queue, which the
+  # webhook-sender fans out to each owner's endpoints. The webhooks
+  # function queues test deliveries itself, and gets the events queue too.
+  # (Merged in at the function rather than into the map below: checkov
+  # cannot expand a map built with merge(), and would check less.)
+  webhook_event_producers = ["lifecycle", "recorder", "catalog", "vod", "webhooks"]
+  webhook_events_env      = { SKYCAST_WEBHOOK_EVENTS_QUEUE_URL = aws_sqs_queue.main["webhook-events"].url }
 
   functions = {
     auth = {
@@ -47,6 +57,17 @@ locals {
         WS_BASE_URL                   = local.relay_ws_base_url
       }
     }
+    # Webhooks' REST side: registrations, their deliveries, and test events
+    # (which it queues as deliveries itself).
+    webhooks = {
+      memory  = 256
+      timeout = 10
+      env = {
+        SKYCAST_JWT_PUBLIC_KEY               = local.jwt_public_key_x
+        SKYCAST_EDGE_SECRET_SECRET_ID        = aws_secretsmanager_secret.this["edge-secret"].arn
+        SKYCAST_WEBHOOK_DELIVERIES_QUEUE_URL = aws_sqs_queue.main["webhook-deliveries"].url
+      }
+    }
     lifecycle = {
       memory  = 256
       timeout = 30
@@ -64,6 +85,25 @@ locals {
       timeout = 30
       env     = {}
     }
+    # Webhook events → one delivery per endpoint → a signed POST to the
+    # user's URL, retried with backoff through the deliveries queue.
+    #
+    # It requests URLs that users choose, so where it runs is its SSRF
+    # boundary. Like every function here it is outside any VPC (no
+    # vpc_config; the CKV_AWS_117 skip below): it reaches only the public
+    # internet, never the ingest VPC, where the nodes' HTTP port (8081,
+    # relay and health) is open to the VPC's addresses. Keep it out of
+    # every VPC with private resources. What remains inside the sandbox
+    # is the code's to refuse: loopback (the Lambda Runtime API listens on
+    # 127.0.0.1:9001), link-local and private addresses, after DNS
+    # resolution and on every redirect. Its role (permissions.json) holds
+    # only its tables and queues, and Lambda has no metadata endpoint to
+    # take credentials from.
+    webhook-sender = {
+      memory  = 256
+      timeout = 60
+      env     = { SKYCAST_WEBHOOK_DELIVERIES_QUEUE_URL = aws_sqs_queue.main["webhook-deliveries"].url }
+    }
     # Media access entries (the table's stream) → the edge's KeyValueStore.
     edge-sync = {
       memory  = 128
@@ -72,11 +112,20 @@ locals {
     }
   }
 
-  # The SQS queue that triggers each event function.
+  # The SQS queues that trigger the event functions, one mapping each,
+  # keyed by the function where it has one queue (the keys the deployed
+  # mappings already have) and by function/queue where it has more.
+  # batch: messages per invocation; concurrency: invocations at once for
+  # that queue. The recorder takes one recording per invocation (each may
+  # take minutes). A webhook delivery waits on a user's server, up to its
+  # timeout: more invocations at once on that queue, so a few slow or
+  # hanging receivers never hold back everyone else's deliveries.
   function_queues = {
-    lifecycle = "stream-events"
-    recorder  = "recording-jobs"
-    catalog   = "catalog-events"
+    lifecycle                           = { function = "lifecycle", queue = "stream-events", batch = 10, concurrency = 10 }
+    recorder                            = { function = "recorder", queue = "recording-jobs", batch = 1, concurrency = 20 }
+    catalog                             = { function = "catalog", queue = "catalog-events", batch = 10, concurrency = 10 }
+    "webhook-sender/webhook-events"     = { function = "webhook-sender", queue = "webhook-events", batch = 10, concurrency = 10 }
+    "webhook-sender/webhook-deliveries" = { function = "webhook-sender", queue = "webhook-deliveries", batch = 10, concurrency = 20 }
   }
 }
 
@@ -195,7 +244,7 @@ resource "aws_iam_role_policy" "function" {
 
 resource "aws_lambda_function" "this" {
   for_each = local.functions
-  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs over TLS; a VPC would add NAT or endpoint costs and cold-start time for no isolation gain.
+  #checkov:skip=CKV_AWS_117:The functions call AWS APIs over TLS (and the webhook-sender users' URLs, which must never reach a VPC with private resources: see its entry); a VPC would add NAT or endpoint costs and cold-start time for no isolation gain.
   #checkov:skip=CKV_AWS_116:HTTP functions answer their caller; SQS-triggered ones have a DLQ on their queue (redrive), which is where failed events go.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile of the operator's; the zips come from this repository's own `make package`.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is var.reserved_concurrency (auth by default): reserving for every function would take the account's capacity (new accounts have 10 in all); SQS triggers cap their own concurrency (maximum_concurrency).
@@ -214,7 +263,7 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = lookup(var.reserved_concurrency, each.key, -1)
 
   environment {
-    variables = merge(local.common_env, each.value.env)
+    variables = merge(local.common_env, contains(local.webhook_event_producers, each.key) ? local.webhook_events_env : {}, each.value.env)
   }
 
   tracing_config {
@@ -240,12 +289,12 @@ resource "aws_iam_role_policy_attachment" "xray" {
 resource "aws_lambda_event_source_mapping" "queue" {
   for_each = local.function_queues
 
-  event_source_arn        = aws_sqs_queue.main[each.value].arn
-  function_name           = aws_lambda_function.this[each.key].arn
-  batch_size              = each.key == "recorder" ? 1 : 10
+  event_source_arn        = aws_sqs_queue.main[each.value.queue].arn
+  function_name           = aws_lambda_function.this[each.value.function].arn
+  batch_size              = each.value.batch
   function_response_types = ["ReportBatchItemFailures"]
 
   scaling_config {
-    maximum_concurrency = each.key == "recorder" ? 20 : 10
+    maximum_concurrency = each.value.concurrency
   }
 }

@@ -313,10 +313,14 @@ data "aws_iam_policy_document" "ingest" {
     resources = ["*"]
   }
 
+  # Its container's log (Docker's awslogs driver) and its metrics: the
+  # CloudWatch agent sends them as embedded-metric-format records to their
+  # own log group, from which CloudWatch makes the Skycast/Node metrics
+  # (monitoring.tf), so the node needs no cloudwatch:PutMetricData.
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.ingest.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.ingest.arn}:*", "${aws_cloudwatch_log_group.node_metrics.arn}:*"]
   }
 }
 
@@ -397,6 +401,11 @@ resource "aws_launch_template" "ingest" {
     image     = local.ingest_image
     log_group = aws_cloudwatch_log_group.ingest.name
     env       = join("\n", [for k, v in local.ingest_env : "${k}=${v}"])
+    # The CloudWatch agent, scraping the node's /metrics (monitoring.tf).
+    cloudwatch_agent_config = local.cloudwatch_agent_config
+    metrics_target          = local.node_metrics_target
+    prometheus_config_path  = local.node_prometheus_config_path
+    deployment              = var.name_prefix
   }))
 }
 

@@ -36,7 +36,8 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
-# One customer-managed key for the data at rest: tables, queues, logs, secrets.
+# One customer-managed key for the data at rest: tables, queues, logs, secrets
+# and the alarm topic (monitoring.tf).
 resource "aws_kms_key" "data" {
   description             = "${var.name_prefix}: tables, queues, logs and secrets"
   enable_key_rotation     = true
@@ -70,6 +71,30 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type        = "Service"
       identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com", "s3.amazonaws.com", "sqs.amazonaws.com"]
+    }
+  }
+
+  # CloudWatch publishes alarm notifications to the alarm topic, which this
+  # key encrypts (monitoring.tf): without these two actions every
+  # notification is dropped, silently. Only for this account's alarms of
+  # this stack (their names start with the prefix).
+  statement {
+    sid       = "AlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.alarm_arns]
     }
   }
 }

@@ -42,3 +42,8 @@ output "dead_letter_queues" {
   description = "Where events that failed three times wait, per queue."
   value       = { for k, q in aws_sqs_queue.dlq : k => q.url }
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (and tells when it is OK again): subscribe your pager, chat or on-call tool to it (alarm_email subscribes one address)."
+  value       = aws_sns_topic.alarms.arn
+}

@@ -185,3 +185,13 @@ variable "relay_max_operators" {
     error_message = "relay_max_operators: 1 to 1000."
   }
 }
+
+variable "alarm_email" {
+  description = "Address the alarm topic mails (monitoring.tf); AWS sends it a confirmation link first. Empty: no subscription (subscribe a pager, chat or on-call tool to output alarm_topic_arn yourself)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email: an email address, or empty for none."
+  }
+}
