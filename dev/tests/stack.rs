@@ -233,6 +233,11 @@ async fn a_broadcast_with_a_reconnect_becomes_one_video_within_seconds_of_its_en
         .await
         .unwrap();
     let id = created.body["id"].as_str().unwrap().to_owned();
+    // A webhook on this machine (`make dev` allows loopback receivers) hears it all.
+    let receiver = skycast_tests::webhook_receiver::Receiver::answering(&[]).await;
+    let hook = request(&addr, "POST", "/webhooks", t, Some(&json!({"url": receiver.url}))).await.unwrap();
+    assert_eq!(hook.status, 201, "{:?}", hook.body);
+    let secret = hook.body["secret"].as_str().unwrap().to_owned();
     let start = skycast_tests::eventually(Duration::from_secs(15), || async {
         request(&addr, "POST", &format!("/streams/{id}/start"), t, None).await.ok().filter(|r| r.status == 200)
     })
@@ -301,6 +306,36 @@ async fn a_broadcast_with_a_reconnect_becomes_one_video_within_seconds_of_its_en
     assert_eq!(request(&addr, "GET", &path_of(mp4), None, None).await.unwrap().status, 404);
     let mine = request(&addr, "GET", &format!("/videos/{session}"), t, None).await.unwrap();
     assert_eq!(skycast_tests::media::decode_errors(mine.body["hls_url"].as_str().unwrap()).await, "");
+
+    // Every step reached the webhook, signed with its secret, each change once
+    // (a duplicate would carry the same event id).
+    let wanted = ["stream.waiting", "stream.live", "stream.ended", "recording.ready", "video.created", "video.updated"];
+    let events = skycast_tests::eventually(Duration::from_secs(15), || async {
+        let got = receiver.received();
+        let types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap_or_default().to_owned()).collect();
+        wanted.iter().all(|w| types.iter().any(|t| t == w)).then_some(got)
+    })
+    .await
+    .unwrap_or_else(|| panic!("every event: {:?}", receiver.received().iter().map(|r| r.json()).collect::<Vec<_>>()));
+    let now = skycast_core::timefmt::unix_now();
+    for r in &events {
+        let sig = r.header("skycast-signature");
+        assert!(skycast_core::webhook::verify_signature(sig, &secret, &r.body, now, 300), "signed: {sig}");
+        let e = r.json();
+        let same: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter(|o| o.json()["type"] == e["type"])
+            .map(|o| o.json()["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(same.len(), 1, "one event id per change: {e}");
+    }
+    let of = |kind: &str| events.iter().map(|r| r.json()).find(|e| e["type"] == kind).unwrap();
+    assert_eq!(of("stream.live")["data"]["session_id"], session.as_str());
+    assert!(of("stream.live")["data"].get("stream_key").is_none(), "no secrets in events");
+    assert_eq!(of("stream.ended")["data"]["reason"], "stopped");
+    assert_eq!(of("recording.ready")["data"]["video_id"], session.as_str());
+    assert_eq!(of("video.created")["data"]["id"], session.as_str());
+    assert_eq!(of("video.updated")["data"]["visibility"], "private");
     drop(stack);
 }
 
