@@ -91,6 +91,9 @@ async fn serve() -> anyhow::Result<()> {
     if let Some(relay) = services.relay_routes() {
         app = app.merge(relay);
     }
+    if let Some(metrics) = services.metrics_routes() {
+        app = app.merge(metrics);
+    }
     tracing::info!(
         "Skycast on http://{addr}: the web app, the API under /api/, media under /cdn/  (Ctrl-C stops everything)"
     );

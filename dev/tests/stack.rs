@@ -166,6 +166,25 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     assert_eq!(thumbnail.status, 200, "{}", thumbnail.head);
     assert!(thumbnail.head.to_ascii_lowercase().contains("content-type: image/jpeg"), "{}", thumbnail.head);
 
+    // The node's metrics while the stream is live, as Prometheus scrapes them.
+    let scrape = raw_get(&addr, "/metrics").await;
+    let samples = skycast_tests::metric_samples(&scrape);
+    let value = |name: &str, labels: &str| samples.get(&(name.to_owned(), labels.to_owned())).copied();
+    assert_eq!(value("skycast_node_sessions", ""), Some(1.0), "the live session (an armed one runs nowhere yet): {scrape}");
+    assert_eq!(value("skycast_node_publishers", "protocol=\"srt\""), Some(1.0), "{scrape}");
+    assert!(value("skycast_node_bytes_in_total", "protocol=\"srt\"").is_some_and(|b| b > 100_000.0), "{scrape}");
+    assert!(value("skycast_node_segments_stored_total", "").is_some_and(|n| n >= 3.0), "{scrape}");
+    assert!(value("skycast_node_upload_seconds_count", "").is_some_and(|n| n >= 3.0), "{scrape}");
+    assert!(value("skycast_node_heartbeat_age_seconds", "").is_some_and(|a| a < 30.0), "{scrape}");
+    for name in [
+        "skycast_node_spool_bytes",
+        "skycast_node_spool_oldest_age_seconds",
+        "skycast_node_ffmpeg_restarts_total",
+        "skycast_node_s3_errors_total",
+    ] {
+        assert!(value(name, "").is_some(), "{name} in {scrape}");
+    }
+
     assert!(publisher.await.unwrap(), "the encoder's ffmpeg failed");
     let stop = request(&addr, "POST", &format!("/streams/{id}/stop"), t, None).await.unwrap();
     assert_eq!((stop.status, stop.body["status"].as_str()), (200, Some("ended")));

@@ -35,8 +35,9 @@ pub async fn heartbeat(store: Arc<dyn IngestStore>, node: Arc<Node>, mut registr
         registration.heartbeat_at = now;
         registration.expires_at = now + 120;
         registration.sessions = node.running().await as u32;
-        if let Err(e) = store.register(&registration).await {
-            tracing::warn!(error = %e, "heartbeat not stored");
+        match store.register(&registration).await {
+            Ok(()) => crate::metrics::metrics().heartbeat_stored(),
+            Err(e) => tracing::warn!(error = %e, "heartbeat not stored"),
         }
         tokio::time::sleep(HEARTBEAT).await;
     }
@@ -208,6 +209,22 @@ pub async fn serve(
 }
 
 impl Service {
+    /// `GET /metrics`: the node's Prometheus metrics (see `metrics`).
+    pub fn metrics_routes(&self) -> axum::Router {
+        let node = Arc::clone(&self.node);
+        axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let node = Arc::clone(&node);
+                async move {
+                    let sessions = node.running().await;
+                    let text = crate::metrics::metrics().render(sessions, &node.config().spool_dir).await;
+                    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text)
+                }
+            }),
+        )
+    }
+
     /// Stops taking publishers, ends every session at once (playlists
     /// closed with ENDLIST), and returns once their `ended` events are sent.
     pub async fn shutdown(self) {

@@ -16,6 +16,7 @@ pub mod control;
 pub mod directory;
 pub mod ffmpeg;
 pub mod listen;
+pub mod metrics;
 pub mod node;
 pub mod origin;
 pub mod profile;

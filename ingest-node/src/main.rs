@@ -127,7 +127,7 @@ async fn serve() -> anyhow::Result<()> {
     let service =
         skycast_ingest::control::serve(config, events, store, stores.clone(), core.limits.clone(), sqs, relay).await?;
     let draining = Arc::new(AtomicBool::new(false));
-    let http = http_endpoint(service.relay.clone(), stores, draining.clone()).await?;
+    let http = http_endpoint(service.relay.clone(), service.metrics_routes(), stores, draining.clone()).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
@@ -150,6 +150,7 @@ async fn serve() -> anyhow::Result<()> {
 /// the relay's sockets. Health and readiness answer 503 once the node drains.
 async fn http_endpoint(
     relay: Option<Arc<Hub>>,
+    metrics: axum::Router,
     stores: skycast_core::store::Stores,
     draining: Arc<AtomicBool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -184,6 +185,7 @@ async fn http_endpoint(
                     async move { ready(&stores, draining.load(Ordering::SeqCst)).await }
                 }),
             );
+    app = app.merge(metrics);
     if let Some(hub) = relay {
         app = app.merge(hub.routes());
     }

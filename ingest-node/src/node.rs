@@ -460,8 +460,12 @@ impl Node {
                 Err(e) => break EndReason::Failed(format!("cannot start ffmpeg: {e}")),
             };
             tracing::info!(generation, protocol = ?feed.protocol, peer = ?feed.peer, "publisher connected");
+            if generation > 0 {
+                crate::metrics::metrics().ffmpeg_restarts.inc();
+            }
+            let _publishing = crate::metrics::PublisherGuard::new(feed.protocol);
             tokio::spawn(log_ffmpeg(child.stderr.take()));
-            let mut pump = tokio::spawn(pump(feed.media, child.stdin.take()));
+            let mut pump = tokio::spawn(pump(feed.media, child.stdin.take(), feed.protocol));
             let mut pumped = false;
             let mut active = false;
             loop {
@@ -584,6 +588,9 @@ impl Node {
                         s.stored_ms.push(stored_after.as_secs_f32() * 1000.0);
                         s.listed_ms.push(listed_after.as_secs_f32() * 1000.0);
                     }
+                    let m = crate::metrics::metrics();
+                    m.segments_stored.inc();
+                    m.upload_seconds.observe(stored_after.as_secs_f64());
                     s.segments += 1;
                     s.bytes += bytes;
                     s.duration += duration;
@@ -667,9 +674,12 @@ async fn interrupt(child: &mut tokio::process::Child) {
 /// Writes the publisher's media into FFmpeg's stdin until the publisher
 /// leaves (its sender is dropped), then closes stdin: FFmpeg sees the end
 /// of its input and finishes.
-async fn pump(mut media: mpsc::Receiver<Bytes>, stdin: Option<tokio::process::ChildStdin>) {
+async fn pump(mut media: mpsc::Receiver<Bytes>, stdin: Option<tokio::process::ChildStdin>, protocol: Protocol) {
     let Some(mut stdin) = stdin else { return };
+    let bytes_in =
+        crate::metrics::metrics().bytes_in.get_or_create(&crate::metrics::ProtocolLabel::of(protocol)).clone();
     while let Some(chunk) = media.recv().await {
+        bytes_in.inc_by(chunk.len() as u64);
         if let Err(e) = stdin.write_all(&chunk).await {
             tracing::warn!(error = %e, "ffmpeg stopped reading its input");
             return;

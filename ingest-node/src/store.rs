@@ -119,6 +119,7 @@ pub async fn put_until_stored(
                 if *give_up.borrow() {
                     return Err(e);
                 }
+                crate::metrics::metrics().s3_errors.inc();
                 tracing::warn!(%key, error = %e.message, retry_in_ms = delay.as_millis() as u64, "upload failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

@@ -256,3 +256,19 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The samples of a Prometheus / OpenMetrics text exposition: the value of
+/// each `name{labels}` line (labels as written, `""` for none).
+pub fn metric_samples(text: &str) -> std::collections::HashMap<(String, String), f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.parse::<f64>() else { continue };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        out.insert((name.to_owned(), labels.to_owned()), value);
+    }
+    out
+}
