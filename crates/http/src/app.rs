@@ -1,14 +1,14 @@
 //! What every API router gets: health and readiness, the OpenAPI document,
 //! JSON errors for every failure (unknown routes, wrong methods, panics,
-//! oversized bodies), request ids, request logs, and CORS.
+//! oversized bodies), request ids, request logs, request metrics, and CORS.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    middleware,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -23,7 +23,13 @@ use tower_http::{
 };
 use utoipa::ToSchema;
 
-use crate::{context::ApiContext, error::ApiError, extract::MAX_BODY_BYTES, openapi::OPENAPI_JSON};
+use crate::{
+    context::ApiContext,
+    error::ApiError,
+    extract::MAX_BODY_BYTES,
+    metrics::{self, Unit},
+    openapi::OPENAPI_JSON,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -40,6 +46,7 @@ pub fn finish(routes: Router<ApiContext>, ctx: ApiContext) -> Router {
         .with_state(ctx)
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(request_metrics))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -60,6 +67,27 @@ pub fn finish(routes: Router<ApiContext>, ctx: ApiContext) -> Router {
                 .layer(middleware::from_fn(move |req, next| crate::client::trust_edge(edge_secret.clone(), req, next)))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
+}
+
+/// `Requests`, `Errors5xx` and `LatencyMs`, one EMF line per request
+/// (metrics.rs). The outermost layer, so it counts the status the client
+/// gets: a panic's 500 and a rewritten error included. The latency runs to
+/// the response's head; a body still streaming is not in it.
+async fn request_metrics(req: Request, next: Next) -> Response {
+    // Off outside Lambda: no clock read, no line.
+    if !metrics::enabled() {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let errors = if res.status().is_server_error() { 1.0 } else { 0.0 };
+    metrics::emit(&[
+        (metrics::REQUESTS, Unit::Count, 1.0),
+        (metrics::ERRORS_5XX, Unit::Count, errors),
+        (metrics::LATENCY_MS, Unit::Milliseconds, latency_ms),
+    ]);
+    res
 }
 
 fn cors_layer(origins: &CorsOrigins) -> CorsLayer {

@@ -1,6 +1,6 @@
 //! HTTP plumbing shared by Skycast's API functions: the JSON error body, strict
 //! extractors, authentication, the common layers (request ids, CORS, body
-//! limit, logging), health/readiness, and the Lambda adapter.
+//! limit, logging, metrics), health/readiness, and the Lambda adapter.
 //!
 //! A function's crate exports a `Router<ApiContext>` of its own routes;
 //! [`app::finish`] adds everything common, once, whether the routers run one
@@ -15,6 +15,7 @@ pub mod extract;
 pub mod lambda;
 pub mod limits;
 pub mod listing;
+pub mod metrics;
 pub mod openapi;
 pub mod telemetry;
 

@@ -220,6 +220,7 @@ impl Catalog {
                 }
             }
         }
+        skycast_http::metrics::emit_batch(batch.records.len(), response.batch_item_failures.len());
         response
     }
 }

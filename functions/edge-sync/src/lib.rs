@@ -83,6 +83,9 @@ impl<S: EdgeStore> EdgeSync<S> {
                 break;
             }
         }
+        // A failure is the one record reported; Lambda retries the batch from
+        // it, so it and the records after it are counted again then.
+        skycast_http::metrics::emit_batch(event.records.len(), response.batch_item_failures.len());
         response
     }
 

@@ -171,5 +171,6 @@ pub async fn handle(lc: &Lifecycle, batch: SqsEvent) -> SqsBatchResponse {
             }
         }
     }
+    skycast_http::metrics::emit_batch(batch.records.len(), response.batch_item_failures.len());
     response
 }

@@ -26,6 +26,7 @@ use skycast_core::{
     timefmt,
     webhook::{self, EventType},
 };
+use skycast_http::metrics::{self, Unit};
 
 use crate::{
     assemble::{Assembled, assemble},
@@ -98,7 +99,11 @@ impl Recorder {
         recording.updated_at.clone_from(&now);
         match result {
             Ok((outcome, finished)) => {
-                if !self.recordings.complete(stream_id, session_id, &token, &finished, &now).await.map_err(fail)? {
+                if self.recordings.complete(stream_id, session_id, &token, &finished, &now).await.map_err(fail)? {
+                    // Counted once, by the delivery that marks it: one whose
+                    // claim was taken over leaves that to the one holding it.
+                    metrics::emit(&[(metrics::RECORDINGS_READY, Unit::Count, 1.0)]);
+                } else {
                     tracing::warn!("the claim ran out before the recording was marked ready");
                 }
                 tracing::info!(size = finished.size_bytes, duration_s = finished.duration_s, "recording ready");
@@ -112,7 +117,14 @@ impl Recorder {
             }
             Err(reason) => {
                 let give_up = receive_count >= self.max_receives;
-                self.recordings.fail(stream_id, session_id, &token, &reason, give_up, &now).await.map_err(fail)?;
+                let marked = self.recordings.fail(stream_id, session_id, &token, &reason, give_up, &now).await;
+                if give_up {
+                    // Counted even if the store did not take the mark: the
+                    // job goes to the dead-letter queue all the same, and the
+                    // session has no video (the alarm in monitoring.tf).
+                    metrics::emit(&[(metrics::RECORDINGS_FAILED, Unit::Count, 1.0)]);
+                }
+                marked.map_err(fail)?;
                 if give_up {
                     recording.status = RecordingStatus::Failed;
                     recording.reason = Some(reason.clone());
@@ -216,6 +228,7 @@ impl Recorder {
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);
         }
+        metrics::emit_batch(batch.records.len(), response.batch_item_failures.len());
         response
     }
 }
