@@ -101,6 +101,7 @@ bench: deps web chromium
 	./target/release/bench_recording
 	./target/release/bench_web
 	./target/release/bench_relay
+	./target/release/bench_webhooks
 
 openapi:
 	$(CARGO) run -q --bin skycast-dev -- openapi > openapi.json

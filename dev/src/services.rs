@@ -38,6 +38,11 @@ impl Services {
         self.ingest.as_ref().and_then(|i| i.relay.clone()).map(|hub| hub.routes())
     }
 
+    /// The node's Prometheus metrics (`/metrics`), served on the same port.
+    pub fn metrics_routes(&self) -> Option<axum::Router> {
+        self.ingest.as_ref().map(control::Service::metrics_routes)
+    }
+
     /// Ends every session (playlists closed, `ended` sent), then stops.
     pub async fn shutdown(self) {
         if let Some(ingest) = self.ingest {
@@ -178,7 +183,7 @@ pub fn webhook_triggers(
 }
 
 /// Concurrent deliveries batches under `make dev`.
-const WEBHOOK_DELIVERY_POLLERS: usize = 4;
+const WEBHOOK_DELIVERY_POLLERS: usize = 8;
 
 /// What Lambda's SQS event source mapping does: batches of up to
 /// `batch_size` to the handler, with each message's receive count, deleting
@@ -222,13 +227,22 @@ where
         }
         let response = handler(batch).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for m in &received {
-            if failed.contains(&m.message_id().unwrap_or_default()) {
-                continue;
-            }
-            if let Some(handle) = m.receipt_handle() {
-                let _ = sqs.delete_message().queue_url(&queue_url).receipt_handle(handle).send().await;
-            }
+        // One request deletes the batch's done messages, as the event source mapping does.
+        let done: Vec<_> = received
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !failed.contains(&m.message_id().unwrap_or_default()))
+            .filter_map(|(i, m)| {
+                let handle = m.receipt_handle()?;
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty() {
+            let _ = sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(done)).send().await;
         }
     }
 }

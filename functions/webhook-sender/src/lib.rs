@@ -29,6 +29,7 @@ use skycast_core::{
     timefmt,
     webhook::{self, Attempt, Delivery, DeliveryJob, DeliveryStatus, Envelope, UrlPolicy, Webhook},
 };
+use skycast_http::metrics::{self, Unit};
 
 use crate::client::ReceiverClient;
 
@@ -113,23 +114,29 @@ impl Sender {
                 .collect(),
         };
         let now = timefmt::unix_now();
-        let mut queued = 0;
-        for w in &endpoints {
-            let delivery = Delivery::pending(&w.id, &envelope.event, now);
-            if !self.webhooks.create_delivery(&delivery).await? {
-                let existing = self.webhooks.delivery(&w.id, &delivery.delivery_id).await?;
+        let deliveries: Vec<Delivery> =
+            endpoints.iter().map(|w| Delivery::pending(&w.id, &envelope.event, now)).collect();
+        let created = self.webhooks.create_deliveries(&deliveries).await?;
+        let mut jobs = Vec::new();
+        for (delivery, new) in deliveries.into_iter().zip(created) {
+            if !new {
+                let existing = self.webhooks.delivery(&delivery.webhook_id, &delivery.delivery_id).await?;
                 if !existing.is_some_and(|d| d.status == DeliveryStatus::Pending && d.attempts == 0) {
                     continue;
                 }
             }
             let job = DeliveryJob {
-                webhook_id: w.id.clone(),
+                webhook_id: delivery.webhook_id,
                 delivery_id: delivery.delivery_id,
                 event: envelope.event.clone(),
             };
-            skycast_core::store::queue::send(self.messages.as_ref(), &self.deliveries_url, &job).await?;
-            queued += 1;
+            jobs.push(serde_json::to_string(&job).map_err(|e| Failure::Internal(e.to_string()))?);
         }
+        let queued = jobs.len();
+        // Side by side, one message a request: AWS authorizes a batch send
+        // as sqs:SendMessage, but the emulator's IAM wants a grant of its own.
+        let sends = jobs.into_iter().map(|job| self.messages.send_json(&self.deliveries_url, job));
+        futures_util::future::try_join_all(sends).await?;
         Ok(Outcome::FannedOut(queued))
     }
 
@@ -151,38 +158,48 @@ impl Sender {
             self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
             return Ok(Outcome::Dropped("endpoint disabled"));
         }
-        if let Some(d) = self.webhooks.delivery(&job.webhook_id, &job.delivery_id).await?
+        // A job comes again only if an attempt failed or its handler died
+        // after sending: then the log says whether it was taken. (The first
+        // delivery of a job needs no look: fan-out made one job per record.)
+        if attempt > 1
+            && let Some(d) = self.webhooks.delivery(&job.webhook_id, &job.delivery_id).await?
             && d.status == DeliveryStatus::Delivered
         {
             return Ok(Outcome::Dropped("delivered already"));
         }
         // Checked again now: a name may point elsewhere than at registration.
-        let checked = match self.policy.check_url(&endpoint.url) {
-            Ok(receiver) => webhook::resolve_allowed(self.policy, &receiver).await.map(|_| receiver),
+        let admitted = match self.policy.check_url(&endpoint.url) {
+            Ok(receiver) => webhook::resolve_allowed(self.policy, &receiver).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        if let Err(refusal) = checked {
-            let reason = format!("refused: {refusal}");
-            tracing::warn!(webhook_id = %endpoint.id, %reason, "webhook URL not allowed at send time");
-            self.webhooks
-                .record_attempt(
-                    &job.webhook_id,
-                    &job.delivery_id,
-                    &record(DeliveryStatus::Failed, Some(reason.clone())),
-                )
-                .await?;
-            return Ok(Outcome::Refused(reason));
-        }
-        let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
-        let signature = webhook::signature_header(&endpoint.secret, timefmt::unix_now(), &body);
-        let headers = [
-            (webhook::SIGNATURE_HEADER, signature),
-            ("Skycast-Event-Id", job.event.id.clone()),
-            ("Skycast-Event-Type", job.event.kind.as_str().to_owned()),
-            ("Skycast-Delivery-Attempt", attempt.to_string()),
-        ];
+        // Only a POST has a receiver's latency (an unresolved name sent none).
+        let posted = admitted.is_ok();
         let started = std::time::Instant::now();
-        let answer = self.client.post(&endpoint.url, &headers, body).await;
+        let answer = match admitted {
+            // A name that does not resolve may be a passing DNS failure:
+            // retried as a receiver that did not answer.
+            Err(unresolved @ webhook::UrlRefusal::Unresolved(_)) => Err(unresolved.to_string()),
+            // An address the policy refuses is final.
+            Err(refusal) => {
+                let reason = format!("refused: {refusal}");
+                tracing::warn!(webhook_id = %endpoint.id, %reason, "webhook URL not allowed at send time");
+                let note = record(DeliveryStatus::Failed, Some(reason.clone()));
+                metrics::emit(&[(metrics::WEBHOOK_FAILURES, Unit::Count, 1.0)]);
+                self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
+                return Ok(Outcome::Refused(reason));
+            }
+            Ok(()) => {
+                let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
+                let signature = webhook::signature_header(&endpoint.secret, timefmt::unix_now(), &body);
+                let headers = [
+                    (webhook::SIGNATURE_HEADER, signature),
+                    ("Skycast-Event-Id", job.event.id.clone()),
+                    ("Skycast-Event-Type", job.event.kind.as_str().to_owned()),
+                    ("Skycast-Delivery-Attempt", attempt.to_string()),
+                ];
+                self.client.post(&endpoint.url, &headers, body).await
+            }
+        };
         let latency_ms = started.elapsed().as_millis() as u64;
         let mut note = record(DeliveryStatus::Delivered, None);
         let failure = match &answer {
@@ -193,6 +210,16 @@ impl Sender {
             }
             Err(reason) => Some(reason.clone()),
         };
+        // The outcome as the receiver gave it, before the log is written: a
+        // log that fails brings the job back, and the POST it repeats is
+        // counted again, as it was sent again.
+        let (delivered, failed) = if failure.is_none() { (1.0, 0.0) } else { (0.0, 1.0) };
+        let values = [
+            (metrics::WEBHOOK_DELIVERIES, Unit::Count, delivered),
+            (metrics::WEBHOOK_FAILURES, Unit::Count, failed),
+            (metrics::WEBHOOK_LATENCY_MS, Unit::Milliseconds, latency_ms as f64),
+        ];
+        metrics::emit(if posted { &values[..] } else { &values[..2] });
         let Some(reason) = failure else {
             self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
             tracing::info!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
@@ -224,6 +251,7 @@ impl Sender {
 
     /// Handles a batch, its messages at once; the response names the ones to retry.
     pub async fn handle(self: &Arc<Self>, batch: SqsEvent) -> SqsBatchResponse {
+        let messages = batch.records.len();
         let mut tasks = tokio::task::JoinSet::new();
         let mut ids = std::collections::HashMap::new();
         for message in batch.records {
@@ -270,6 +298,7 @@ impl Sender {
                 response.batch_item_failures.push(failure);
             }
         }
+        metrics::emit_batch(messages, response.batch_item_failures.len());
         response
     }
 }

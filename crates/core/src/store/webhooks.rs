@@ -24,6 +24,8 @@ pub trait WebhookStore: Send + Sync {
 
     /// Records a delivery unless it is recorded already (`false`).
     async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
+    /// Records each delivery not recorded yet: whether each was new.
+    async fn create_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<bool>, StoreError>;
     async fn delivery(&self, webhook_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError>;
     /// Notes an attempt. A delivery already `delivered` stays so (a
     /// duplicate job's late failure does not undo it): `false` then.
@@ -135,6 +137,14 @@ impl WebhookStore for DynamoWebhookStore {
             .send()
             .await;
         conditionally_applied(r)
+    }
+
+    async fn create_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<bool>, StoreError> {
+        // Conditional puts side by side rather than one transaction: the
+        // items are independent, and a transaction that meets one existing
+        // item writes none of them.
+        let puts = deliveries.iter().map(|d| self.create_delivery(d));
+        futures_util::future::join_all(puts).await.into_iter().collect()
     }
 
     async fn delivery(&self, webhook_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
