@@ -20,7 +20,11 @@ use tokio::{
 };
 use tracing::Instrument;
 
-use skycast_core::{events::SessionFigures, stream::Protocol};
+use skycast_core::{
+    events::SessionFigures,
+    health::{Measured, assess},
+    stream::Protocol,
+};
 
 use crate::{
     config::NodeConfig,
@@ -84,6 +88,32 @@ fn figures(renditions: &[(String, RenditionStats)], thumbnail: bool) -> SessionF
         duration_s: top.map_or(0.0, |s| s.duration),
         bitrate_bps: top.map_or(0, |s| s.average_bps()),
         thumbnail,
+        health: None,
+    }
+}
+
+/// What the node sees of the incoming stream: the top rendition is the
+/// encoder's own (copied), so its init segment names the encoder's codecs
+/// and its segments, cut at the encoder's keyframes, show the keyframe
+/// interval and the frame rate. `ingest_bps` is what arrived lately.
+fn measure(renditions: &[(String, RenditionStats)], ingest_bps: u64) -> Measured {
+    let Some((_, top)) = renditions.first() else { return Measured::default() };
+    let (video_codec, audio_codec) = skycast_core::health::split_codecs(&top.codecs);
+    let framed: Vec<(f64, u64)> = top.recent.iter().filter_map(|(d, f)| f.map(|f| (*d, f))).collect();
+    let seconds: f64 = framed.iter().map(|(d, _)| d).sum();
+    let frames: u64 = framed.iter().map(|(_, f)| f).sum();
+    // The last segment of a process may be cut short: the longest recent one
+    // is the interval (or the segment length, when keyframes come more often).
+    let keyframe_interval_s = top.recent.iter().map(|(d, _)| *d).reduce(f64::max);
+    Measured {
+        ingest_bitrate_bps: ingest_bps,
+        frame_rate: (seconds > 0.0 && frames > 0 && video_codec.is_some()).then(|| frames as f64 / seconds),
+        keyframe_interval_s: keyframe_interval_s.filter(|_| video_codec.is_some()),
+        video_codec,
+        audio_codec,
+        width: top.resolution.map(|(w, _)| w),
+        height: top.resolution.map(|(_, h)| h),
+        srt: None,
     }
 }
 
@@ -438,6 +468,9 @@ impl Node {
         let mut deadline = Instant::now() + self.config.waiting_timeout;
         let mut report = tokio::time::interval(STATS_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Bytes the publishers sent, for the ingest bitrate of each report.
+        let ingested = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut last_report = (Instant::now(), 0u64);
         let reason = 'session: loop {
             let feed = match next.take() {
                 Some(f) => f,
@@ -465,7 +498,7 @@ impl Node {
             }
             let _publishing = crate::metrics::PublisherGuard::new(feed.protocol);
             tokio::spawn(log_ffmpeg(child.stderr.take()));
-            let mut pump = tokio::spawn(pump(feed.media, child.stdin.take(), feed.protocol));
+            let mut pump = tokio::spawn(pump(feed.media, child.stdin.take(), feed.protocol, Arc::clone(&ingested)));
             let mut pumped = false;
             let mut active = false;
             loop {
@@ -512,7 +545,13 @@ impl Node {
                         self.emit(&spec, SessionEvent::Stats(figures(&stats, *thumbnail_stored.borrow_and_update())));
                     }
                     _ = report.tick(), if live => {
-                        self.emit(&spec, SessionEvent::Stats(figures(&stats, *thumbnail_stored.borrow())));
+                        let mut f = figures(&stats, *thumbnail_stored.borrow());
+                        let bytes = ingested.load(std::sync::atomic::Ordering::Relaxed);
+                        let elapsed = last_report.0.elapsed().as_secs_f64();
+                        let bps = if elapsed > 0.5 { ((bytes - last_report.1) as f64 * 8.0 / elapsed) as u64 } else { 0 };
+                        last_report = (Instant::now(), bytes);
+                        f.health = Some(assess(&measure(&stats, bps), &skycast_core::timefmt::now_rfc3339()));
+                        self.emit(&spec, SessionEvent::Stats(f));
                     }
                 }
             }
@@ -582,7 +621,7 @@ impl Node {
                     s.resolution = resolution;
                 }
             }
-            Progress::Listed { rendition, bytes, duration, stored_after, listed_after } => {
+            Progress::Listed { rendition, bytes, duration, frames, stored_after, listed_after } => {
                 if let Some((_, s)) = stats.iter_mut().find(|(n, _)| *n == rendition) {
                     if s.stored_ms.len() < crate::session::MAX_TIMINGS {
                         s.stored_ms.push(stored_after.as_secs_f32() * 1000.0);
@@ -591,6 +630,10 @@ impl Node {
                     let m = crate::metrics::metrics();
                     m.segments_stored.inc();
                     m.upload_seconds.observe(stored_after.as_secs_f64());
+                    s.recent.push_back((duration, frames));
+                    if s.recent.len() > crate::session::RECENT_SEGMENTS {
+                        s.recent.pop_front();
+                    }
                     s.segments += 1;
                     s.bytes += bytes;
                     s.duration += duration;
@@ -674,12 +717,18 @@ async fn interrupt(child: &mut tokio::process::Child) {
 /// Writes the publisher's media into FFmpeg's stdin until the publisher
 /// leaves (its sender is dropped), then closes stdin: FFmpeg sees the end
 /// of its input and finishes.
-async fn pump(mut media: mpsc::Receiver<Bytes>, stdin: Option<tokio::process::ChildStdin>, protocol: Protocol) {
+async fn pump(
+    mut media: mpsc::Receiver<Bytes>,
+    stdin: Option<tokio::process::ChildStdin>,
+    protocol: Protocol,
+    ingested: Arc<std::sync::atomic::AtomicU64>,
+) {
     let Some(mut stdin) = stdin else { return };
     let bytes_in =
         crate::metrics::metrics().bytes_in.get_or_create(&crate::metrics::ProtocolLabel::of(protocol)).clone();
     while let Some(chunk) = media.recv().await {
         bytes_in.inc_by(chunk.len() as u64);
+        ingested.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = stdin.write_all(&chunk).await {
             tracing::warn!(error = %e, "ffmpeg stopped reading its input");
             return;

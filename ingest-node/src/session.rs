@@ -16,7 +16,7 @@ use std::{
 use bytes::Bytes;
 use skycast_media::{
     hls::{FfmpegPlaylist, MediaPlaylist, PlaylistSegment, Variant, render_master},
-    mp4::{TrackKind, TrackTiming, fragment_duration, track_timings, tracks},
+    mp4::{TrackKind, TrackTiming, fragment_span, track_timings, tracks},
 };
 use tokio::{
     sync::{mpsc, watch},
@@ -51,9 +51,24 @@ pub type LatestPlaylist = Arc<std::sync::Mutex<Option<(u32, String)>>>;
 /// What a rendition reports to its session.
 #[derive(Debug)]
 pub enum Progress {
-    Init { rendition: String, codecs: Vec<String>, resolution: Option<(u32, u32)> },
-    Listed { rendition: String, bytes: u64, duration: f64, stored_after: Duration, listed_after: Duration },
+    Init {
+        rendition: String,
+        codecs: Vec<String>,
+        resolution: Option<(u32, u32)>,
+    },
+    Listed {
+        rendition: String,
+        bytes: u64,
+        duration: f64,
+        /// Video frames in it, when its bytes said (the stream's health).
+        frames: Option<u64>,
+        stored_after: Duration,
+        listed_after: Duration,
+    },
 }
+
+/// Recent segments a rendition's health looks at.
+pub const RECENT_SEGMENTS: usize = 5;
 
 /// Timings kept per rendition, for the benchmarks and the logs (bounded).
 pub const MAX_TIMINGS: usize = 10_000;
@@ -70,6 +85,8 @@ pub struct RenditionStats {
     pub stored_ms: Vec<f32>,
     /// Per segment: received → named by a stored playlist, in ms.
     pub listed_ms: Vec<f32>,
+    /// The last few segments: (seconds, video frames if known).
+    pub recent: VecDeque<(f64, Option<u64>)>,
 }
 
 impl RenditionStats {
@@ -114,6 +131,8 @@ pub struct Rendition {
     /// Stored, not yet listed: (generation, ffmpeg name, our name, bytes).
     stored: VecDeque<(u32, String, String, u64, Instant, Duration)>,
     durations: HashMap<(u32, String), f64>,
+    /// Video frames per segment, where its bytes said.
+    frames: HashMap<(u32, String), u64>,
     last_listed_generation: Option<u32>,
     /// When the next segment of the current generation began, wall clock.
     next_start: Option<(u32, time::OffsetDateTime)>,
@@ -149,6 +168,7 @@ impl Rendition {
             timings: HashMap::new(),
             stored: VecDeque::new(),
             durations: HashMap::new(),
+            frames: HashMap::new(),
             last_listed_generation: None,
             next_start: None,
             progress,
@@ -208,8 +228,11 @@ impl Rendition {
                 };
                 // The segment says how long it is: it can be listed as soon as
                 // it is stored. ffmpeg's playlist is the fallback.
-                if let Some(d) = self.timings.get(&generation).and_then(|t| fragment_duration(t, &body).ok()) {
-                    self.durations.insert((generation, name.clone()), d);
+                if let Some(span) = self.timings.get(&generation).and_then(|t| fragment_span(t, &body).ok()) {
+                    self.durations.insert((generation, name.clone()), span.duration_s);
+                    if span.video {
+                        self.frames.insert((generation, name.clone()), span.samples);
+                    }
                 }
                 let ours = format!("seg_{:06}.m4s", self.next_number);
                 self.next_number += 1;
@@ -248,17 +271,24 @@ impl Rendition {
     async fn list_ready(&mut self) {
         let mut listed = Vec::new();
         while let Some((generation, name, ours, bytes, received, stored_after)) = self.stored.front().cloned() {
-            let Some(duration) = self.durations.remove(&(generation, name)) else { break };
+            let Some(duration) = self.durations.remove(&(generation, name.clone())) else { break };
+            let frames = self.frames.remove(&(generation, name));
             self.stored.pop_front();
             self.append(generation, ours, duration, Some(received));
-            listed.push((bytes, duration, received, stored_after));
+            listed.push((bytes, duration, frames, received, stored_after));
         }
         if !listed.is_empty() {
             self.put("index.m3u8", Bytes::from(self.playlist.render()), LIVE_PLAYLIST).await;
-            for (bytes, duration, received, stored_after) in listed {
+            for (bytes, duration, frames, received, stored_after) in listed {
                 let listed_after = received.elapsed();
-                let progress =
-                    Progress::Listed { rendition: self.name.clone(), bytes, duration, stored_after, listed_after };
+                let progress = Progress::Listed {
+                    rendition: self.name.clone(),
+                    bytes,
+                    duration,
+                    frames,
+                    stored_after,
+                    listed_after,
+                };
                 let _ = self.progress.send(progress);
             }
         }

@@ -629,3 +629,55 @@ async fn a_thousand_garbage_handshakes_leave_the_node_healthy_and_a_live_publish
         assert!(publisher.await.unwrap());
     }
 }
+
+/// The health a live session reports (a `stats` event with one), as the API shows it.
+async fn health_of(rig: &mut NodeRig, session: &str) -> skycast_core::health::StreamHealth {
+    let stats = next_event(
+        rig,
+        session,
+        Duration::from_secs(25),
+        |e| matches!(e, SessionEvent::Stats(f) if f.health.is_some()),
+    )
+    .await
+    .expect("a stats event with the stream's health");
+    let SessionEvent::Stats(figures) = stats else { unreachable!() };
+    figures.health.expect("health")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_warns_of_a_5_s_keyframe_interval_and_of_a_stream_without_audio() {
+    use skycast_tests::encoder::{TestMedia, publish_media_when_listening};
+    let _cores = skycast_tests::encoder::realtime_share(1).await;
+    let mut rig = rig(Duration::from_secs(3)).await;
+
+    // Keyframes every 150 frames at 30 fps: every 5 s, where OBS's default is 2 s.
+    let (stream_id, key) = rig.add_stream(Profile::Source);
+    let url = rig.srt_url(&key);
+    let long_gop = TestMedia { seconds: 16, keyframe_every: 150, ..TestMedia::default() };
+    let publisher = tokio::spawn(async move { publish_media_when_listening(&url, &long_gop).await });
+    let session = session_of(&mut rig, &stream_id, Duration::from_secs(20)).await.expect("a session");
+    let health = health_of(&mut rig, &session).await;
+    let codes: Vec<&str> = health.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["keyframe_interval"], "{health:?}");
+    assert!(health.warnings[0].message.starts_with("keyframe every 5 s; set 2 s in OBS"), "{health:?}");
+    assert_eq!(health.status, "warning");
+    assert!(health.audio && health.audio_codec.as_deref() == Some("mp4a.40.2"), "{health:?}");
+    assert!(health.frame_rate.is_some_and(|f| (29.0..=31.0).contains(&f)), "{health:?}");
+    assert_eq!((health.width, health.height), (Some(640), Some(360)));
+    assert!(health.ingest_bitrate_bps > 500_000, "{health:?}");
+    assert!(publisher.await.unwrap(), "the publisher's ffmpeg failed");
+
+    // Keyframes every 2 s, and no sound at all: only the audio is flagged
+    // (the positive control for the keyframe rule).
+    let (stream_id, key) = rig.add_stream(Profile::Source);
+    let url = rig.srt_url(&key);
+    let silent = TestMedia { seconds: 8, audio: false, ..TestMedia::default() };
+    let publisher = tokio::spawn(async move { publish_media_when_listening(&url, &silent).await });
+    let session = session_of(&mut rig, &stream_id, Duration::from_secs(20)).await.expect("a session");
+    let health = health_of(&mut rig, &session).await;
+    let codes: Vec<&str> = health.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["no_audio"], "{health:?}");
+    assert!(!health.audio && health.audio_codec.is_none());
+    assert!(health.keyframe_interval_s.is_some_and(|k| k <= 2.5), "{health:?}");
+    assert!(publisher.await.unwrap(), "the publisher's ffmpeg failed");
+}

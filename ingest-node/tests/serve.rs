@@ -51,6 +51,7 @@ pub fn stream(owner: &str, key: &str) -> Stream {
         segments: None,
         duration_s: None,
         bitrate_bps: None,
+        health: None,
     }
 }
 

@@ -54,7 +54,13 @@ pub enum Outcome {
 impl Obs {
     /// Starts sending `seconds` of `size` (`WxH`) test pattern and tone.
     pub async fn start(url: &str, seconds: u32, size: &str) -> std::io::Result<Obs> {
-        let media = tokio::fs::read(test_media(size, seconds).await?).await?;
+        Self::start_with(url, &TestMedia { size, seconds, ..TestMedia::default() }).await
+    }
+
+    /// Starts sending `media`, encoded as it asks (keyframe interval, sound).
+    pub async fn start_with(url: &str, media: &TestMedia<'_>) -> std::io::Result<Obs> {
+        let seconds = media.seconds;
+        let media = tokio::fs::read(test_media(media).await?).await?;
         let container = if url.starts_with("rtmp") { "flv" } else { "mpegts" };
         let mut c = Command::new("ffmpeg");
         // The copy needs no more than the first second (see the feeder) to
@@ -171,31 +177,82 @@ async fn feed_in_real_time(media: Vec<u8>, length: Duration, mut to: ChildStdin)
     to.shutdown().await
 }
 
-/// The test pattern as a file, encoded once (per machine) for each size and
-/// length: a fresh clone pays seconds for it, a second run nothing.
-async fn test_media(size: &str, seconds: u32) -> std::io::Result<PathBuf> {
+/// What a stand-in encoder sends: a 30 fps test pattern, and a tone unless
+/// `audio` is off. `keyframe_every` is in frames (OBS's 2 s: 60).
+#[derive(Debug, Clone, Copy)]
+pub struct TestMedia<'a> {
+    pub size: &'a str,
+    pub seconds: u32,
+    pub keyframe_every: u32,
+    pub audio: bool,
+}
+
+impl Default for TestMedia<'_> {
+    fn default() -> Self {
+        Self { size: "640x360", seconds: 10, keyframe_every: 60, audio: true }
+    }
+}
+
+/// Publishes `media` once the listener takes it (as [`publish_when_listening`]).
+pub async fn publish_media_when_listening(url: &str, media: &TestMedia<'_>) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let outcome = match Obs::start_with(url, media).await {
+            Ok(o) => o.finished().await,
+            Err(e) => {
+                eprintln!("stand-in OBS could not start: {e}");
+                Outcome::Failed
+            }
+        };
+        if outcome != Outcome::NeverConnected || tokio::time::Instant::now() > deadline {
+            return outcome == Outcome::Delivered;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The test pattern as a file, encoded once (per machine) for each kind:
+/// a fresh clone pays seconds for it, a second run nothing.
+async fn test_media(media: &TestMedia<'_>) -> std::io::Result<PathBuf> {
+    let TestMedia { size, seconds, keyframe_every, audio } = *media;
     // Tests in one binary share the work; other binaries find the file.
     static ENCODING: Mutex<()> = Mutex::const_new(());
     let dir = std::env::temp_dir().join("skycast-test-media-v1");
-    let path = dir.join(format!("{size}-{seconds}s.ts"));
+    let kind = match (keyframe_every, audio) {
+        (60, true) => String::new(),
+        (g, a) => format!("-g{g}{}", if a { "" } else { "-silent" }),
+    };
+    let path = dir.join(format!("{size}-{seconds}s{kind}.ts"));
     let _one_at_a_time = ENCODING.lock().await;
     if tokio::fs::try_exists(&path).await? {
         return Ok(path);
     }
     tokio::fs::create_dir_all(&dir).await?;
-    let partial = dir.join(format!(".{size}-{seconds}s.{}.ts", std::process::id()));
+    let partial = dir.join(format!(".{size}-{seconds}s{kind}.{}.ts", std::process::id()));
     // Constant bit rate, muxed at a constant rate (null packets fill the
     // gaps): a byte offset is a point in time, which is how it is paced.
     let (video, mux) = if size.ends_with("x360") { ("800k", "1500k") } else { ("2000k", "3000k") };
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+    let gop = keyframe_every.to_string();
+    let mut encode = Command::new("ffmpeg");
+    encode.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]).args([
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size={size}:rate=30"),
+    ]);
+    if audio {
+        encode.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+    }
+    encode
         .args(["-t", &seconds.to_string()])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
-        .args(["-b:v", video, "-maxrate", video, "-bufsize", video, "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", "mpegts", "-muxrate", mux])
+        .args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"])
+        .args(["-b:v", video, "-maxrate", video, "-bufsize", video, "-pix_fmt", "yuv420p"]);
+    if audio {
+        encode.args(["-c:a", "aac", "-b:a", "96k"]);
+    }
+    let status = encode
+        .args(["-f", "mpegts", "-muxrate", mux])
         .arg(&partial)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -64,6 +64,9 @@ pub struct SessionFigures {
     /// `thumb.jpg`, beside the master playlist, is stored.
     #[serde(default)]
     pub thumbnail: bool,
+    /// What the node sees of the incoming stream (in `stats` while live).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::StreamHealth>,
 }
 
 impl StreamEvent {
@@ -103,7 +106,13 @@ mod tests {
             session_id: "x".into(),
             at: "t".into(),
             renditions: vec!["source".into()],
-            figures: SessionFigures { segments: 3, duration_s: 6.0, bitrate_bps: 2_000_000, thumbnail: true },
+            figures: SessionFigures {
+                segments: 3,
+                duration_s: 6.0,
+                bitrate_bps: 2_000_000,
+                thumbnail: true,
+                health: None,
+            },
             reason: "stopped".into(),
         };
         let json = serde_json::to_value(&ended).unwrap();

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod ids;
 pub mod limits;
 pub mod page;

@@ -168,6 +168,9 @@ pub struct Stream {
     pub duration_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitrate_bps: Option<u64>,
+    /// The incoming stream's health, while live (see `health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::StreamHealth>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -298,6 +301,7 @@ mod tests {
             segments: None,
             duration_s: None,
             bitrate_bps: None,
+            health: None,
             profile: Profile::Source,
             latency: Latency::Standard,
         }

@@ -148,6 +148,7 @@ pub async fn create(
         segments: None,
         duration_s: None,
         bitrate_bps: None,
+        health: None,
     };
     if let Err(e) = ctx.stores.streams.create(&s).await {
         quota::release(&ctx, &s.owner_id, Quota::Streams, &s.id).await;

@@ -57,6 +57,11 @@ pub struct StreamView {
     /// the SRT URL), whether or not the stream is on air.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest: Option<IngestView>,
+    /// Only for the owner, while live: what the ingest node sees of the
+    /// encoder's stream (bitrate, frame rate, keyframe interval, audio, SRT
+    /// link) and plain warnings; renewed every 10 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<skycast_core::health::StreamHealth>,
 }
 
 /// The current (or last) session's playback links, as one caller may see them.
@@ -103,7 +108,9 @@ impl SessionLinks {
 impl StreamView {
     pub fn new(s: Stream, owner_sees: bool, links: SessionLinks, endpoint: &IngestEndpoint) -> Self {
         let ingest = owner_sees.then(|| ingest_view(endpoint, &s));
+        let health = s.health.filter(|_| owner_sees && s.status == StreamStatus::Live);
         Self {
+            health,
             thumbnail_url: links.thumbnail_url,
             hls_url: links.hls_url,
             bitrate_bps: s.bitrate_bps,

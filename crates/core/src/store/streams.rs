@@ -216,6 +216,12 @@ fn figures_update(figures: &SessionFigures) -> (String, Vec<(&'static str, Attri
         set.push_str(", thumbnail = :t");
         values.push((":t", AttributeValue::Bool(true)));
     }
+    // Health is the node's latest look at a live session; a report without
+    // one (a session's end) leaves nothing stale behind (see `mark_ended`).
+    if let Some(health) = figures.health.as_ref().and_then(|h| serde_dynamo::to_attribute_value(h).ok()) {
+        set.push_str(", health = :health");
+        values.push((":health", health));
+    }
     (set, values)
 }
 
@@ -235,7 +241,7 @@ struct StreamItem {
 /// A new session on a stream: waiting, the last session's figures gone.
 const SESSION_FIELDS: &str =
     "#status = :waiting, session_id = :sid, hls_url = :hls, started_at = :now, updated_at = :now";
-const SESSION_CLEARS: &str = "ended_at, renditions, #segments, duration_s, bitrate_bps, thumbnail";
+const SESSION_CLEARS: &str = "ended_at, renditions, #segments, duration_s, bitrate_bps, thumbnail, health";
 
 fn session_values(start: &SessionStart, now: &str) -> (HashMap<String, AttributeValue>, HashMap<String, String>) {
     let values = [
@@ -639,11 +645,11 @@ impl StreamStore for DynamoStreamStore {
         let (set, values) = figures_update(&report.figures);
         let expression = if report.never_published {
             format!(
-                "SET #status = :idle, updated_at = :now, renditions = :r, {set} REMOVE hls_url, started_at, ended_at"
+                "SET #status = :idle, updated_at = :now, renditions = :r, {set} REMOVE hls_url, started_at, ended_at, health"
             )
         } else {
             format!(
-                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, renditions = :r, {set}"
+                "SET #status = :ended, ended_at = if_not_exists(ended_at, :now), updated_at = :now, renditions = :r, {set} REMOVE health"
             )
         };
         let (status_name, status) = if report.never_published { (":idle", "idle") } else { (":ended", "ended") };

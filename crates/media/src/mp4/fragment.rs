@@ -70,8 +70,24 @@ pub fn track_timings(init: &[u8]) -> Result<Vec<TrackTiming>, Mp4Error> {
 /// Seconds of media in `segment` for the video track (or the first track
 /// when there is no video).
 pub fn fragment_duration(timings: &[TrackTiming], segment: &[u8]) -> Result<f64, Mp4Error> {
+    fragment_span(timings, segment).map(|s| s.duration_s)
+}
+
+/// How long a fragment plays and how many samples (frames, for video) it holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FragmentSpan {
+    pub duration_s: f64,
+    pub samples: u64,
+    /// Whether they are the video track's.
+    pub video: bool,
+}
+
+/// The span of `segment` for the video track (or the first track when
+/// there is no video): its frame rate is `samples / duration_s`.
+pub fn fragment_span(timings: &[TrackTiming], segment: &[u8]) -> Result<FragmentSpan, Mp4Error> {
     let track = timings.iter().find(|t| t.is_video).or(timings.first()).ok_or(Mp4Error::Missing("track"))?;
     let mut ticks: u64 = 0;
+    let mut samples: u64 = 0;
     let mut fragments = 0;
     for moof in children(segment) {
         let moof = moof?;
@@ -103,17 +119,20 @@ pub fn fragment_duration(timings: &[TrackTiming], segment: &[u8]) -> Result<f64,
                 if !trun.is(b"trun") {
                     continue;
                 }
-                ticks += trun_ticks(trun.payload, default_duration)?;
+                let (t, n) = trun_ticks(trun.payload, default_duration)?;
+                ticks += t;
+                samples += n;
             }
         }
     }
     if fragments == 0 {
         return Err(Mp4Error::Missing("moof"));
     }
-    Ok(ticks as f64 / f64::from(track.timescale))
+    Ok(FragmentSpan { duration_s: ticks as f64 / f64::from(track.timescale), samples, video: track.is_video })
 }
 
-fn trun_ticks(trun: &[u8], default_duration: u32) -> Result<u64, Mp4Error> {
+/// A `trun`'s ticks and sample count.
+fn trun_ticks(trun: &[u8], default_duration: u32) -> Result<(u64, u64), Mp4Error> {
     let (_, flags) = version_flags(trun)?;
     let count = u32_at(trun, 4)? as usize;
     let mut at = 8;
@@ -124,7 +143,7 @@ fn trun_ticks(trun: &[u8], default_duration: u32) -> Result<u64, Mp4Error> {
         at += 4; // first_sample_flags
     }
     if flags & 0x100 == 0 {
-        return Ok(count as u64 * u64::from(default_duration));
+        return Ok((count as u64 * u64::from(default_duration), count as u64));
     }
     let per_sample = 4 * [0x100, 0x200, 0x400, 0x800].iter().filter(|f| flags & **f != 0).count();
     // Refuse counts the box cannot hold before looping over them.
@@ -135,7 +154,7 @@ fn trun_ticks(trun: &[u8], default_duration: u32) -> Result<u64, Mp4Error> {
     for i in 0..count {
         ticks += u64::from(u32_at(trun, at + i * per_sample)?);
     }
-    Ok(ticks)
+    Ok((ticks, count as u64))
 }
 
 #[cfg(test)]
@@ -152,6 +171,11 @@ mod tests {
         assert!(timings[0].is_video && !timings[1].is_video);
         let d = fragment_duration(&timings, SEGMENT).unwrap();
         assert!((d - 2.0).abs() < 1e-6, "{d}");
+        // Its frames: the fixture is 2 s at some whole frame rate.
+        let span = fragment_span(&timings, SEGMENT).unwrap();
+        assert!(span.video && span.samples > 0);
+        let fps = span.samples as f64 / span.duration_s;
+        assert!((fps - fps.round()).abs() < 1e-6 && fps >= 10.0, "{fps}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod write;
 
 pub use boxes::{Mp4Box, Mp4Error, child, children};
 pub use codecs::{TrackInfo, TrackKind, tracks};
-pub use fragment::{TrackTiming, fragment_duration, track_timings};
+pub use fragment::{FragmentSpan, TrackTiming, fragment_duration, fragment_span, track_timings};
 pub use init::{FragmentDefaults, InitTrack, init_tracks};
 pub use moof::{Run, Sample, fragment_runs};
 pub use progressive::{Copy, InitId, Layout, RecordingBuilder};
