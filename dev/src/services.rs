@@ -127,6 +127,7 @@ pub async fn start(
         max_receives: spec.max_receive_count,
         lease: Duration::from_secs(u64::from(spec.visibility_timeout_s)),
         backoff: Duration::from_secs(2),
+        counters: Some(skycast_core::store::DailyCounters::new(stores.limits.clone())),
         webhooks: webhooks.clone(),
     });
     let catalog_events = queue_url(&sqs, &config.name_prefix, "catalog-events").await?;

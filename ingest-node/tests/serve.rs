@@ -392,6 +392,7 @@ async fn a_killed_nodes_session_is_ended_by_another_and_its_publisher_goes_live_
         max_receives: 3,
         lease: Duration::from_secs(900),
         backoff: Duration::ZERO,
+        counters: None,
         webhooks: skycast_core::store::queue::WebhookOutbox::off(),
     };
     let job = skycast_core::events::RecordingJob::Record {

@@ -244,6 +244,12 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
     // The session's media, as the node stored it, then the node's `ended`.
     let admin_s3 = skycast_core::aws::s3(&admin);
     store_session(&admin_s3, &live, &folder, &[], None).await;
+    // What operators read: the manifest (playlists from live/), the live streams, the platform's figures.
+    let manifest = streams.get(&format!("{path}/manifest"), Some(&token)).await;
+    ok(&manifest, "manifest");
+    assert_eq!(manifest.body["renditions"][0]["name"], "source", "{:?}", manifest.body);
+    ok(&streams.get("/streams/active", Some(&token)).await, "active streams");
+    ok(&streams.get("/stats", Some(&token)).await, "stats");
     // Delivered twice, as SQS may: the second finds the recording made.
     let r = skycast_lifecycle::handle(&lifecycle, batch(&[event("ended"), event("ended")])).await;
     assert!(r.batch_item_failures.is_empty(), "lifecycle ended");
@@ -311,6 +317,7 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         max_receives: 3,
         lease: std::time::Duration::from_secs(900),
         backoff: std::time::Duration::ZERO,
+        counters: Some(skycast_core::store::DailyCounters::new(rec_stores.limits.clone())),
         webhooks: outbox_as(iam, &rec_sdk).await,
     };
     let job = RecordingJob::Record {

@@ -190,6 +190,10 @@ pub struct Config {
     pub relay: RelaySettings,
     /// Where users' webhooks may point and how they are retried.
     pub webhooks: WebhookSettings,
+    /// `SKYCAST_ADMIN_USERNAMES` (comma-separated): the users who see the
+    /// platform's internals (`GET /stats`' node detail). Usernames never
+    /// change, so the list means the same people for as long as it is set.
+    pub admins: Vec<String>,
 }
 
 /// Webhook delivery: what receivers may be, and the retry pace.
@@ -322,6 +326,7 @@ impl std::fmt::Debug for Config {
             .field("edge_secret", &self.edge_secret.as_ref().map(|_| "<redacted>"))
             .field("relay", &self.relay)
             .field("webhooks", &self.webhooks)
+            .field("admins", &self.admins)
             .finish()
     }
 }
@@ -352,6 +357,7 @@ impl Config {
             edge_secret: None,
             relay: RelaySettings::default(),
             webhooks: WebhookSettings::default(),
+            admins: Vec::new(),
         }
     }
 
@@ -426,6 +432,9 @@ impl Config {
         c.edge_secret = get("SKYCAST_EDGE_SECRET");
         c.relay = RelaySettings::from_lookup(get)?;
         c.webhooks = WebhookSettings::from_lookup(get)?;
+        if let Some(v) = get("SKYCAST_ADMIN_USERNAMES") {
+            c.admins = v.split(',').map(|u| u.trim().to_ascii_lowercase()).filter(|u| !u.is_empty()).collect();
+        }
         c.limits = crate::limits::Limits::from_lookup(get)?;
         if let Some(v) = get("SKYCAST_CORS_ORIGINS") {
             c.cors_origins = parse_cors(&v);

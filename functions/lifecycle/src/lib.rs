@@ -18,7 +18,7 @@ use skycast_core::{
     limits::Quota,
     recording::Recording,
     store::{
-        EndReport, Stores,
+        Daily, DailyCounters, EndReport, Stores,
         queue::{MessageSender, WebhookOutbox},
     },
     stream::Stream,
@@ -59,6 +59,9 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
         }
         StreamEvent::Live { stream_id, session_id, renditions, at } => {
             let applied = stores.streams.mark_live(stream_id, session_id, renditions, &now).await.map_err(fail)?;
+            if applied {
+                count(lc, Daily::Sessions).await;
+            }
             announce(lc, EventType::StreamLive, stream_id, session_id, at, None).await?;
             applied
         }
@@ -95,6 +98,13 @@ pub async fn apply(lc: &Lifecycle, event: &StreamEvent) -> Result<Outcome, Failu
     Ok(if applied { Outcome::Applied } else { Outcome::Ignored })
 }
 
+/// Counts for `GET /stats`; a figure missed is not worth a retry.
+async fn count(lc: &Lifecycle, what: Daily) {
+    if let Err(e) = DailyCounters::new(lc.stores.limits.clone()).bump(what).await {
+        tracing::warn!(error = %e, ?what, "daily figure not counted");
+    }
+}
+
 /// Tells the stream owner's webhooks, on every delivery of the event (a
 /// duplicate has the same event id): a first delivery that applied the
 /// change and died before this line is made good by the retry.
@@ -129,7 +139,9 @@ async fn queue_recording(
         .create(&Recording::pending(&stream.id, session_id, &stream.owner_id, now))
         .await
         .map_err(fail)?;
-    if !created {
+    if created {
+        count(lc, Daily::Recordings).await;
+    } else {
         // Sent already, unless the first delivery died before sending.
         let existing = lc.stores.recordings.get(&stream.id, session_id).await.map_err(fail)?;
         if existing.is_none_or(|r| r.job_sent) {

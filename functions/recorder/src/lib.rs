@@ -22,7 +22,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use skycast_core::{
     events::RecordingJob,
     recording::{Recording, RecordingStatus, mp4_key, session_prefix, thumbnail_key},
-    store::{Claim, Finished, RecordingStore, queue::WebhookOutbox},
+    store::{Claim, Daily, DailyCounters, Finished, RecordingStore, queue::WebhookOutbox},
     timefmt,
     webhook::{self, EventType},
 };
@@ -48,6 +48,8 @@ pub struct Recorder {
     pub backoff: Duration,
     /// `recording.ready` / `recording.failed` for the owner's webhooks.
     pub webhooks: WebhookOutbox,
+    /// Recordings ready and failed today, for `GET /stats`.
+    pub counters: Option<DailyCounters>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -103,6 +105,7 @@ impl Recorder {
                     // Counted once, by the delivery that marks it: one whose
                     // claim was taken over leaves that to the one holding it.
                     metrics::emit(&[(metrics::RECORDINGS_READY, Unit::Count, 1.0)]);
+                    self.count(Daily::RecordingsReady).await;
                 } else {
                     tracing::warn!("the claim ran out before the recording was marked ready");
                 }
@@ -123,6 +126,7 @@ impl Recorder {
                     // job goes to the dead-letter queue all the same, and the
                     // session has no video (the alarm in monitoring.tf).
                     metrics::emit(&[(metrics::RECORDINGS_FAILED, Unit::Count, 1.0)]);
+                    self.count(Daily::RecordingsFailed).await;
                 }
                 marked.map_err(fail)?;
                 if give_up {
@@ -136,6 +140,15 @@ impl Recorder {
                 }
                 Err(JobError::Failed(reason))
             }
+        }
+    }
+
+    /// Counts for `GET /stats`; a figure missed is not worth a retry.
+    async fn count(&self, what: Daily) {
+        if let Some(counters) = &self.counters
+            && let Err(e) = counters.bump(what).await
+        {
+            tracing::warn!(error = %e, ?what, "daily figure not counted");
         }
     }
 

@@ -34,6 +34,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         max_receives: spec.max_receive_count,
         lease: Duration::from_secs(u64::from(spec.visibility_timeout_s)),
         backoff: Duration::from_secs(10),
+        counters: Some(skycast_core::store::DailyCounters::new(Arc::new(skycast_core::store::DynamoLimitStore::new(
+            skycast_core::aws::dynamodb(&sdk),
+            config.tables.limits.clone(),
+        )))),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let recorder = Arc::clone(&recorder);

@@ -271,6 +271,7 @@ async fn end_to_video(media: &Path, minutes: u32) -> anyhow::Result<()> {
         max_receives: 3,
         lease: Duration::from_secs(900),
         backoff: Duration::ZERO,
+        counters: None,
         webhooks: skycast_core::store::queue::WebhookOutbox::off(),
     };
     let catalog = skycast_catalog::Catalog {

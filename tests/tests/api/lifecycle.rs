@@ -538,3 +538,97 @@ async fn a_private_streams_viewers_are_its_owner_only_and_heartbeats_are_rate_li
     let r = rig.api.call_from(from(3), Method::POST, &path, Some(&rig.owner.access), Some(json!({}))).await;
     assert_eq!(r.status, StatusCode::OK, "another address is not held back");
 }
+
+/// A `stats` report with the node's look at the encoder's stream.
+fn stats_with_health(id: &str, session: &str) -> String {
+    let measured = skycast_core::health::Measured {
+        ingest_bitrate_bps: 3_000_000,
+        frame_rate: Some(30.0),
+        keyframe_interval_s: Some(5.0),
+        video_codec: Some("avc1.64000b".into()),
+        audio_codec: None,
+        width: Some(160),
+        height: Some(90),
+        srt: None,
+    };
+    let mut v: Value = serde_json::from_str(&stats(id, session, 3, true)).unwrap();
+    v["health"] = serde_json::to_value(skycast_core::health::assess(&measured, &timefmt::now_rfc3339())).unwrap();
+    v.to_string()
+}
+
+#[tokio::test]
+async fn active_streams_manifests_and_stats_show_each_caller_only_what_it_may_see() {
+    let rig = rig_with(|c| c.admins = vec!["boss".into()]).await;
+    let api = &rig.api;
+    let viewer = api.register("onlooker").await;
+    let boss = api.register("boss").await;
+    let s3 = skycast_dev::sdk::s3(&skycast_tests::sdk_config().await);
+    let bucket = api.ctx.config.buckets.live.clone();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let mut live = Vec::new();
+    for (title, visibility) in [("open", "public"), ("secret", "private")] {
+        let s = api.create_stream(&rig.owner, json!({"title": title, "visibility": visibility})).await;
+        let id = s["id"].as_str().unwrap().to_owned();
+        let session = start(&rig, &id).await.body["session_id"].as_str().unwrap().to_owned();
+        skycast_tests::media::store_session(&s3, &bucket, &format!("live/{id}/{session}/source"), &[], None).await;
+        let events = [event("live", &id, &session), stats_with_health(&id, &session)];
+        let r = skycast_lifecycle::handle(&rig.lifecycle(), batch(&events)).await;
+        assert!(r.batch_item_failures.is_empty());
+        live.push((id, session));
+    }
+    let (public, private) = (&live[0].0, &live[1].0);
+
+    // Active streams: the private one is its owner's alone.
+    let ids = |r: &skycast_tests::Reply| -> Vec<String> {
+        r.body["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+    };
+    for who in [None, Some(viewer.access.as_str())] {
+        let r = api.get("/streams/active", who).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(ids(&r), std::slice::from_ref(public), "a private stream never leaks into /streams/active");
+        assert!(r.body["items"][0].get("health").is_none() && r.body["items"][0].get("stream_key").is_none());
+    }
+    let mine = api.get("/streams/active", Some(&rig.owner.access)).await;
+    assert_eq!(ids(&mine).len(), 2);
+    assert!(mine.body["items"].as_array().unwrap().iter().all(|s| s["health"]["status"] == "warning"));
+    assert_eq!(mine.body["items"][0]["bitrate_bps"], 2_500_000);
+
+    // The manifest: anyone for the public stream (without health), the owner alone for the private one.
+    let m = api.get(&format!("/streams/{public}/manifest"), None).await;
+    assert_eq!(m.status, StatusCode::OK, "{:?}", m.body);
+    let r0 = &m.body["renditions"][0];
+    assert_eq!(r0["name"], "source");
+    assert_eq!(r0["codecs"], json!(["avc1.64000b", "mp4a.40.2"]));
+    assert_eq!(
+        (r0["width"].as_u64(), r0["height"].as_u64(), r0["bandwidth"].as_u64()),
+        (Some(160), Some(90), Some(200_000))
+    );
+    assert!(r0["segments"].as_u64().is_some_and(|n| n > 0) && r0["window_s"].as_f64().is_some_and(|w| w > 0.0), "{r0}");
+    assert!(r0["playlist_url"].as_str().unwrap().ends_with("/source/index.m3u8"));
+    assert!(m.body.get("health").is_none(), "health is the streamer's");
+    for who in [None, Some(viewer.access.as_str())] {
+        let r = api.get(&format!("/streams/{private}/manifest"), who).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "a private manifest is 404 to others");
+    }
+    let own = api.get(&format!("/streams/{private}/manifest"), Some(&rig.owner.access)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.body["health"]["warnings"][0]["code"], "keyframe_interval");
+    assert!(own.body["master_url"].as_str().unwrap().contains("/t/"), "the owner's private URLs carry a token");
+    assert_eq!(api.get("/streams/not-an-id/manifest", None).await.status, StatusCode::NOT_FOUND);
+
+    // Stats: counts for anyone signed in; node detail for admins only.
+    assert_eq!(api.get("/stats", None).await.status, StatusCode::UNAUTHORIZED);
+    let st = api.get("/stats", Some(&viewer.access)).await;
+    assert_eq!(st.status, StatusCode::OK, "{:?}", st.body);
+    assert_eq!((st.body["live_streams"].as_u64(), st.body["sessions_today"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(st.body["ingest_bitrate_bps"], 5_000_000);
+    assert!(st.body.get("node_detail").is_none(), "no node detail for a non-admin");
+    assert!(!st.body.to_string().contains("secret"), "no private stream by name");
+    let admin = api.get("/stats", Some(&boss.access)).await;
+    assert_eq!(admin.body["node_detail"][0]["node_id"], "node-a");
+    assert!(admin.body["node_detail"][0]["heartbeat_age_s"].as_i64().is_some_and(|a| a < 60));
+    // A duplicate `live` is not a second session.
+    let (id, session) = &live[0];
+    skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("live", id, session)])).await;
+    assert_eq!(api.get("/stats", Some(&viewer.access)).await.body["sessions_today"], 2);
+}

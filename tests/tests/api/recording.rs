@@ -43,6 +43,7 @@ impl Rig {
             max_receives: 3,
             lease: Duration::from_secs(900),
             backoff: Duration::ZERO,
+            counters: None,
             webhooks: skycast_core::store::queue::WebhookOutbox::off(),
         }
     }

@@ -159,3 +159,62 @@ impl LimitStore for DynamoLimitStore {
         })
     }
 }
+
+/// The platform's figures of a day (UTC), for `GET /stats`: counters in the
+/// limits table, kept eight days. Each is bumped where the change happens
+/// once (a conditional write that applied), so a duplicate message does not
+/// count twice; one lost between its write and its count is not counted.
+#[derive(Clone)]
+pub struct DailyCounters {
+    limits: std::sync::Arc<dyn LimitStore>,
+}
+
+/// What is counted per day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daily {
+    /// Sessions that went live.
+    Sessions,
+    /// Recordings started (a job sent for an ended session).
+    Recordings,
+    RecordingsReady,
+    RecordingsFailed,
+}
+
+impl Daily {
+    pub const ALL: [Daily; 4] = [Self::Sessions, Self::Recordings, Self::RecordingsReady, Self::RecordingsFailed];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sessions => "sessions",
+            Self::Recordings => "recordings",
+            Self::RecordingsReady => "recordings_ready",
+            Self::RecordingsFailed => "recordings_failed",
+        }
+    }
+
+    /// The counter's key for the day `now` falls in.
+    pub fn key(self, now: i64) -> String {
+        format!("stats#{}#{}", self.name(), now.div_euclid(86_400))
+    }
+}
+
+const KEEP_DAILY_S: i64 = 8 * 86_400;
+
+impl DailyCounters {
+    pub fn new(limits: std::sync::Arc<dyn LimitStore>) -> Self {
+        Self { limits }
+    }
+
+    pub async fn bump(&self, what: Daily) -> Result<(), StoreError> {
+        let now = crate::timefmt::unix_now();
+        self.limits.add(&what.key(now), 1, now + KEEP_DAILY_S).await.map(|_| ())
+    }
+
+    /// Today's figures, in the order of [`Daily::ALL`].
+    pub async fn today(&self) -> Result<[u64; 4], StoreError> {
+        let now = crate::timefmt::unix_now();
+        let keys: Vec<String> = Daily::ALL.iter().map(|d| d.key(now)).collect();
+        let values = self.limits.counts(&keys).await?;
+        Ok(Daily::ALL.map(|d| u64::from(values.get(&d.key(now)).copied().unwrap_or(0))))
+    }
+}

@@ -23,7 +23,7 @@ use thiserror::Error;
 
 pub use access::{AccessEntry, AccessStore, DynamoAccessStore, VideoAccess};
 pub use ingest::{DynamoIngestStore, IngestNode, IngestStore, NODE_FRESH_S};
-pub use limits::{DynamoLimitStore, LimitStore};
+pub use limits::{Daily, DailyCounters, DynamoLimitStore, LimitStore};
 pub use recordings::{Claim, DynamoRecordingStore, Finished, RecordingStore};
 pub use relay_sessions::{DynamoRelaySessionStore, Invitation, RelayClaim, RelayFinish, RelaySessionStore};
 pub use streams::{

@@ -19,6 +19,9 @@ pub trait ObjectStorage: Send + Sync {
     /// Marks `key` public or private for the CDN (see [`VISIBILITY_TAG`]); a
     /// missing object is not an error.
     async fn tag_visibility(&self, bucket: &str, key: &str, public: bool) -> Result<(), StoreError>;
+    /// A small text object (a playlist), at most `limit` bytes of it; `None`
+    /// when there is no such object.
+    async fn read_text(&self, bucket: &str, key: &str, limit: usize) -> Result<Option<String>, StoreError>;
 }
 
 /// The object tag of a catalogued recording (`public` or `private`, as its
@@ -61,6 +64,24 @@ fn s3_err(e: impl std::error::Error + 'static) -> StoreError {
 impl ObjectStorage for S3Objects {
     async fn tag_visibility(&self, bucket: &str, key: &str, public: bool) -> Result<(), StoreError> {
         put_visibility_tag(&self.client, bucket, key, public).await
+    }
+
+    async fn read_text(&self, bucket: &str, key: &str, limit: usize) -> Result<Option<String>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", limit.saturating_sub(1)))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(s3_err(e)),
+        };
+        let bytes = out.body.collect().await.map_err(|e| StoreError::Backend(e.to_string()))?.into_bytes();
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, StoreError> {

@@ -37,9 +37,95 @@ pub fn render_master(variants: &[Variant]) -> String {
     out
 }
 
+/// The variants of a master playlist (as [`render_master`] writes them, or
+/// any RFC 8216 one): what an operator's manifest shows. Lines it does not
+/// know are skipped; a variant without a URI line is dropped.
+pub fn parse_master(text: &str) -> Vec<Variant> {
+    let mut out = Vec::new();
+    let mut pending: Option<Variant> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            let mut v = Variant {
+                uri: String::new(),
+                bandwidth: 0,
+                average_bandwidth: None,
+                resolution: None,
+                frame_rate: None,
+                codecs: vec![],
+            };
+            for (name, value) in attributes(attrs) {
+                match name {
+                    "BANDWIDTH" => v.bandwidth = value.parse().unwrap_or(0),
+                    "AVERAGE-BANDWIDTH" => v.average_bandwidth = value.parse().ok(),
+                    "RESOLUTION" => {
+                        v.resolution = value.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    }
+                    "FRAME-RATE" => v.frame_rate = value.parse().ok(),
+                    "CODECS" => v.codecs = value.split(',').map(|c| c.trim().to_owned()).collect(),
+                    _ => {}
+                }
+            }
+            pending = Some(v);
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(mut v) = pending.take()
+        {
+            v.uri = line.to_owned();
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// `NAME=value` pairs of an attribute list; quoted values keep their commas.
+fn attributes(list: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = list;
+    while let Some((name, after)) = rest.split_once('=') {
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((v, tail)) => (v, tail.strip_prefix(',').unwrap_or(tail)),
+                None => (quoted, ""),
+            },
+            None => match after.split_once(',') {
+                Some((v, tail)) => (v, tail),
+                None => (after, ""),
+            },
+        };
+        out.push((name.trim(), value));
+        rest = next;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_renders() {
+        let variants = vec![
+            Variant {
+                uri: "source/index.m3u8".into(),
+                bandwidth: 3_300_000,
+                average_bandwidth: Some(3_000_000),
+                resolution: Some((1280, 720)),
+                frame_rate: Some(30.0),
+                codecs: vec!["avc1.4d401f".into(), "mp4a.40.2".into()],
+            },
+            Variant {
+                uri: "360p/index.m3u8".into(),
+                bandwidth: 900_000,
+                average_bandwidth: None,
+                resolution: None,
+                frame_rate: None,
+                codecs: vec![],
+            },
+        ];
+        assert_eq!(parse_master(&render_master(&variants)), variants);
+        assert!(parse_master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n").is_empty(), "no URI, no variant");
+        assert!(parse_master("garbage\n\u{0}").is_empty());
+    }
 
     #[test]
     fn renders_every_attribute_players_choose_by() {

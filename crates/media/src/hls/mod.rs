@@ -5,5 +5,5 @@ mod master;
 mod media;
 
 pub use ffmpeg::{FfmpegPlaylist, FfmpegSegment};
-pub use master::{Variant, render_master};
+pub use master::{Variant, parse_master, render_master};
 pub use media::{MediaPlaylist, PlaylistSegment};
