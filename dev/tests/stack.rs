@@ -166,11 +166,28 @@ async fn a_streamer_goes_live_through_the_api_and_viewers_get_hls() {
     assert_eq!(thumbnail.status, 200, "{}", thumbnail.head);
     assert!(thumbnail.head.to_ascii_lowercase().contains("content-type: image/jpeg"), "{}", thumbnail.head);
 
+    // Its owner sees what the node sees of the encoder's stream (renewed every 10 s).
+    let health = skycast_tests::eventually(Duration::from_secs(15), || async {
+        let r = request(&addr, "GET", &format!("/streams/{id}"), t, None).await.ok()?;
+        r.body.get("health").cloned()
+    })
+    .await
+    .expect("the owner sees the stream's health while live");
+    assert_eq!(health["status"], "good", "OBS-like settings (2 s keyframes, AAC): {health}");
+    assert!(health["audio"] == true && health["frame_rate"].as_f64().is_some_and(|f| f > 25.0), "{health}");
+    let manifest = request(&addr, "GET", &format!("/streams/{id}/manifest"), None, None).await.unwrap();
+    assert_eq!(manifest.body["renditions"].as_array().map(Vec::len), Some(3), "{}", manifest.body);
+    assert!(manifest.body.get("health").is_none(), "viewers do not see it");
+
     // The node's metrics while the stream is live, as Prometheus scrapes them.
     let scrape = raw_get(&addr, "/metrics").await;
     let samples = skycast_tests::metric_samples(&scrape);
     let value = |name: &str, labels: &str| samples.get(&(name.to_owned(), labels.to_owned())).copied();
-    assert_eq!(value("skycast_node_sessions", ""), Some(1.0), "the live session (an armed one runs nowhere yet): {scrape}");
+    assert_eq!(
+        value("skycast_node_sessions", ""),
+        Some(1.0),
+        "the live session (an armed one runs nowhere yet): {scrape}"
+    );
     assert_eq!(value("skycast_node_publishers", "protocol=\"srt\""), Some(1.0), "{scrape}");
     assert!(value("skycast_node_bytes_in_total", "protocol=\"srt\"").is_some_and(|b| b > 100_000.0), "{scrape}");
     assert!(value("skycast_node_segments_stored_total", "").is_some_and(|n| n >= 3.0), "{scrape}");

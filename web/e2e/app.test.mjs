@@ -113,6 +113,13 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
 
   const encoder = publish(fields, 75);
   await until("the dashboard to say live", async () => (await status(studio)) === "live", 45_000);
+  // Stream health (issue 15): while live, the owner's dashboard has a health
+  // panel, "Measuring…" until the node's first report, then a status badge.
+  await studio.getByRole("heading", { name: "Stream health" }).waitFor({ timeout: 10_000 });
+  const health = studio.getByTestId("stream-health");
+  await until("the health panel's state", async () =>
+    (await health.getByTestId("health-status").count()) > 0 || (await health.getByText("Measuring…").count()) > 0);
+  await shot(studio, "studio-live");
 
   // An anonymous viewer finds it on the home page and plays it.
   const viewer = await context();
@@ -202,6 +209,7 @@ test("a streamer goes live from the dashboard, a viewer watches with quality and
   // The streamer stops; the viewer is told; the replay is listed.
   await studio.getByRole("button", { name: "Stop stream" }).click();
   await until("the dashboard to say ended", async () => (await status(studio)) === "ended", 30_000);
+  assert.equal(await studio.getByRole("heading", { name: "Stream health" }).count(), 0, "no health panel once ended");
   encoder.kill("SIGKILL");
   await home.getByText("This stream has ended.").waitFor({ timeout: 30_000 });
 

@@ -30,6 +30,42 @@ export interface Ingest {
   url: string;
 }
 export type Latency = "standard" | "low";
+/** SRT's view of the link from the encoder (absent for RTMP). */
+export interface SrtLink {
+  rtt_ms: number;
+  /** Packets lost on the way in, as a share of those received (0–100). */
+  loss_percent: number;
+  /** Packets the encoder sent again. */
+  retransmits: number;
+  /** What SRT estimates the link can carry. */
+  link_bandwidth_bps: number | null;
+}
+/** A problem with the incoming stream, said plainly, with what to do. */
+export interface HealthWarning {
+  /** `keyframe_interval`, `no_audio`, `no_video`, `bitrate_high`,
+   * `bitrate_low`, `frame_rate_low`, `packet_loss`, `high_rtt`. */
+  code: string;
+  message: string;
+}
+/** What the ingest node measures of a live stream (issue 15): only its
+ * owner gets it, only while live, renewed every 10 s. */
+export interface StreamHealth {
+  /** `good` with no warnings, else `warning`. */
+  status: "good" | "warning";
+  ingest_bitrate_bps: number;
+  frame_rate: number | null;
+  keyframe_interval_s: number | null;
+  /** RFC 6381 codec strings: "avc1.64001f", "mp4a.40.2". */
+  video_codec: string | null;
+  audio_codec: string | null;
+  audio: boolean;
+  width: number | null;
+  height: number | null;
+  srt: SrtLink | null;
+  warnings: HealthWarning[];
+  /** RFC 3339. */
+  measured_at: string;
+}
 export interface Stream {
   id: string;
   title: string;
@@ -53,6 +89,8 @@ export interface Stream {
   ended_at: string | null;
   created_at: string;
   viewer_count?: number | null;
+  /** Only for the owner, only while live; absent until the first measurement. */
+  health?: StreamHealth | null;
 }
 export interface Video {
   id: string;

@@ -1,8 +1,8 @@
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
-import { api, ApiError, type Latency, type Page, type Stream } from "../api";
+import { api, ApiError, type Latency, type Page, type Stream, type StreamHealth } from "../api";
 import { useUser } from "../App";
-import { bitrate, duration } from "../format";
+import { bitrate, codecName, duration, every, fps, resolution } from "../format";
 import { navigate, useLocation } from "../router";
 import { useFetch } from "./useFetch";
 
@@ -143,9 +143,91 @@ function StreamSettings({ st, onSaved }: { st: Stream; onSaved: () => void }) {
   );
 }
 
+/** What the ingest node measures of the live stream (renewed every 10 s),
+ * and what to fix. The badge and warnings are a live region: a screen reader
+ * hears a new warning; the figures, which change at every reading, are not. */
+function HealthPanel({ health: h }: { health: StreamHealth | null | undefined }) {
+  const good = h?.status === "good";
+  return (
+    <section class="stream-health" aria-labelledby="health-title" data-testid="stream-health">
+      <h3 id="health-title">Stream health</h3>
+      <div class="health-state" role="status" aria-live="polite" aria-atomic="false">
+        {h ? (
+          <span class={`health-badge ${good ? "good" : "warning"}`} data-testid="health-status">
+            {good ? "Good" : "Needs attention"}
+          </span>
+        ) : (
+          <span class="muted">Measuring…</span>
+        )}
+        {h && h.warnings.length > 0 && (
+          <ul class="health-warnings" aria-label="Warnings">
+            {h.warnings.map((w) => (
+              <li key={w.code}>{w.message.charAt(0).toUpperCase() + w.message.slice(1)}</li>
+            ))}
+          </ul>
+        )}
+      </div>
+      {h && (
+        <>
+          <dl class="health-figures">
+            <div>
+              <dt>Incoming</dt>
+              <dd data-testid="health-ingest">{bitrate(h.ingest_bitrate_bps)}</dd>
+            </div>
+            <div>
+              <dt>Frame rate</dt>
+              <dd>{fps(h.frame_rate)}</dd>
+            </div>
+            <div>
+              <dt>Keyframes</dt>
+              <dd>{every(h.keyframe_interval_s)}</dd>
+            </div>
+            <div>
+              <dt>Resolution</dt>
+              <dd>{resolution(h.width, h.height)}</dd>
+            </div>
+            <div>
+              <dt>Video</dt>
+              <dd>{h.video_codec ? codecName(h.video_codec) : "none"}</dd>
+            </div>
+            <div>
+              <dt>Audio</dt>
+              <dd>{h.audio ? codecName(h.audio_codec) : "none"}</dd>
+            </div>
+            {h.srt && (
+              <>
+                <div>
+                  <dt>SRT round trip</dt>
+                  <dd>{Math.round(h.srt.rtt_ms)} ms</dd>
+                </div>
+                <div>
+                  <dt>SRT loss</dt>
+                  <dd>
+                    {h.srt.loss_percent.toFixed(1)} % · {h.srt.retransmits.toLocaleString()} resent
+                  </dd>
+                </div>
+                {h.srt.link_bandwidth_bps != null && (
+                  <div>
+                    <dt>SRT link</dt>
+                    <dd>{bitrate(h.srt.link_bandwidth_bps)}</dd>
+                  </div>
+                )}
+              </>
+            )}
+          </dl>
+          <p class="muted health-time">
+            Measured at <time dateTime={h.measured_at}>{new Date(h.measured_at).toLocaleTimeString()}</time>
+          </p>
+        </>
+      )}
+    </section>
+  );
+}
+
 function StreamPanel({ id, onChanged }: { id: string; onChanged: () => void }) {
-  // Status as it happens: waiting → live → ended.
-  const s = useFetch(() => api<Stream>("GET", `/streams/${id}`), [id], 2_000);
+  // Status as it happens: waiting → live → ended (and, while live, the
+  // stream's health, which the API renews every 10 s); not while hidden.
+  const s = useFetch(() => api<Stream>("GET", `/streams/${id}`), [id], 2_000, true);
   const [error, setError] = useState<string | null>(null);
   const act = async (f: () => Promise<unknown>) => {
     setError(null);
@@ -174,6 +256,7 @@ function StreamPanel({ id, onChanged }: { id: string; onChanged: () => void }) {
         <a href={`/live/${st.id}`}>viewer page</a>
       </p>
       <StreamSettings key={st.id} st={st} onSaved={() => { s.reload(); onChanged(); }} />
+      {st.status === "live" && <HealthPanel health={st.health} />}
       {st.ingest && (
         <div class="obs">
           <h3>OBS settings (Settings → Stream → Service: Custom…)</h3>

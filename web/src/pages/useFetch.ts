@@ -8,8 +8,10 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
-/** Loads `f()` when `deps` change; every `pollMs` too, while mounted. */
-export function useFetch<T>(f: () => Promise<T>, deps: unknown[], pollMs?: number): Loaded<T> {
+/** Loads `f()` when `deps` change; every `pollMs` too, while mounted (with
+ * `whileVisible`, only while the page is visible, and at once when it shows
+ * again). */
+export function useFetch<T>(f: () => Promise<T>, deps: unknown[], pollMs?: number, whileVisible = false): Loaded<T> {
   const [state, setState] = useState<{ data: T | null; error: ApiError | null; loading: boolean }>({
     data: null,
     error: null,
@@ -30,10 +32,15 @@ export function useFetch<T>(f: () => Promise<T>, deps: unknown[], pollMs?: numbe
           })),
       );
     void load();
-    const timer = pollMs ? window.setInterval(load, pollMs) : undefined;
+    const poll = () => {
+      if (!(whileVisible && document.visibilityState === "hidden")) void load();
+    };
+    const timer = pollMs ? window.setInterval(poll, pollMs) : undefined;
+    if (pollMs && whileVisible) document.addEventListener("visibilitychange", poll);
     return () => {
       live = false;
       window.clearInterval(timer);
+      document.removeEventListener("visibilitychange", poll);
     };
   }, [...deps, tick]);
   return { ...state, reload: () => setTick((t) => t + 1) };
