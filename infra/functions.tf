@@ -36,6 +36,8 @@ locals {
         SKYCAST_JWT_PUBLIC_KEY         = local.jwt_public_key_x
         SKYCAST_PLAYBACK_KEY_SECRET_ID = aws_secretsmanager_secret.this["playback-key"].arn
         SKYCAST_EDGE_SECRET_SECRET_ID  = aws_secretsmanager_secret.this["edge-secret"].arn
+        # Who sees the nodes' detail in GET /stats.
+        SKYCAST_ADMIN_USERNAMES = join(",", var.admin_usernames)
       }
     }
     vod = {

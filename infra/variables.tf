@@ -195,3 +195,13 @@ variable "alarm_email" {
     error_message = "alarm_email: an email address, or empty for none."
   }
 }
+
+variable "admin_usernames" {
+  description = "Usernames of the platform's admins: they see each ingest node's detail in GET /stats. Usernames never change, so this names the same people for as long as it is set."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for u in var.admin_usernames : can(regex("^[a-z0-9_-]{3,32}$", u))])
+    error_message = "admin_usernames: lowercase usernames (letters, digits, _ and -, 3 to 32)."
+  }
+}
