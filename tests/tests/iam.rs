@@ -396,9 +396,12 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         webhook_id: hook_id.clone(),
         delivery_id: skycast_core::webhook::delivery_id(&envelope.event),
         event: envelope.event.clone(),
+        first: None,
     };
     let sent = sender.deliver(&job, 1).await;
     assert!(matches!(sent, Ok(skycast_webhook_sender::Outcome::Delivered(200))), "delivery: {sent:?}");
+    let again = sender.deliver(&job, 2).await;
+    assert!(matches!(again, Ok(skycast_webhook_sender::Outcome::Dropped(_))), "a redelivered job: {again:?}");
     ok(&webhooks.get(&format!("/webhooks/{hook_id}/deliveries"), Some(&token)).await, "delivery log");
     ok(&webhooks.get("/ready", None).await, "webhooks ready");
     ok(&webhooks.call(Method::DELETE, &format!("/webhooks/{hook_id}"), Some(&token), None).await, "delete webhook");

@@ -163,6 +163,19 @@ pub struct DeliveryJob {
     pub webhook_id: String,
     pub delivery_id: String,
     pub event: WebhookEvent,
+    /// The first attempt's request, made at fan-out from the endpoint as it
+    /// was then (milliseconds before): that attempt needs no read of the
+    /// endpoint. Retries read it again (it may have changed or gone). The
+    /// signature only, never the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<FirstAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirstAttempt {
+    pub url: String,
+    /// `Skycast-Signature` of the event's JSON body.
+    pub signature: String,
 }
 
 /// A delivery's key: newest first when listed in reverse, one per event

@@ -27,7 +27,7 @@ use skycast_core::{
         queue::{MessageSender, Redelivery, SqsRedelivery, SqsSender, receive_count},
     },
     timefmt,
-    webhook::{self, Attempt, Delivery, DeliveryJob, DeliveryStatus, Envelope, UrlPolicy, Webhook},
+    webhook::{self, Attempt, Delivery, DeliveryJob, DeliveryStatus, Envelope, FirstAttempt, UrlPolicy, Webhook},
 };
 use skycast_http::metrics::{self, Unit};
 
@@ -44,6 +44,14 @@ pub struct Sender {
     pub first_retry_s: u64,
     /// `webhook-deliveries`' receive limit: the attempt that gives up.
     pub max_attempts: u32,
+}
+
+/// How a delivery's signature comes.
+enum Signing {
+    /// Made at fan-out (a first attempt).
+    Ready(String),
+    /// Made now with the endpoint's secret.
+    Secret(String),
 }
 
 /// What a message on either queue is.
@@ -117,6 +125,9 @@ impl Sender {
         let deliveries: Vec<Delivery> =
             endpoints.iter().map(|w| Delivery::pending(&w.id, &envelope.event, now)).collect();
         let created = self.webhooks.create_deliveries(&deliveries).await?;
+        // The body every endpoint is sent, signed once per endpoint now.
+        let body = serde_json::to_vec(&envelope.event).map_err(|e| Failure::Internal(e.to_string()))?;
+        let signed_at = timefmt::unix_now();
         let mut jobs = Vec::new();
         for (delivery, new) in deliveries.into_iter().zip(created) {
             if !new {
@@ -125,10 +136,16 @@ impl Sender {
                     continue;
                 }
             }
+            let endpoint = endpoints.iter().find(|w| w.id == delivery.webhook_id);
+            let first = endpoint.map(|w| FirstAttempt {
+                url: w.url.clone(),
+                signature: webhook::signature_header(&w.secret, signed_at, &body),
+            });
             let job = DeliveryJob {
                 webhook_id: delivery.webhook_id,
                 delivery_id: delivery.delivery_id,
                 event: envelope.event.clone(),
+                first,
             };
             jobs.push(serde_json::to_string(&job).map_err(|e| Failure::Internal(e.to_string()))?);
         }
@@ -142,9 +159,6 @@ impl Sender {
 
     /// One attempt of one job; `attempt` is SQS's receive count.
     pub async fn deliver(&self, job: &DeliveryJob, attempt: u32) -> Result<Outcome, Failure> {
-        let Some(endpoint) = self.webhooks.get(&job.webhook_id).await? else {
-            return Ok(Outcome::Dropped("endpoint deleted"));
-        };
         let record = |status, error: Option<String>| Attempt {
             at: timefmt::now_rfc3339(),
             status,
@@ -153,22 +167,32 @@ impl Sender {
             response: None,
             next_attempt_at: None,
         };
-        if !endpoint.enabled {
-            let note = record(DeliveryStatus::Failed, Some("endpoint disabled".into()));
-            self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
-            return Ok(Outcome::Dropped("endpoint disabled"));
-        }
-        // A job comes again only if an attempt failed or its handler died
-        // after sending: then the log says whether it was taken. (The first
-        // delivery of a job needs no look: fan-out made one job per record.)
-        if attempt > 1
-            && let Some(d) = self.webhooks.delivery(&job.webhook_id, &job.delivery_id).await?
-            && d.status == DeliveryStatus::Delivered
-        {
-            return Ok(Outcome::Dropped("delivered already"));
-        }
+        // A first attempt sends what fan-out prepared; a retry reads the
+        // endpoint again (it may have been changed, disabled or deleted).
+        let (url, signing) = match (&job.first, attempt) {
+            (Some(first), 1) => (first.url.clone(), Signing::Ready(first.signature.clone())),
+            _ => {
+                let Some(endpoint) = self.webhooks.get(&job.webhook_id).await? else {
+                    return Ok(Outcome::Dropped("endpoint deleted"));
+                };
+                if !endpoint.enabled {
+                    let note = record(DeliveryStatus::Failed, Some("endpoint disabled".into()));
+                    self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
+                    return Ok(Outcome::Dropped("endpoint disabled"));
+                }
+                // A job comes again only if an attempt failed or its handler
+                // died after sending: the log says whether it was taken.
+                if attempt > 1
+                    && let Some(d) = self.webhooks.delivery(&job.webhook_id, &job.delivery_id).await?
+                    && d.status == DeliveryStatus::Delivered
+                {
+                    return Ok(Outcome::Dropped("delivered already"));
+                }
+                (endpoint.url, Signing::Secret(endpoint.secret))
+            }
+        };
         // Checked again now: a name may point elsewhere than at registration.
-        let admitted = match self.policy.check_url(&endpoint.url) {
+        let admitted = match self.policy.check_url(&url) {
             Ok(receiver) => webhook::resolve_allowed(self.policy, &receiver).await.map(|_| ()),
             Err(e) => Err(e),
         };
@@ -182,7 +206,7 @@ impl Sender {
             // An address the policy refuses is final.
             Err(refusal) => {
                 let reason = format!("refused: {refusal}");
-                tracing::warn!(webhook_id = %endpoint.id, %reason, "webhook URL not allowed at send time");
+                tracing::warn!(webhook_id = %job.webhook_id, %reason, "webhook URL not allowed at send time");
                 let note = record(DeliveryStatus::Failed, Some(reason.clone()));
                 metrics::emit(&[(metrics::WEBHOOK_FAILURES, Unit::Count, 1.0)]);
                 self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
@@ -190,14 +214,17 @@ impl Sender {
             }
             Ok(()) => {
                 let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
-                let signature = webhook::signature_header(&endpoint.secret, timefmt::unix_now(), &body);
+                let signature = match signing {
+                    Signing::Ready(signature) => signature,
+                    Signing::Secret(secret) => webhook::signature_header(&secret, timefmt::unix_now(), &body),
+                };
                 let headers = [
                     (webhook::SIGNATURE_HEADER, signature),
                     ("Skycast-Event-Id", job.event.id.clone()),
                     ("Skycast-Event-Type", job.event.kind.as_str().to_owned()),
                     ("Skycast-Delivery-Attempt", attempt.to_string()),
                 ];
-                self.client.post(&endpoint.url, &headers, body).await
+                self.client.post(&url, &headers, body).await
             }
         };
         let latency_ms = started.elapsed().as_millis() as u64;
@@ -222,7 +249,7 @@ impl Sender {
         metrics::emit(if posted { &values[..] } else { &values[..2] });
         let Some(reason) = failure else {
             self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
-            tracing::info!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
+            tracing::info!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
             return Ok(Outcome::Delivered(note.status_code.unwrap_or_default()));
         };
         note.error = Some(reason.clone());
@@ -230,11 +257,11 @@ impl Sender {
         let retry_after = Duration::from_secs(webhook::retry_delay_s(attempt, self.first_retry_s));
         if give_up {
             note.status = DeliveryStatus::Failed;
-            tracing::warn!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, %reason, "webhook failed for good; the job moves to the dead-letter queue");
+            tracing::warn!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, %reason, "webhook failed for good; the job moves to the dead-letter queue");
         } else {
             note.status = DeliveryStatus::Retrying;
             note.next_attempt_at = Some(timefmt::rfc3339(timefmt::now() + retry_after));
-            tracing::info!(webhook_id = %endpoint.id, event_id = %job.event.id, attempt, %reason, retry_in_s = retry_after.as_secs(), "webhook not taken; retrying");
+            tracing::info!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, %reason, retry_in_s = retry_after.as_secs(), "webhook not taken; retrying");
         }
         self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
         Err(Failure::Receiver { reason, retry_after })

@@ -206,7 +206,12 @@ async fn receivers_on_private_addresses_are_refused_at_registration_and_at_send(
     let id = created.body["id"].as_str().unwrap().to_owned();
     let strict = Sender { policy: webhook::UrlPolicy { allow_loopback: false }, ..(*rig.sender).clone() };
     let event = WebhookEvent::fresh(EventType::VideoCreated, &timefmt::now_rfc3339(), json!({}));
-    let job = DeliveryJob { webhook_id: id.clone(), delivery_id: webhook::delivery_id(&event), event: event.clone() };
+    let job = DeliveryJob {
+        webhook_id: id.clone(),
+        delivery_id: webhook::delivery_id(&event),
+        event: event.clone(),
+        first: None,
+    };
     api.ctx.stores.webhooks.create_delivery(&Delivery::pending(&id, &event, timefmt::unix_now())).await.unwrap();
     let outcome = strict.deliver(&job, 1).await.unwrap();
     assert!(matches!(&outcome, Outcome::Refused(r) if r.contains("loopback")), "{outcome:?}");
@@ -228,7 +233,12 @@ async fn receivers_on_private_addresses_are_refused_at_registration_and_at_send(
         api.call(Method::PATCH, &format!("/webhooks/{id}"), Some(&owner.access), Some(json!({"enabled": false}))).await;
     assert_eq!((r.status, r.body["enabled"].as_bool()), (StatusCode::OK, Some(false)));
     let again = WebhookEvent::fresh(EventType::VideoCreated, &timefmt::now_rfc3339(), json!({}));
-    let job = DeliveryJob { webhook_id: id.clone(), delivery_id: webhook::delivery_id(&again), event: again.clone() };
+    let job = DeliveryJob {
+        webhook_id: id.clone(),
+        delivery_id: webhook::delivery_id(&again),
+        event: again.clone(),
+        first: None,
+    };
     api.ctx.stores.webhooks.create_delivery(&Delivery::pending(&id, &again, timefmt::unix_now())).await.unwrap();
     assert_eq!(rig.sender.deliver(&job, 1).await.unwrap(), Outcome::Dropped("endpoint disabled"));
     assert_eq!(receiver.received().len(), 1);

@@ -3,7 +3,10 @@
 //! to an endpoint carries its owner in the condition.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use aws_sdk_dynamodb::{
+    Client,
+    types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest},
+};
 
 use super::{
     StoreError,
@@ -47,6 +50,10 @@ impl DynamoWebhookStore {
 }
 
 const DELIVERED: &str = "delivered";
+
+fn delivery_key(webhook_id: &str, delivery_id: &str) -> std::collections::HashMap<String, AttributeValue> {
+    [("webhook_id".to_owned(), s(webhook_id)), ("delivery_id".to_owned(), s(delivery_id))].into()
+}
 
 fn status_text(status: DeliveryStatus) -> &'static str {
     match status {
@@ -140,11 +147,62 @@ impl WebhookStore for DynamoWebhookStore {
     }
 
     async fn create_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<bool>, StoreError> {
-        // Conditional puts side by side rather than one transaction: the
-        // items are independent, and a transaction that meets one existing
-        // item writes none of them.
-        let puts = deliveries.iter().map(|d| self.create_delivery(d));
-        futures_util::future::join_all(puts).await.into_iter().collect()
+        // One read of which exist and one write (per 25) of the rest: an
+        // event fans out to up to 20 endpoints, and a request each would be
+        // most of the fan-out's time. Two copies of one event fanning out at
+        // the very same moment may both write (a receiver dedupes by event id).
+        let mut existing = std::collections::HashSet::new();
+        for chunk in deliveries.chunks(100) {
+            let keys: Vec<_> = chunk.iter().map(|d| delivery_key(&d.webhook_id, &d.delivery_id)).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("webhook_id, delivery_id")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            );
+            for _ in 0..5 {
+                let Some(req) = request.take() else { break };
+                let out =
+                    self.client.batch_get_item().request_items(&self.deliveries, req).send().await.map_err(backend)?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.deliveries)).unwrap_or_default() {
+                    if let (Some(AttributeValue::S(w)), Some(AttributeValue::S(d))) =
+                        (item.get("webhook_id"), item.get("delivery_id"))
+                    {
+                        existing.insert((w.clone(), d.clone()));
+                    }
+                }
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.deliveries));
+            }
+            if request.is_some() {
+                return Err(StoreError::Backend("delivery keys stayed unprocessed".into()));
+            }
+        }
+        let created: Vec<bool> =
+            deliveries.iter().map(|d| !existing.contains(&(d.webhook_id.clone(), d.delivery_id.clone()))).collect();
+        let new: Vec<&Delivery> = deliveries.iter().zip(&created).filter(|(_, c)| **c).map(|(d, _)| d).collect();
+        for chunk in new.chunks(25) {
+            let mut writes = Vec::new();
+            for d in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(d)?))
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = Some(writes);
+            for _ in 0..5 {
+                let Some(w) = pending.take().filter(|w| !w.is_empty()) else { break };
+                let out =
+                    self.client.batch_write_item().request_items(&self.deliveries, w).send().await.map_err(backend)?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.deliveries));
+            }
+            if pending.is_some_and(|w| !w.is_empty()) {
+                return Err(StoreError::Backend("delivery records stayed unwritten".into()));
+            }
+        }
+        Ok(created)
     }
 
     async fn delivery(&self, webhook_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
