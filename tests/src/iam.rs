@@ -48,7 +48,19 @@ pub fn moto_policy(role: &Role, prefix: &str) -> Value {
     }
     for (queue, actions) in &role.sqs {
         let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", physical_name(prefix, queue));
-        let scoped: Vec<String> = actions.iter().filter(|a| *a != "GetQueueUrl").map(|a| format!("sqs:{a}")).collect();
+        let mut scoped: Vec<String> =
+            actions.iter().filter(|a| *a != "GetQueueUrl").map(|a| format!("sqs:{a}")).collect();
+        // IAM authorizes SQS's batch calls as their single forms; moto
+        // checks them by their own names.
+        for (single, batch) in [
+            ("SendMessage", "SendMessageBatch"),
+            ("DeleteMessage", "DeleteMessageBatch"),
+            ("ChangeMessageVisibility", "ChangeMessageVisibilityBatch"),
+        ] {
+            if actions.iter().any(|a| a == single) {
+                scoped.push(format!("sqs:{batch}"));
+            }
+        }
         if !scoped.is_empty() {
             statements.push(json!({"Effect": "Allow", "Action": scoped, "Resource": arn}));
         }

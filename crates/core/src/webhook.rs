@@ -297,6 +297,28 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// The log entry after attempt `attempts` (SQS's receive count) of `job`.
+    pub fn attempted(job: &DeliveryJob, attempts: u32, a: &Attempt) -> Self {
+        Self {
+            webhook_id: job.webhook_id.clone(),
+            delivery_id: job.delivery_id.clone(),
+            event_id: job.event.id.clone(),
+            event_type: job.event.kind,
+            status: a.status,
+            attempts,
+            last_status_code: a.status_code,
+            last_error: a.error.clone(),
+            last_response: a.response.clone(),
+            last_attempt_at: Some(a.at.clone()),
+            next_attempt_at: a.next_attempt_at.clone(),
+            delivered_at: (a.status == DeliveryStatus::Delivered).then(|| a.at.clone()),
+            created_at: job.event.created_at.clone(),
+            expires_at: crate::timefmt::unix_now() + KEEP_DELIVERIES_S,
+        }
+    }
+}
+
 /// What one attempt came to, for the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {

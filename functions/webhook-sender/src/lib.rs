@@ -150,15 +150,34 @@ impl Sender {
             jobs.push(serde_json::to_string(&job).map_err(|e| Failure::Internal(e.to_string()))?);
         }
         let queued = jobs.len();
-        // Side by side, one message a request: AWS authorizes a batch send
-        // as sqs:SendMessage, but the emulator's IAM wants a grant of its own.
-        let sends = jobs.into_iter().map(|job| self.messages.send_json(&self.deliveries_url, job));
-        futures_util::future::try_join_all(sends).await?;
+        self.messages.send_json_batch(&self.deliveries_url, jobs).await?;
         Ok(Outcome::FannedOut(queued))
     }
 
-    /// One attempt of one job; `attempt` is SQS's receive count.
+    /// One attempt of one job, its outcome written to the delivery log;
+    /// `attempt` is SQS's receive count.
     pub async fn deliver(&self, job: &DeliveryJob, attempt: u32) -> Result<Outcome, Failure> {
+        let (outcome, note) = self.attempt(job, attempt).await;
+        if let Some(note) = note {
+            self.webhooks.save_deliveries(&[Delivery::attempted(job, attempt, &note)]).await?;
+        }
+        outcome
+    }
+
+    /// One attempt of one job, and what the delivery log is to say of it
+    /// (written by the caller: a batch's in one request).
+    pub async fn attempt(&self, job: &DeliveryJob, attempt: u32) -> (Result<Outcome, Failure>, Option<Attempt>) {
+        match self.try_attempt(job, attempt).await {
+            Ok((outcome, note)) => (outcome, note),
+            Err(failure) => (Err(failure), None),
+        }
+    }
+
+    async fn try_attempt(
+        &self,
+        job: &DeliveryJob,
+        attempt: u32,
+    ) -> Result<(Result<Outcome, Failure>, Option<Attempt>), Failure> {
         let record = |status, error: Option<String>| Attempt {
             at: timefmt::now_rfc3339(),
             status,
@@ -173,12 +192,11 @@ impl Sender {
             (Some(first), 1) => (first.url.clone(), Signing::Ready(first.signature.clone())),
             _ => {
                 let Some(endpoint) = self.webhooks.get(&job.webhook_id).await? else {
-                    return Ok(Outcome::Dropped("endpoint deleted"));
+                    return Ok((Ok(Outcome::Dropped("endpoint deleted")), None));
                 };
                 if !endpoint.enabled {
                     let note = record(DeliveryStatus::Failed, Some("endpoint disabled".into()));
-                    self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
-                    return Ok(Outcome::Dropped("endpoint disabled"));
+                    return Ok((Ok(Outcome::Dropped("endpoint disabled")), Some(note)));
                 }
                 // A job comes again only if an attempt failed or its handler
                 // died after sending: the log says whether it was taken.
@@ -186,7 +204,7 @@ impl Sender {
                     && let Some(d) = self.webhooks.delivery(&job.webhook_id, &job.delivery_id).await?
                     && d.status == DeliveryStatus::Delivered
                 {
-                    return Ok(Outcome::Dropped("delivered already"));
+                    return Ok((Ok(Outcome::Dropped("delivered already")), None));
                 }
                 (endpoint.url, Signing::Secret(endpoint.secret))
             }
@@ -209,8 +227,7 @@ impl Sender {
                 tracing::warn!(webhook_id = %job.webhook_id, %reason, "webhook URL not allowed at send time");
                 let note = record(DeliveryStatus::Failed, Some(reason.clone()));
                 metrics::emit(&[(metrics::WEBHOOK_FAILURES, Unit::Count, 1.0)]);
-                self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
-                return Ok(Outcome::Refused(reason));
+                return Ok((Ok(Outcome::Refused(reason)), Some(note)));
             }
             Ok(()) => {
                 let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
@@ -248,9 +265,8 @@ impl Sender {
         ];
         metrics::emit(if posted { &values[..] } else { &values[..2] });
         let Some(reason) = failure else {
-            self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
             tracing::info!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
-            return Ok(Outcome::Delivered(note.status_code.unwrap_or_default()));
+            return Ok((Ok(Outcome::Delivered(note.status_code.unwrap_or_default())), Some(note)));
         };
         note.error = Some(reason.clone());
         let give_up = attempt >= self.max_attempts;
@@ -263,20 +279,27 @@ impl Sender {
             note.next_attempt_at = Some(timefmt::rfc3339(timefmt::now() + retry_after));
             tracing::info!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, %reason, retry_in_s = retry_after.as_secs(), "webhook not taken; retrying");
         }
-        self.webhooks.record_attempt(&job.webhook_id, &job.delivery_id, &note).await?;
-        Err(Failure::Receiver { reason, retry_after })
+        Ok((Err(Failure::Receiver { reason, retry_after }), Some(note)))
     }
 
-    async fn one(&self, message: &SqsMessage) -> Result<Outcome, Failure> {
-        let body = message.body.as_deref().ok_or_else(|| Failure::Internal("message has no body".into()))?;
+    /// One message: its outcome, and for a job the log entry to write.
+    async fn one(&self, message: &SqsMessage) -> (Result<Outcome, Failure>, Option<Delivery>) {
+        let Some(body) = message.body.as_deref() else {
+            return (Err(Failure::Internal("message has no body".into())), None);
+        };
         match serde_json::from_str::<Message>(body) {
-            Ok(Message::Job(job)) => self.deliver(&job, receive_count(message)).await,
-            Ok(Message::Event(envelope)) => self.fan_out(&envelope).await,
-            Err(e) => Err(Failure::Internal(format!("neither a webhook event nor a delivery job: {e}"))),
+            Ok(Message::Job(job)) => {
+                let attempt = receive_count(message);
+                let (outcome, note) = self.attempt(&job, attempt).await;
+                (outcome, note.map(|n| Delivery::attempted(&job, attempt, &n)))
+            }
+            Ok(Message::Event(envelope)) => (self.fan_out(&envelope).await, None),
+            Err(e) => (Err(Failure::Internal(format!("neither a webhook event nor a delivery job: {e}"))), None),
         }
     }
 
-    /// Handles a batch, its messages at once; the response names the ones to retry.
+    /// Handles a batch, its messages at once, then writes their log entries
+    /// in one request; the response names the messages to retry.
     pub async fn handle(self: &Arc<Self>, batch: SqsEvent) -> SqsBatchResponse {
         let messages = batch.records.len();
         let mut tasks = tokio::task::JoinSet::new();
@@ -287,39 +310,53 @@ impl Sender {
             let task = tasks.spawn(async move {
                 let id = message.message_id.clone().unwrap_or_default();
                 let span = tracing::info_span!("message", message_id = %id);
-                let outcome = {
+                let (outcome, entry) = {
                     use tracing::Instrument;
                     sender.one(&message).instrument(span.clone()).await
                 };
-                let _entered = span.enter();
-                match outcome {
+                let failed = match outcome {
                     Ok(outcome) => {
-                        tracing::debug!(?outcome, "webhook message handled");
-                        None
+                        tracing::debug!(parent: &span, ?outcome, "webhook message handled");
+                        false
                     }
                     Err(Failure::Receiver { retry_after, .. }) => {
                         sender.redelivery.retry_after(&message, retry_after).await;
-                        Some(id)
+                        true
                     }
                     Err(Failure::Internal(reason)) => {
-                        tracing::warn!(%reason, "webhook message failed; SQS retries it, then moves it to the DLQ");
-                        Some(id)
+                        tracing::warn!(parent: &span, %reason, "webhook message failed; SQS retries it, then moves it to the DLQ");
+                        true
                     }
-                }
+                };
+                (id, failed, entry)
             });
             ids.insert(task.id(), message_id);
         }
-        let mut response = SqsBatchResponse::default();
+        let mut results: Vec<(String, bool, Option<Delivery>)> = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            let failed = match done {
-                Ok(failed) => failed,
+            match done {
+                Ok(result) => results.push(result),
                 // Retried, never lost: a message not reported is deleted.
                 Err(e) => {
                     tracing::error!(error = %e, "webhook task did not finish; its message is retried");
-                    ids.get(&e.id()).cloned()
+                    results.extend(ids.get(&e.id()).map(|id| (id.clone(), true, None)));
                 }
-            };
-            if let Some(id) = failed {
+            }
+        }
+        let entries: Vec<Delivery> = results.iter().filter_map(|(_, _, e)| e.clone()).collect();
+        if !entries.is_empty()
+            && let Err(e) = self.webhooks.save_deliveries(&entries).await
+        {
+            // Their outcomes are unrecorded: each job comes back (a receiver
+            // may get one again, with the same event id).
+            tracing::warn!(error = %e, "delivery log not written; the batch's jobs are retried");
+            for r in results.iter_mut().filter(|r| r.2.is_some()) {
+                r.1 = true;
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        for (id, failed, _) in results {
+            if failed {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = id;
                 response.batch_item_failures.push(failure);

@@ -8,6 +8,16 @@ use super::StoreError;
 #[async_trait]
 pub trait MessageSender: Send + Sync {
     async fn send_json(&self, queue_url: &str, body: String) -> Result<(), StoreError>;
+
+    /// Sends several messages, in as few requests as the queue allows. A
+    /// failure may leave some sent: the caller sends them all again, and
+    /// their handlers take duplicates.
+    async fn send_json_batch(&self, queue_url: &str, bodies: Vec<String>) -> Result<(), StoreError> {
+        for body in bodies {
+            self.send_json(queue_url, body).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Serialises `message` and sends it.
@@ -41,6 +51,38 @@ impl MessageSender for SqsSender {
             .await
             .map(|_| ())
             .map_err(|e| StoreError::Backend(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
+    }
+
+    async fn send_json_batch(&self, queue_url: &str, bodies: Vec<String>) -> Result<(), StoreError> {
+        // Ten messages a request, SQS's most.
+        for chunk in bodies.chunks(10) {
+            let mut entries = Vec::new();
+            for (i, body) in chunk.iter().enumerate() {
+                let entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                entries.push(entry);
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::Backend(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            if let Some(failed) = out.failed().first() {
+                return Err(StoreError::Backend(format!(
+                    "{} of {} messages not sent: {}",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.message().unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use super::{
     StoreError,
     dynamo::{backend, conditionally_applied, from_item, s, to_item},
 };
-use crate::webhook::{Attempt, Delivery, DeliveryStatus, Webhook};
+use crate::webhook::{Delivery, Webhook};
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -30,9 +30,8 @@ pub trait WebhookStore: Send + Sync {
     /// Records each delivery not recorded yet: whether each was new.
     async fn create_deliveries(&self, deliveries: &[Delivery]) -> Result<Vec<bool>, StoreError>;
     async fn delivery(&self, webhook_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError>;
-    /// Notes an attempt. A delivery already `delivered` stays so (a
-    /// duplicate job's late failure does not undo it): `false` then.
-    async fn record_attempt(&self, webhook_id: &str, delivery_id: &str, attempt: &Attempt) -> Result<bool, StoreError>;
+    /// Writes log entries as they are (after attempts), in as few requests as may be.
+    async fn save_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
     /// An endpoint's deliveries, newest first, at most `limit`.
     async fn deliveries(&self, webhook_id: &str, limit: i32) -> Result<Vec<Delivery>, StoreError>;
 }
@@ -47,21 +46,37 @@ impl DynamoWebhookStore {
     pub fn new(client: Client, webhooks: String, deliveries: String) -> Self {
         Self { client, webhooks, deliveries }
     }
-}
 
-const DELIVERED: &str = "delivered";
+    /// Puts delivery records 25 a request (DynamoDB's most), sending again
+    /// what it leaves unprocessed a few times.
+    async fn batch_put(&self, items: Vec<std::collections::HashMap<String, AttributeValue>>) -> Result<(), StoreError> {
+        for chunk in items.chunks(25) {
+            let mut pending: Option<Vec<WriteRequest>> = Some(
+                chunk
+                    .iter()
+                    .map(|item| {
+                        let put = PutRequest::builder().set_item(Some(item.clone())).build();
+                        put.map(|p| WriteRequest::builder().put_request(p).build())
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            );
+            for _ in 0..5 {
+                let Some(w) = pending.take().filter(|w| !w.is_empty()) else { break };
+                let out =
+                    self.client.batch_write_item().request_items(&self.deliveries, w).send().await.map_err(backend)?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.deliveries));
+            }
+            if pending.is_some_and(|w| !w.is_empty()) {
+                return Err(StoreError::Backend("delivery records stayed unwritten".into()));
+            }
+        }
+        Ok(())
+    }
+}
 
 fn delivery_key(webhook_id: &str, delivery_id: &str) -> std::collections::HashMap<String, AttributeValue> {
     [("webhook_id".to_owned(), s(webhook_id)), ("delivery_id".to_owned(), s(delivery_id))].into()
-}
-
-fn status_text(status: DeliveryStatus) -> &'static str {
-    match status {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Retrying => "retrying",
-        DeliveryStatus::Delivered => DELIVERED,
-        DeliveryStatus::Failed => "failed",
-    }
 }
 
 #[async_trait]
@@ -182,26 +197,7 @@ impl WebhookStore for DynamoWebhookStore {
         let created: Vec<bool> =
             deliveries.iter().map(|d| !existing.contains(&(d.webhook_id.clone(), d.delivery_id.clone()))).collect();
         let new: Vec<&Delivery> = deliveries.iter().zip(&created).filter(|(_, c)| **c).map(|(d, _)| d).collect();
-        for chunk in new.chunks(25) {
-            let mut writes = Vec::new();
-            for d in chunk {
-                let put = PutRequest::builder()
-                    .set_item(Some(to_item(d)?))
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                writes.push(WriteRequest::builder().put_request(put).build());
-            }
-            let mut pending = Some(writes);
-            for _ in 0..5 {
-                let Some(w) = pending.take().filter(|w| !w.is_empty()) else { break };
-                let out =
-                    self.client.batch_write_item().request_items(&self.deliveries, w).send().await.map_err(backend)?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.deliveries));
-            }
-            if pending.is_some_and(|w| !w.is_empty()) {
-                return Err(StoreError::Backend("delivery records stayed unwritten".into()));
-            }
-        }
+        self.batch_put(new.into_iter().map(to_item).collect::<Result<_, _>>()?).await?;
         Ok(created)
     }
 
@@ -219,50 +215,9 @@ impl WebhookStore for DynamoWebhookStore {
         out.item.map(from_item).transpose()
     }
 
-    async fn record_attempt(&self, webhook_id: &str, delivery_id: &str, attempt: &Attempt) -> Result<bool, StoreError> {
-        let mut set = vec!["#status = :status", "last_attempt_at = :at"];
-        let mut remove = Vec::new();
-        let mut values = vec![
-            (":status", s(status_text(attempt.status))),
-            (":at", s(&attempt.at)),
-            (":one", AttributeValue::N("1".into())),
-            (":delivered", s(DELIVERED)),
-        ];
-        let optional = [
-            ("last_status_code", ":code", attempt.status_code.map(|c| AttributeValue::N(c.to_string()))),
-            ("last_error", ":error", attempt.error.as_deref().map(s)),
-            ("last_response", ":response", attempt.response.as_deref().map(s)),
-            ("next_attempt_at", ":next", attempt.next_attempt_at.as_deref().map(s)),
-            ("delivered_at", ":delivered_at", (attempt.status == DeliveryStatus::Delivered).then(|| s(&attempt.at))),
-        ];
-        let mut assignments = Vec::new();
-        for (name, placeholder, value) in optional {
-            match value {
-                Some(v) => {
-                    assignments.push(format!("{name} = {placeholder}"));
-                    values.push((placeholder, v));
-                }
-                None => remove.push(name),
-            }
-        }
-        set.extend(assignments.iter().map(String::as_str));
-        let mut expression = format!("SET {} ADD attempts :one", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.deliveries)
-            .key("webhook_id", s(webhook_id))
-            .key("delivery_id", s(delivery_id))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(delivery_id) AND #status <> :delivered")
-            .expression_attribute_names("#status", "status");
-        for (k, v) in values {
-            update = update.expression_attribute_values(k, v);
-        }
-        conditionally_applied(update.send().await)
+    async fn save_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        let items: Vec<_> = deliveries.iter().map(to_item).collect::<Result<_, _>>()?;
+        self.batch_put(items).await
     }
 
     async fn deliveries(&self, webhook_id: &str, limit: i32) -> Result<Vec<Delivery>, StoreError> {
