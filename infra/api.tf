@@ -4,7 +4,9 @@
 # function answers POST and GET /sessions, GET and DELETE /sessions/{id},
 # GET /sessions/{id}/operators, PUT and DELETE /sessions/{id}/operators/{user_id};
 # the webhooks function /webhooks, /webhooks/{id}, /webhooks/{id}/deliveries
-# and /webhooks/{id}/test (under /api/ through CloudFront, like the others).
+# and /webhooks/{id}/test (under /api/ through CloudFront, like the others);
+# the streams function also GET /stats. Every path of openapi.json has its
+# route here (tests/tests/infra.rs).
 locals {
   routes = {
     "ANY /auth/{proxy+}"     = "auth"
@@ -18,6 +20,7 @@ locals {
     "ANY /sessions/{proxy+}" = "sessions"
     "ANY /webhooks"          = "webhooks"
     "ANY /webhooks/{proxy+}" = "webhooks"
+    "GET /stats"             = "streams"
     "$default"               = "auth"
   }
 }
