@@ -209,17 +209,25 @@ pub async fn serve(
 }
 
 impl Service {
-    /// `GET /metrics`: the node's Prometheus metrics (see `metrics`).
+    /// `GET /metrics`: the node's Prometheus metrics (see `metrics`), to
+    /// this machine only: the port also carries the relay's public sockets,
+    /// and the scraper (the CloudWatch agent, or Prometheus beside it) is
+    /// local. A peer elsewhere gets 404, as for any path it may not see.
     pub fn metrics_routes(&self) -> axum::Router {
+        use axum::response::IntoResponse;
         let node = Arc::clone(&self.node);
         axum::Router::new().route(
             "/metrics",
-            axum::routing::get(move || {
+            axum::routing::get(move |request: axum::extract::Request| {
                 let node = Arc::clone(&node);
+                let peer = request.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
                 async move {
+                    if peer.is_some_and(|p| !p.ip().is_loopback()) {
+                        return axum::http::StatusCode::NOT_FOUND.into_response();
+                    }
                     let sessions = node.running().await;
                     let text = crate::metrics::metrics().render(sessions, &node.config().spool_dir).await;
-                    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text)
+                    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
                 }
             }),
         )

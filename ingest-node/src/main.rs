@@ -190,6 +190,8 @@ async fn http_endpoint(
         app = app.merge(hub.routes());
     }
     Ok(Some(tokio::spawn(async move {
+        // The peer's address: /metrics answers this machine only.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "node HTTP endpoint stopped");
         }
