@@ -536,6 +536,8 @@ impl Node {
                             live = self.put_master(&prefix, &stats, &give_up).await;
                             if live {
                                 tracing::info!("live");
+                                // The ingest bitrate counts from here, not from the wait.
+                                last_report = (Instant::now(), ingested.load(std::sync::atomic::Ordering::Relaxed));
                                 self.emit(&spec, SessionEvent::Live { renditions: names.iter().map(|n| (*n).to_owned()).collect() });
                             }
                         }
@@ -548,7 +550,8 @@ impl Node {
                         let mut f = figures(&stats, *thumbnail_stored.borrow());
                         let bytes = ingested.load(std::sync::atomic::Ordering::Relaxed);
                         let elapsed = last_report.0.elapsed().as_secs_f64();
-                        let bps = if elapsed > 0.5 { ((bytes - last_report.1) as f64 * 8.0 / elapsed) as u64 } else { 0 };
+                        let sent = bytes.saturating_sub(last_report.1);
+                        let bps = if elapsed > 0.5 { (sent as f64 * 8.0 / elapsed) as u64 } else { 0 };
                         last_report = (Instant::now(), bytes);
                         f.health = Some(assess(&measure(&stats, bps), &skycast_core::timefmt::now_rfc3339()));
                         self.emit(&spec, SessionEvent::Stats(f));

@@ -174,9 +174,16 @@ pub struct DeliveryJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FirstAttempt {
     pub url: String,
-    /// `Skycast-Signature` of the event's JSON body.
+    /// The exact body signed (the event's JSON as fan-out wrote it).
+    pub body: String,
+    /// `Skycast-Signature` of `body`, made at `signed_at` (Unix seconds).
     pub signature: String,
+    pub signed_at: i64,
 }
+
+/// A prepared first request older than this is made afresh: a receiver
+/// refuses a signature older than [`SIGNATURE_TOLERANCE_S`].
+pub const FIRST_ATTEMPT_FRESH_S: i64 = 60;
 
 /// A delivery's key: newest first when listed in reverse, one per event
 /// and endpoint however often it is fanned out.

@@ -46,10 +46,28 @@ pub struct Sender {
     pub max_attempts: u32,
 }
 
+/// A batch's log entries, one per delivery (a request may not name an item
+/// twice): two copies of one job in a batch keep the one that delivered, or
+/// else the later attempt.
+fn one_per_delivery(entries: impl Iterator<Item = Delivery>) -> Vec<Delivery> {
+    let mut by_key: std::collections::HashMap<(String, String), Delivery> = std::collections::HashMap::new();
+    for e in entries {
+        let key = (e.webhook_id.clone(), e.delivery_id.clone());
+        let better = |old: &Delivery| {
+            let rank = |d: &Delivery| (d.status == DeliveryStatus::Delivered, d.attempts);
+            rank(&e) > rank(old)
+        };
+        if by_key.get(&key).is_none_or(better) {
+            by_key.insert(key, e);
+        }
+    }
+    by_key.into_values().collect()
+}
+
 /// How a delivery's signature comes.
 enum Signing {
-    /// Made at fan-out (a first attempt).
-    Ready(String),
+    /// Made at fan-out (a first attempt, sent within a minute): its body too.
+    Ready { signature: String, body: String },
     /// Made now with the endpoint's secret.
     Secret(String),
 }
@@ -126,7 +144,7 @@ impl Sender {
             endpoints.iter().map(|w| Delivery::pending(&w.id, &envelope.event, now)).collect();
         let created = self.webhooks.create_deliveries(&deliveries).await?;
         // The body every endpoint is sent, signed once per endpoint now.
-        let body = serde_json::to_vec(&envelope.event).map_err(|e| Failure::Internal(e.to_string()))?;
+        let body = serde_json::to_string(&envelope.event).map_err(|e| Failure::Internal(e.to_string()))?;
         let signed_at = timefmt::unix_now();
         let mut jobs = Vec::new();
         for (delivery, new) in deliveries.into_iter().zip(created) {
@@ -139,7 +157,9 @@ impl Sender {
             let endpoint = endpoints.iter().find(|w| w.id == delivery.webhook_id);
             let first = endpoint.map(|w| FirstAttempt {
                 url: w.url.clone(),
-                signature: webhook::signature_header(&w.secret, signed_at, &body),
+                body: body.clone(),
+                signature: webhook::signature_header(&w.secret, signed_at, body.as_bytes()),
+                signed_at,
             });
             let job = DeliveryJob {
                 webhook_id: delivery.webhook_id,
@@ -188,9 +208,14 @@ impl Sender {
         };
         // A first attempt sends what fan-out prepared; a retry reads the
         // endpoint again (it may have been changed, disabled or deleted).
-        let (url, signing) = match (&job.first, attempt) {
-            (Some(first), 1) => (first.url.clone(), Signing::Ready(first.signature.clone())),
-            _ => {
+        let fresh = job.first.as_ref().filter(|f| {
+            attempt == 1 && timefmt::unix_now().saturating_sub(f.signed_at) <= webhook::FIRST_ATTEMPT_FRESH_S
+        });
+        let (url, signing) = match fresh {
+            Some(first) => {
+                (first.url.clone(), Signing::Ready { signature: first.signature.clone(), body: first.body.clone() })
+            }
+            None => {
                 let Some(endpoint) = self.webhooks.get(&job.webhook_id).await? else {
                     return Ok((Ok(Outcome::Dropped("endpoint deleted")), None));
                 };
@@ -230,10 +255,13 @@ impl Sender {
                 return Ok((Ok(Outcome::Refused(reason)), Some(note)));
             }
             Ok(()) => {
-                let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
-                let signature = match signing {
-                    Signing::Ready(signature) => signature,
-                    Signing::Secret(secret) => webhook::signature_header(&secret, timefmt::unix_now(), &body),
+                // The bytes signed are the bytes sent.
+                let (signature, body) = match signing {
+                    Signing::Ready { signature, body } => (signature, body.into_bytes()),
+                    Signing::Secret(secret) => {
+                        let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
+                        (webhook::signature_header(&secret, timefmt::unix_now(), &body), body)
+                    }
                 };
                 let headers = [
                     (webhook::SIGNATURE_HEADER, signature),
@@ -271,6 +299,9 @@ impl Sender {
         note.error = Some(reason.clone());
         let give_up = attempt >= self.max_attempts;
         let retry_after = Duration::from_secs(webhook::retry_delay_s(attempt, self.first_retry_s));
+        // The last attempt's job goes to the dead-letter queue at its next
+        // receive: at once, not after another delay.
+        let retry_after = if give_up { Duration::ZERO } else { retry_after };
         if give_up {
             note.status = DeliveryStatus::Failed;
             tracing::warn!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, %reason, "webhook failed for good; the job moves to the dead-letter queue");
@@ -343,7 +374,7 @@ impl Sender {
                 }
             }
         }
-        let entries: Vec<Delivery> = results.iter().filter_map(|(_, _, e)| e.clone()).collect();
+        let entries = one_per_delivery(results.iter().filter_map(|(_, _, e)| e.clone()));
         if !entries.is_empty()
             && let Err(e) = self.webhooks.save_deliveries(&entries).await
         {
@@ -364,5 +395,37 @@ impl Sender {
         }
         metrics::emit_batch(messages, response.batch_item_failures.len());
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(delivery: &str, status: DeliveryStatus, attempts: u32) -> Delivery {
+        let event = webhook::WebhookEvent::fresh(webhook::EventType::StreamLive, "t", serde_json::json!({}));
+        let mut d = Delivery::pending("w", &event, 0);
+        d.delivery_id = delivery.into();
+        d.status = status;
+        d.attempts = attempts;
+        d
+    }
+
+    #[test]
+    fn a_batch_logs_each_delivery_once_keeping_what_it_came_to() {
+        let kept = one_per_delivery(
+            [
+                entry("a", DeliveryStatus::Retrying, 2),
+                entry("a", DeliveryStatus::Delivered, 1),
+                entry("a", DeliveryStatus::Retrying, 3),
+                entry("b", DeliveryStatus::Retrying, 1),
+                entry("b", DeliveryStatus::Retrying, 2),
+            ]
+            .into_iter(),
+        );
+        let mut got: Vec<(String, DeliveryStatus, u32)> =
+            kept.into_iter().map(|d| (d.delivery_id, d.status, d.attempts)).collect();
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(got, [("a".into(), DeliveryStatus::Delivered, 1), ("b".into(), DeliveryStatus::Retrying, 2)]);
     }
 }
