@@ -497,6 +497,8 @@ impl Node {
                 crate::metrics::metrics().ffmpeg_restarts.inc();
             }
             let _publishing = crate::metrics::PublisherGuard::new(feed.protocol);
+            // The ingest bitrate counts from the publisher's arrival, not the wait for it.
+            last_report = (Instant::now(), ingested.load(std::sync::atomic::Ordering::Relaxed));
             tokio::spawn(log_ffmpeg(child.stderr.take()));
             let mut pump = tokio::spawn(pump(feed.media, child.stdin.take(), feed.protocol, Arc::clone(&ingested)));
             let mut pumped = false;
@@ -536,8 +538,6 @@ impl Node {
                             live = self.put_master(&prefix, &stats, &give_up).await;
                             if live {
                                 tracing::info!("live");
-                                // The ingest bitrate counts from here, not from the wait.
-                                last_report = (Instant::now(), ingested.load(std::sync::atomic::Ordering::Relaxed));
                                 self.emit(&spec, SessionEvent::Live { renditions: names.iter().map(|n| (*n).to_owned()).collect() });
                             }
                         }
