@@ -470,7 +470,8 @@ impl Node {
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Bytes the publishers sent, for the ingest bitrate of each report.
         let ingested = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut last_report = (Instant::now(), 0u64);
+        // (when, bytes) of the last report, or of the current publisher's arrival.
+        let mut last_report: (Instant, u64);
         let reason = 'session: loop {
             let feed = match next.take() {
                 Some(f) => f,
