@@ -102,34 +102,9 @@ fn attributes(list: &str) -> Vec<(&str, &str)> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_what_it_renders() {
-        let variants = vec![
-            Variant {
-                uri: "source/index.m3u8".into(),
-                bandwidth: 3_300_000,
-                average_bandwidth: Some(3_000_000),
-                resolution: Some((1280, 720)),
-                frame_rate: Some(30.0),
-                codecs: vec!["avc1.4d401f".into(), "mp4a.40.2".into()],
-            },
-            Variant {
-                uri: "360p/index.m3u8".into(),
-                bandwidth: 900_000,
-                average_bandwidth: None,
-                resolution: None,
-                frame_rate: None,
-                codecs: vec![],
-            },
-        ];
-        assert_eq!(parse_master(&render_master(&variants)), variants);
-        assert!(parse_master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n").is_empty(), "no URI, no variant");
-        assert!(parse_master("garbage\n\u{0}").is_empty());
-    }
-
-    #[test]
-    fn renders_every_attribute_players_choose_by() {
-        let text = render_master(&[
+    /// A top rung with every attribute, and one with none but its bandwidth.
+    fn two_variants() -> Vec<Variant> {
+        vec![
             Variant {
                 uri: "720p/index.m3u8".into(),
                 bandwidth: 3_300_000,
@@ -146,7 +121,20 @@ mod tests {
                 frame_rate: None,
                 codecs: vec![],
             },
-        ]);
+        ]
+    }
+
+    #[test]
+    fn parses_what_it_renders() {
+        let variants = two_variants();
+        assert_eq!(parse_master(&render_master(&variants)), variants);
+        assert!(parse_master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n").is_empty(), "no URI, no variant");
+        assert!(parse_master("garbage\n\u{0}").is_empty());
+    }
+
+    #[test]
+    fn renders_every_attribute_players_choose_by() {
+        let text = render_master(&two_variants());
         assert_eq!(
             text,
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
