@@ -146,15 +146,15 @@ pub async fn start(
     )?);
     let mut triggers = webhook_triggers(&sqs, &sender, webhook_events, deliveries);
     triggers.extend([
-        tokio::spawn(sqs_trigger(sqs.clone(), catalog_events, 10, move |batch| {
+        tokio::spawn(sqs_trigger(sqs.clone(), catalog_events, Mapping::serial(10), move |batch| {
             let catalog = Arc::clone(&catalog);
             async move { catalog.handle(batch).await }
         })),
-        tokio::spawn(sqs_trigger(sqs.clone(), events, 10, move |batch| {
+        tokio::spawn(sqs_trigger(sqs.clone(), events, Mapping::serial(10), move |batch| {
             let lifecycle = Arc::clone(&lifecycle);
             async move { skycast_lifecycle::handle(&lifecycle, batch).await }
         })),
-        tokio::spawn(sqs_trigger(sqs, jobs, 1, move |batch| {
+        tokio::spawn(sqs_trigger(sqs, jobs, Mapping::serial(1), move |batch| {
             let recorder = Arc::clone(&recorder);
             async move { recorder.handle(batch).await }
         })),
@@ -162,44 +162,68 @@ pub async fn start(
     Ok(Services { ingest, triggers })
 }
 
-/// The webhook sender on its two queues. Deliveries get several pollers, as
-/// Lambda runs several invocations at once: a receiver that hangs holds one
-/// batch for its timeout, never the others'.
+/// The webhook sender on its two queues. Deliveries run many batches at
+/// once, as Lambda runs many invocations: a receiver that hangs holds its
+/// own batch for the timeout, never the queue.
 pub fn webhook_triggers(
     sqs: &aws_sdk_sqs::Client,
     sender: &Arc<skycast_webhook_sender::Sender>,
     events_url: String,
     deliveries_url: String,
 ) -> Vec<JoinHandle<()>> {
-    let mut triggers = Vec::new();
-    let queues = std::iter::once(events_url).chain(std::iter::repeat_n(deliveries_url, WEBHOOK_DELIVERY_POLLERS));
-    for url in queues {
-        let sender = Arc::clone(sender);
-        triggers.push(tokio::spawn(sqs_trigger(sqs.clone(), url, 10, move |batch| {
-            let sender = Arc::clone(&sender);
-            async move { sender.handle(batch).await }
-        })));
-    }
-    triggers
+    [(events_url, WEBHOOK_EVENT_INVOCATIONS), (deliveries_url, WEBHOOK_DELIVERY_INVOCATIONS)]
+        .into_iter()
+        .map(|(url, invocations)| {
+            let sender = Arc::clone(sender);
+            tokio::spawn(sqs_trigger(sqs.clone(), url, Mapping { batch_size: 10, invocations }, move |batch| {
+                let sender = Arc::clone(&sender);
+                async move { sender.handle(batch).await }
+            }))
+        })
+        .collect()
 }
 
-/// Concurrent deliveries batches under `make dev`.
-const WEBHOOK_DELIVERY_POLLERS: usize = 8;
+/// Fan-outs at once under `make dev` (each is a few store requests).
+const WEBHOOK_EVENT_INVOCATIONS: usize = 4;
+/// Deliveries batches at once under `make dev`.
+const WEBHOOK_DELIVERY_INVOCATIONS: usize = 16;
+
+/// An event source mapping's shape: how many messages a batch holds and how
+/// many batches are handled at once (Lambda's maximum concurrency).
+#[derive(Debug, Clone, Copy)]
+pub struct Mapping {
+    pub batch_size: i32,
+    pub invocations: usize,
+}
+
+impl Mapping {
+    /// One batch at a time.
+    pub const fn serial(batch_size: i32) -> Self {
+        Self { batch_size, invocations: 1 }
+    }
+}
 
 /// What Lambda's SQS event source mapping does: batches of up to
-/// `batch_size` to the handler, with each message's receive count, deleting
-/// what it did not report as failed.
-pub async fn sqs_trigger<F, Fut>(sqs: aws_sdk_sqs::Client, queue_url: String, batch_size: i32, handler: F)
+/// `batch_size` to the handler, with each message's receive count, up to
+/// `invocations` batches at once, deleting what a handler did not report as
+/// failed. The queue is read again as soon as an invocation is free, not
+/// when the slowest batch is done. Aborting the trigger aborts its batches.
+pub async fn sqs_trigger<F, Fut>(sqs: aws_sdk_sqs::Client, queue_url: String, mapping: Mapping, handler: F)
 where
-    F: Fn(SqsEvent) -> Fut,
-    Fut: std::future::Future<Output = SqsBatchResponse>,
+    F: Fn(SqsEvent) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = SqsBatchResponse> + Send + 'static,
 {
+    let handler = Arc::new(handler);
+    let free = Arc::new(tokio::sync::Semaphore::new(mapping.invocations.max(1)));
+    let mut running = tokio::task::JoinSet::new();
     loop {
+        while running.try_join_next().is_some() {}
+        let Ok(invocation) = Arc::clone(&free).acquire_owned().await else { return };
         let out = match sqs
             .receive_message()
             .queue_url(&queue_url)
             .wait_time_seconds(20)
-            .max_number_of_messages(batch_size)
+            .max_number_of_messages(mapping.batch_size)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -215,35 +239,52 @@ where
         if received.is_empty() {
             continue;
         }
-        let mut batch = SqsEvent::default();
-        for m in &received {
-            let mut message = SqsMessage::default();
-            message.message_id = m.message_id.clone();
-            message.receipt_handle = m.receipt_handle.clone();
-            message.body = m.body.clone();
-            for (k, v) in m.attributes().into_iter().flatten() {
-                message.attributes.insert(k.as_str().to_owned(), v.clone());
-            }
-            batch.records.push(message);
+        let (sqs, queue_url, handler) = (sqs.clone(), queue_url.clone(), Arc::clone(&handler));
+        running.spawn(async move {
+            let _invocation = invocation;
+            invoke(&sqs, &queue_url, received, handler.as_ref()).await;
+        });
+    }
+}
+
+/// One invocation: the batch to the handler, then one request deletes the
+/// messages it did not report as failed, as the event source mapping does.
+async fn invoke<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    received: Vec<aws_sdk_sqs::types::Message>,
+    handler: &F,
+) where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    let mut batch = SqsEvent::default();
+    for m in &received {
+        let mut message = SqsMessage::default();
+        message.message_id = m.message_id.clone();
+        message.receipt_handle = m.receipt_handle.clone();
+        message.body = m.body.clone();
+        for (k, v) in m.attributes().into_iter().flatten() {
+            message.attributes.insert(k.as_str().to_owned(), v.clone());
         }
-        let response = handler(batch).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        // One request deletes the batch's done messages, as the event source mapping does.
-        let done: Vec<_> = received
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !failed.contains(&m.message_id().unwrap_or_default()))
-            .filter_map(|(i, m)| {
-                let handle = m.receipt_handle()?;
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if !done.is_empty() {
-            let _ = sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(done)).send().await;
-        }
+        batch.records.push(message);
+    }
+    let response = handler(batch).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let done: Vec<_> = received
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !failed.contains(&m.message_id().unwrap_or_default()))
+        .filter_map(|(i, m)| {
+            let handle = m.receipt_handle()?;
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(handle)
+                .build()
+                .ok()
+        })
+        .collect();
+    if !done.is_empty() {
+        let _ = sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(done)).send().await;
     }
 }

@@ -251,13 +251,18 @@ async fn a_job_that_keeps_failing_ends_failed_in_the_dead_letter_queue_and_spare
     let dlq = rig.queue("recording-jobs-dlq").await;
     let recorder = Arc::new(rig.recorder(Arc::new(SqsRedelivery { client: rig.sqs.clone(), queue_url: jobs.clone() })));
     // Lambda's event source mapping, as `make dev` runs it.
-    let trigger = tokio::spawn(skycast_dev::services::sqs_trigger(rig.sqs.clone(), jobs.clone(), 10, {
-        let recorder = Arc::clone(&recorder);
-        move |batch| {
+    let trigger = tokio::spawn(skycast_dev::services::sqs_trigger(
+        rig.sqs.clone(),
+        jobs.clone(),
+        skycast_dev::services::Mapping::serial(10),
+        {
             let recorder = Arc::clone(&recorder);
-            async move { recorder.handle(batch).await }
-        }
-    }));
+            move |batch| {
+                let recorder = Arc::clone(&recorder);
+                async move { recorder.handle(batch).await }
+            }
+        },
+    ));
 
     let (poisoned, bad) = rig.session(&["seg_000002.m4s"], None).await;
     let (fine, good) = rig.session(&[], None).await;
