@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use skycast_core::{
     events::SessionFigures,
-    health::{Measured, assess},
+    health::{Measured, SrtLink, assess},
     stream::Protocol,
 };
 
@@ -53,7 +53,13 @@ pub struct Feed {
     pub protocol: Protocol,
     pub peer: Option<SocketAddr>,
     pub media: mpsc::Receiver<Bytes>,
+    /// The link's figures as the protocol reports them (SRT), refreshed by
+    /// the reader; `None` where the protocol has none (RTMP's TCP).
+    pub link: Option<LinkFigures>,
 }
+
+/// The latest figures of a publisher's link.
+pub type LinkFigures = watch::Receiver<Option<SrtLink>>;
 
 /// How many chunks of media may wait for FFmpeg before the publisher's
 /// connection is paused (TCP) or its buffer fills (SRT).
@@ -95,9 +101,10 @@ fn figures(renditions: &[(String, RenditionStats)], thumbnail: bool) -> SessionF
 /// What the node sees of the incoming stream: the top rendition is the
 /// encoder's own (copied), so its init segment names the encoder's codecs
 /// and its segments, cut at the encoder's keyframes, show the keyframe
-/// interval and the frame rate. `ingest_bps` is what arrived lately.
-fn measure(renditions: &[(String, RenditionStats)], ingest_bps: u64) -> Measured {
-    let Some((_, top)) = renditions.first() else { return Measured::default() };
+/// interval and the frame rate. `ingest_bps` is what arrived lately, `srt`
+/// what SRT says of the link.
+fn measure(renditions: &[(String, RenditionStats)], ingest_bps: u64, srt: Option<SrtLink>) -> Measured {
+    let Some((_, top)) = renditions.first() else { return Measured { srt, ..Measured::default() } };
     let (video_codec, audio_codec) = skycast_core::health::split_codecs(&top.codecs);
     let framed: Vec<(f64, u64)> = top.recent.iter().filter_map(|(d, f)| f.map(|f| (*d, f))).collect();
     let seconds: f64 = framed.iter().map(|(d, _)| d).sum();
@@ -113,7 +120,7 @@ fn measure(renditions: &[(String, RenditionStats)], ingest_bps: u64) -> Measured
         audio_codec,
         width: top.resolution.map(|(w, _)| w),
         height: top.resolution.map(|(_, h)| h),
-        srt: None,
+        srt,
     }
 }
 
@@ -249,6 +256,7 @@ impl Node {
         format: InputFormat,
         protocol: Protocol,
         peer: Option<SocketAddr>,
+        link: Option<LinkFigures>,
     ) -> Result<mpsc::Sender<Bytes>, Refusal> {
         if *self.draining.borrow() {
             return Err(Refusal::Draining);
@@ -263,7 +271,7 @@ impl Node {
         };
         let stream = self.directory.find(key).await.map_err(unavailable)?.ok_or(Refusal::UnknownKey)?;
         let (tx, media) = mpsc::channel(FEED_DEPTH);
-        let mut feed = Feed { format, protocol, peer, media };
+        let mut feed = Feed { format, protocol, peer, media, link };
         {
             let sessions = self.sessions.lock().await;
             if let Some(running) = sessions.get(&stream.stream_id).filter(|r| !r.task.is_finished()) {
@@ -501,6 +509,7 @@ impl Node {
             // The ingest bitrate counts from the publisher's arrival, not the wait for it.
             last_report = (Instant::now(), ingested.load(std::sync::atomic::Ordering::Relaxed));
             tokio::spawn(log_ffmpeg(child.stderr.take()));
+            let link = feed.link;
             let mut pump = tokio::spawn(pump(feed.media, child.stdin.take(), feed.protocol, Arc::clone(&ingested)));
             let mut pumped = false;
             let mut active = false;
@@ -554,7 +563,8 @@ impl Node {
                         let sent = bytes.saturating_sub(last_report.1);
                         let bps = if elapsed > 0.5 { (sent as f64 * 8.0 / elapsed) as u64 } else { 0 };
                         last_report = (Instant::now(), bytes);
-                        f.health = Some(assess(&measure(&stats, bps), &skycast_core::timefmt::now_rfc3339()));
+                        let srt = link.as_ref().and_then(|l| l.borrow().clone());
+                        f.health = Some(Box::new(assess(&measure(&stats, bps, srt), &skycast_core::timefmt::now_rfc3339())));
                         self.emit(&spec, SessionEvent::Stats(f));
                     }
                 }

@@ -641,11 +641,11 @@ async fn health_of(rig: &mut NodeRig, session: &str) -> skycast_core::health::St
     .await
     .expect("a stats event with the stream's health");
     let SessionEvent::Stats(figures) = stats else { unreachable!() };
-    figures.health.expect("health")
+    *figures.health.expect("health")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_warns_of_a_5_s_keyframe_interval_and_of_a_stream_without_audio() {
+async fn health_warns_of_a_5_s_keyframe_interval_and_of_a_stream_without_audio_and_shows_srt_link_figures() {
     use skycast_tests::encoder::{TestMedia, publish_media_when_listening};
     let _cores = skycast_tests::encoder::realtime_share(1).await;
     let mut rig = rig(Duration::from_secs(3)).await;
@@ -665,12 +665,17 @@ async fn health_warns_of_a_5_s_keyframe_interval_and_of_a_stream_without_audio()
     assert!(health.frame_rate.is_some_and(|f| (29.0..=31.0).contains(&f)), "{health:?}");
     assert_eq!((health.width, health.height), (Some(640), Some(360)));
     assert!(health.ingest_bitrate_bps > 500_000, "{health:?}");
+    // SRT's own view of the link: a loopback round trip, nothing lost for good.
+    let link = health.srt.as_ref().expect("an SRT publisher's link figures");
+    assert!(link.rtt_ms > 0.0 && link.rtt_ms < 100.0, "{link:?}");
+    assert!(link.loss_percent < 5.0, "{link:?}");
     assert!(publisher.await.unwrap(), "the publisher's ffmpeg failed");
 
-    // Keyframes every 2 s, and no sound at all: only the audio is flagged
-    // (the positive control for the keyframe rule).
+    // Keyframes every 2 s, and no sound at all, over RTMP: only the audio is
+    // flagged (the positive control for the keyframe rule), and TCP has no
+    // link figures to show.
     let (stream_id, key) = rig.add_stream(Profile::Source);
-    let url = rig.srt_url(&key);
+    let url = rig.rtmp_url(&key);
     let silent = TestMedia { seconds: 8, audio: false, ..TestMedia::default() };
     let publisher = tokio::spawn(async move { publish_media_when_listening(&url, &silent).await });
     let session = session_of(&mut rig, &stream_id, Duration::from_secs(20)).await.expect("a session");
@@ -679,5 +684,6 @@ async fn health_warns_of_a_5_s_keyframe_interval_and_of_a_stream_without_audio()
     assert_eq!(codes, ["no_audio"], "{health:?}");
     assert!(!health.audio && health.audio_codec.is_none());
     assert!(health.keyframe_interval_s.is_some_and(|k| k <= 2.5), "{health:?}");
+    assert_eq!(health.srt, None);
     assert!(publisher.await.unwrap(), "the publisher's ffmpeg failed");
 }

@@ -30,13 +30,15 @@ export interface Ingest {
   url: string;
 }
 export type Latency = "standard" | "low";
-/** SRT's view of the link from the encoder (absent for RTMP). */
+/** SRT's view of the link from the encoder over its last 2 s (absent for RTMP). */
 export interface SrtLink {
   rtt_ms: number;
   /** Packets lost on the way in, as a share of those received (0–100). */
   loss_percent: number;
   /** Packets the encoder sent again. */
   retransmits: number;
+  /** Packets that came too late to play, even resent: gaps viewers see. */
+  dropped: number;
   /** What SRT estimates the link can carry. */
   link_bandwidth_bps: number | null;
 }

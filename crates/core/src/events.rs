@@ -66,7 +66,7 @@ pub struct SessionFigures {
     pub thumbnail: bool,
     /// What the node sees of the incoming stream (in `stats` while live).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<crate::health::StreamHealth>,
+    pub health: Option<Box<crate::health::StreamHealth>>,
 }
 
 impl StreamEvent {

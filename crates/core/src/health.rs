@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// SRT's view of the link from the encoder, over the last report period.
+/// SRT's view of the link from the encoder, over its last 2 s.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SrtLink {
     /// Smoothed round-trip time.
@@ -15,6 +15,9 @@ pub struct SrtLink {
     pub loss_percent: f64,
     /// Packets the encoder sent again.
     pub retransmits: u64,
+    /// Packets that came too late to play, even resent: gaps viewers see.
+    #[serde(default)]
+    pub dropped: u64,
     /// What SRT estimates the link can carry.
     #[serde(default)]
     pub link_bandwidth_bps: Option<u64>,
@@ -127,11 +130,16 @@ pub fn assess(m: &Measured, at: &str) -> StreamHealth {
         );
     }
     if let Some(srt) = &m.srt {
-        if srt.loss_percent > HIGH_LOSS_PERCENT {
+        // Loss SRT recovers in time costs only bandwidth; a dropped packet is a glitch.
+        if srt.loss_percent > HIGH_LOSS_PERCENT || srt.dropped > 0 {
+            let dropped = match srt.dropped {
+                0 => String::new(),
+                n => format!(", {n} too late to play even resent"),
+            };
             warn(
                 "packet_loss",
                 format!(
-                    "{:.1} % of packets lost on the way in; raise SRT latency or lower the bitrate",
+                    "{:.1} % of packets lost on the way in{dropped}; raise SRT latency or lower the bitrate",
                     srt.loss_percent
                 ),
             );
@@ -177,7 +185,13 @@ mod tests {
             audio_codec: Some("mp4a.40.2".into()),
             width: Some(1280),
             height: Some(720),
-            srt: Some(SrtLink { rtt_ms: 20.0, loss_percent: 0.1, retransmits: 3, link_bandwidth_bps: None }),
+            srt: Some(SrtLink {
+                rtt_ms: 20.0,
+                loss_percent: 0.1,
+                retransmits: 3,
+                dropped: 0,
+                link_bandwidth_bps: None,
+            }),
         }
     }
 
@@ -212,8 +226,16 @@ mod tests {
         assert!(h.warnings[0].message.contains("above the ladder's top rung"), "{}", h.warnings[0].message);
         assert_eq!(codes(&assess(&Measured { ingest_bitrate_bps: 100_000, ..healthy() }, "t")), ["bitrate_low"]);
         assert_eq!(codes(&assess(&Measured { frame_rate: Some(12.0), ..healthy() }, "t")), ["frame_rate_low"]);
-        let lossy = SrtLink { rtt_ms: 450.0, loss_percent: 6.0, retransmits: 900, link_bandwidth_bps: None };
-        assert_eq!(codes(&assess(&Measured { srt: Some(lossy), ..healthy() }, "t")), ["packet_loss", "high_rtt"]);
+        let lossy =
+            SrtLink { rtt_ms: 450.0, loss_percent: 6.0, retransmits: 900, dropped: 40, link_bandwidth_bps: None };
+        let h = assess(&Measured { srt: Some(lossy.clone()), ..healthy() }, "t");
+        assert_eq!(codes(&h), ["packet_loss", "high_rtt"]);
+        assert!(h.warnings[0].message.starts_with("6.0 % of packets lost on the way in, 40 too late to play"));
+        // Little loss, all of it recovered: fine. Any packet dropped: a glitch viewers saw.
+        let recovered = SrtLink { rtt_ms: 30.0, loss_percent: 1.0, dropped: 0, ..lossy };
+        assert!(assess(&Measured { srt: Some(recovered.clone()), ..healthy() }, "t").warnings.is_empty());
+        let glitch = SrtLink { dropped: 3, ..recovered };
+        assert_eq!(codes(&assess(&Measured { srt: Some(glitch), ..healthy() }, "t")), ["packet_loss"]);
     }
 
     #[test]

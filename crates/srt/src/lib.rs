@@ -356,11 +356,121 @@ impl Connection {
     pub fn peer_ip(&self) -> Option<IpAddr> {
         self.peer.map(|p| p.ip())
     }
+
+    /// SRT's own figures for the link since the last call (or since the
+    /// caller was accepted): each call starts a new period.
+    pub fn link_stats(&self) -> Result<LinkStats, SrtError> {
+        let mut perf = PerfBuffer::default();
+        // SAFETY: libsrt writes one SRT_TRACEBSTATS into a buffer at least
+        // that large (see `PerfBuffer`).
+        check("srt_bistats", unsafe { ffi::srt_bistats(self.sock, &mut perf.stats, 1, 1) })?;
+        let p = &perf.stats;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(LinkStats {
+            rtt_ms: p.ms_rtt,
+            packets_received: count(p.pkt_recv),
+            packets_lost: count(p.pkt_rcv_loss.into()),
+            packets_retransmitted: count(p.pkt_rcv_retrans.into()),
+            packets_dropped: count(p.pkt_rcv_drop.into()),
+            bytes_received: p.byte_recv,
+            bandwidth_mbps: p.mbps_bandwidth,
+        })
+    }
+}
+
+/// `srt_bistats`' output with room to spare: a libsrt newer than the
+/// headers this was written from may append fields, and would write them
+/// past the end of a struct of exactly 1.5's size.
+#[repr(C)]
+struct PerfBuffer {
+    stats: ffi::CBytePerfMon,
+    _newer_fields: [u8; 1024],
+}
+
+impl Default for PerfBuffer {
+    fn default() -> Self {
+        Self { stats: ffi::CBytePerfMon::default(), _newer_fields: [0; 1024] }
+    }
+}
+
+/// What SRT saw of a link over a period, from the receiving side.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkStats {
+    /// Smoothed round-trip time.
+    pub rtt_ms: f64,
+    /// Data packets received, retransmissions included.
+    pub packets_received: u64,
+    /// Packets found missing on arrival (most then come again, resent).
+    pub packets_lost: u64,
+    /// Resent packets received.
+    pub packets_retransmitted: u64,
+    /// Packets that did not arrive in time to play: lost for good.
+    pub packets_dropped: u64,
+    pub bytes_received: u64,
+    /// libsrt's estimate of what the link can carry.
+    pub bandwidth_mbps: f64,
+}
+
+impl LinkStats {
+    /// Packets lost on the way in, as a share of those sent (0–100).
+    pub fn loss_percent(&self) -> f64 {
+        let expected = self.packets_received + self.packets_lost;
+        if expected == 0 { 0.0 } else { self.packets_lost as f64 * 100.0 / expected as f64 }
+    }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         // SAFETY: closing our own socket once.
         unsafe { ffi::srt_close(self.sock) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{mem::offset_of, process::Command};
+
+    use super::ffi::CBytePerfMon;
+
+    /// `CBytePerfMon` is declared here by hand: the C compiler reads the
+    /// installed header and says where its fields are.
+    #[test]
+    fn the_stats_struct_matches_the_installed_header() {
+        let dir = std::env::temp_dir().join(format!("skycast-srt-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (source, binary) = (dir.join("layout.c"), dir.join("layout"));
+        std::fs::write(
+            &source,
+            r#"#include <stdio.h>
+#include <stddef.h>
+#include <srt/srt.h>
+#define AT(f) printf("%zu\n", offsetof(SRT_TRACEBSTATS, f))
+int main(void) {
+    printf("%zu\n", sizeof(SRT_TRACEBSTATS));
+    AT(pktRecv); AT(pktRcvLoss); AT(pktRcvRetrans); AT(pktRcvDrop); AT(byteRecv);
+    AT(msRTT); AT(mbpsBandwidth); AT(pktReorderTolerance); AT(byteRecvUnique);
+    return 0;
+}
+"#,
+        )
+        .unwrap();
+        let built = Command::new("cc").arg(&source).arg("-o").arg(&binary).status().expect("cc (gcc) runs");
+        assert!(built.success(), "the probe compiles against srt/srt.h (libsrt-openssl-dev)");
+        let out = Command::new(&binary).output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let c: Vec<usize> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.parse().unwrap()).collect();
+        let rust = [
+            size_of::<CBytePerfMon>(),
+            offset_of!(CBytePerfMon, pkt_recv),
+            offset_of!(CBytePerfMon, pkt_rcv_loss),
+            offset_of!(CBytePerfMon, pkt_rcv_retrans),
+            offset_of!(CBytePerfMon, pkt_rcv_drop),
+            offset_of!(CBytePerfMon, byte_recv),
+            offset_of!(CBytePerfMon, ms_rtt),
+            offset_of!(CBytePerfMon, mbps_bandwidth),
+            offset_of!(CBytePerfMon, pkt_reorder_tolerance),
+            offset_of!(CBytePerfMon, byte_recv_unique),
+        ];
+        assert_eq!(rust.as_slice(), c.as_slice(), "size, then field offsets");
     }
 }

@@ -103,3 +103,39 @@ fn srt_live_transmit_gets_in() {
     assert_eq!(id, KEY);
     assert!(bytes > 10_000, "{bytes}");
 }
+
+#[test]
+fn a_connection_reports_its_link_figures_period_by_period() {
+    let l = listener(Arc::new(Mutex::new(Vec::new())));
+    let port = l.local_addr().port();
+    let mut caller = ffmpeg(&format!("srt://127.0.0.1:{port}?streamid={KEY}&passphrase={KEY}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        assert!(Instant::now() < deadline, "the caller is accepted");
+        if let Ok(Some(c)) = l.accept() {
+            break c;
+        }
+    };
+    let mut buf = vec![0u8; 1500];
+    let mut read = 0;
+    while read < 50_000 && Instant::now() < deadline {
+        match conn.recv(&mut buf) {
+            Received::Data(n) => read += n,
+            Received::Idle => {}
+            Received::Closed => break,
+        }
+    }
+    let first = conn.link_stats().expect("stats of a live connection");
+    let second = conn.link_stats().expect("stats again");
+    let _ = caller.kill();
+    let _ = caller.wait();
+
+    assert!(read >= 50_000, "media arrived: {read} bytes");
+    // Everything read arrived within the first period.
+    assert!(first.bytes_received >= read as u64, "{first:?} vs {read} bytes read");
+    assert!(first.packets_received >= (read / 1316) as u64, "{first:?}");
+    assert!(first.rtt_ms > 0.0 && first.rtt_ms < 100.0, "loopback round trip: {first:?}");
+    assert!(first.loss_percent() < 5.0, "{first:?}");
+    // Each call starts a new period.
+    assert!(second.packets_received < first.packets_received, "{second:?} after {first:?}");
+}

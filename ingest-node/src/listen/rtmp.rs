@@ -93,7 +93,8 @@ async fn connection(node: Arc<Node>, mut conn: TcpStream, peer: SocketAddr, perm
         }
     };
     // The verdict, too, by a deadline (the lookups are milliseconds).
-    let admitted = timeout(PUBLISH_DEADLINE, node.admit(&publish.key, InputFormat::Flv, Protocol::Rtmp, Some(peer)));
+    let admitted =
+        timeout(PUBLISH_DEADLINE, node.admit(&publish.key, InputFormat::Flv, Protocol::Rtmp, Some(peer), None));
     let media = match admitted.await.unwrap_or(Err(crate::node::Refusal::Unavailable)) {
         Ok(tx) => tx,
         Err(refusal) => {

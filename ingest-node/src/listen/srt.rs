@@ -5,7 +5,9 @@
 //! their MPEG-TS is fed to their session.
 //!
 //! libsrt's calls block: the accept loop and each caller's reads run on
-//! threads of their own.
+//! threads of their own. The reader also passes on SRT's figures for the
+//! link (round trip, loss, resends) every [`LINK_PERIOD`], for the session's
+//! health.
 
 use std::{
     net::SocketAddr,
@@ -13,19 +15,22 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use skycast_core::stream::Protocol;
+use skycast_core::{health::SrtLink, stream::Protocol};
 use skycast_srt::{Gate, Listener, REJECT_FORBIDDEN, Received, Verdict};
-use tokio::runtime::Handle;
+use tokio::{runtime::Handle, sync::watch};
 
 use super::key_gate::{KeyGate, Lookup};
 use crate::{directory::key_from_stream_id, ffmpeg::InputFormat, node::Node};
 
 /// How often blocking calls wake up to notice a shutdown.
 const POLL: Duration = Duration::from_millis(250);
+/// The period each set of link figures covers: short enough that the first
+/// health report, the moment a session goes live, has them.
+pub const LINK_PERIOD: Duration = Duration::from_secs(2);
 
 /// The SRT listener; closed when dropped.
 pub struct SrtListener {
@@ -76,12 +81,13 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
             handle.spawn(async move {
                 let Some(key) = key_from_stream_id(&conn.stream_id).map(str::to_owned) else { return };
                 let peer = conn.peer;
-                match node.admit(&key, InputFormat::MpegTs, Protocol::Srt, peer).await {
+                let (link, figures) = watch::channel(None);
+                match node.admit(&key, InputFormat::MpegTs, Protocol::Srt, peer, Some(figures)).await {
                     Ok(media) => {
                         tracing::info!(?peer, "srt publisher accepted");
                         let reader = std::thread::Builder::new()
                             .name("srt-read".into())
-                            .spawn(move || read(conn, media, &stopped));
+                            .spawn(move || read(conn, media, &link, &stopped));
                         if let Err(e) = reader {
                             tracing::error!(error = %e, "cannot start an srt reader");
                         }
@@ -94,13 +100,30 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
     Ok(SrtListener { stop, local })
 }
 
-/// Moves one caller's media to its session until either side is done.
-fn read(conn: skycast_srt::Connection, media: tokio::sync::mpsc::Sender<Bytes>, stop: &AtomicBool) {
+/// Moves one caller's media to its session until either side is done,
+/// passing on the link's figures as it goes.
+fn read(
+    conn: skycast_srt::Connection,
+    media: tokio::sync::mpsc::Sender<Bytes>,
+    link: &watch::Sender<Option<SrtLink>>,
+    stop: &AtomicBool,
+) {
     let mut buf = vec![0u8; 1500];
     // Whole SRT messages (7 TS packets each) are batched a little: fewer
     // wake-ups for the pump.
     let mut batch = Vec::with_capacity(16 * 1316);
+    // The first period starts at the handshake (the stats' own start).
+    let mut period = Instant::now();
     loop {
+        if period.elapsed() >= LINK_PERIOD {
+            period = Instant::now();
+            match conn.link_stats() {
+                Ok(s) => {
+                    link.send_replace(Some(link_figures(&s)));
+                }
+                Err(e) => tracing::debug!(error = %e, "no srt link figures"),
+            }
+        }
         match conn.recv(&mut buf) {
             Received::Data(n) => {
                 batch.extend_from_slice(&buf[..n]);
@@ -123,6 +146,17 @@ fn read(conn: skycast_srt::Connection, media: tokio::sync::mpsc::Sender<Bytes>, 
         let _ = media.blocking_send(Bytes::from(batch));
     }
     tracing::info!(peer = ?conn.peer, "srt publisher left");
+}
+
+/// SRT's figures as stream health shows them.
+fn link_figures(s: &skycast_srt::LinkStats) -> SrtLink {
+    SrtLink {
+        rtt_ms: (s.rtt_ms * 10.0).round() / 10.0,
+        loss_percent: (s.loss_percent() * 100.0).round() / 100.0,
+        retransmits: s.packets_retransmitted,
+        dropped: s.packets_dropped,
+        link_bandwidth_bps: (s.bandwidth_mbps > 0.0).then_some((s.bandwidth_mbps * 1_000_000.0) as u64),
+    }
 }
 
 #[cfg(test)]

@@ -204,6 +204,7 @@ function HealthPanel({ health: h }: { health: StreamHealth | null | undefined })
                   <dt>SRT loss</dt>
                   <dd>
                     {h.srt.loss_percent.toFixed(1)} % · {h.srt.retransmits.toLocaleString()} resent
+                    {h.srt.dropped > 0 && <> · {h.srt.dropped.toLocaleString()} dropped</>}
                   </dd>
                 </div>
                 {h.srt.link_bandwidth_bps != null && (
