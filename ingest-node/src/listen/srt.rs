@@ -12,7 +12,7 @@
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Condvar, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -36,11 +36,58 @@ pub const LINK_PERIOD: Duration = Duration::from_secs(2);
 pub struct SrtListener {
     stop: Arc<AtomicBool>,
     pub local: SocketAddr,
+    accept: Option<std::thread::JoinHandle<()>>,
+    readers: Arc<Readers>,
 }
 
+/// How long dropping the listener waits for callers' readers to stop.
+const READERS_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Dropping the listener returns once no thread of its is inside libsrt:
+/// libsrt's own teardown at process exit frees what a thread still closing
+/// a socket would free too (a double free, seen at a test binary's exit).
 impl Drop for SrtListener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        // A reader stops within one poll, unless its session stopped taking
+        // media: that one is waited for only so long.
+        let deadline = Instant::now() + READERS_DEADLINE;
+        let mut live = self.readers.live.lock().unwrap_or_else(|e| e.into_inner());
+        while *live > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(readers = *live, "srt readers still running at shutdown");
+                break;
+            }
+            live = self.readers.done.wait_timeout(live, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+/// The callers' reader threads still running.
+#[derive(Default)]
+struct Readers {
+    live: Mutex<usize>,
+    done: Condvar,
+}
+
+/// Counts one reader thread for as long as it lives.
+struct Reading(Arc<Readers>);
+
+impl Reading {
+    fn start(readers: &Arc<Readers>) -> Self {
+        *readers.live.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Self(Arc::clone(readers))
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        *self.0.live.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.done.notify_all();
     }
 }
 
@@ -65,7 +112,9 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
     let local = listener.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
-    std::thread::Builder::new().name("srt-accept".into()).spawn(move || {
+    let readers = Arc::new(Readers::default());
+    let counted = Arc::clone(&readers);
+    let accept = std::thread::Builder::new().name("srt-accept".into()).spawn(move || {
         while !stopped.load(Ordering::Relaxed) {
             let conn = match listener.accept() {
                 Ok(Some(c)) => c,
@@ -78,6 +127,7 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
             };
             let node = Arc::clone(&node);
             let stopped = Arc::clone(&stopped);
+            let readers = Arc::clone(&counted);
             handle.spawn(async move {
                 let Some(key) = key_from_stream_id(&conn.stream_id).map(str::to_owned) else { return };
                 let peer = conn.peer;
@@ -85,9 +135,11 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
                 match node.admit(&key, InputFormat::MpegTs, Protocol::Srt, peer, Some(figures)).await {
                     Ok(media) => {
                         tracing::info!(?peer, "srt publisher accepted");
-                        let reader = std::thread::Builder::new()
-                            .name("srt-read".into())
-                            .spawn(move || read(conn, media, &link, &stopped));
+                        let reading = Reading::start(&readers);
+                        let reader = std::thread::Builder::new().name("srt-read".into()).spawn(move || {
+                            let _reading = reading;
+                            read(conn, media, &link, &stopped)
+                        });
                         if let Err(e) = reader {
                             tracing::error!(error = %e, "cannot start an srt reader");
                         }
@@ -97,7 +149,7 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
             });
         }
     })?;
-    Ok(SrtListener { stop, local })
+    Ok(SrtListener { stop, local, accept: Some(accept), readers })
 }
 
 /// Moves one caller's media to its session until either side is done,
@@ -114,7 +166,7 @@ fn read(
     let mut batch = Vec::with_capacity(16 * 1316);
     // The first period starts at the handshake (the stats' own start).
     let mut period = Instant::now();
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         if period.elapsed() >= LINK_PERIOD {
             period = Instant::now();
             match conn.link_stats() {
@@ -134,7 +186,7 @@ fn read(
                     batch.reserve(16 * 1316);
                 }
             }
-            Received::Idle if !stop.load(Ordering::Relaxed) && !media.is_closed() => {
+            Received::Idle if !media.is_closed() => {
                 if !batch.is_empty() && media.blocking_send(Bytes::from(std::mem::take(&mut batch))).is_err() {
                     break;
                 }
@@ -142,8 +194,13 @@ fn read(
             _ => break,
         }
     }
+    // All of a caller's media reaches its session; at shutdown, what fits.
     if !batch.is_empty() {
-        let _ = media.blocking_send(Bytes::from(batch));
+        let _ = if stop.load(Ordering::Relaxed) {
+            media.try_send(Bytes::from(batch)).map_err(|_| ())
+        } else {
+            media.blocking_send(Bytes::from(batch)).map_err(|_| ())
+        };
     }
     tracing::info!(peer = ?conn.peer, "srt publisher left");
 }
