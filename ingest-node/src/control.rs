@@ -28,6 +28,12 @@ pub const RELAY_DEADLINE: Duration = Duration::from_secs(3);
 /// long `POST /streams/{id}/stop` takes to reach the node, at most.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
+/// The machine's 1-minute load average (Linux's `/proc/loadavg`).
+async fn load_average() -> Option<f64> {
+    let text = tokio::fs::read_to_string("/proc/loadavg").await.ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Keeps the node's registration fresh until the task is dropped.
 pub async fn heartbeat(store: Arc<dyn IngestStore>, node: Arc<Node>, mut registration: IngestNode) {
     loop {
@@ -35,6 +41,7 @@ pub async fn heartbeat(store: Arc<dyn IngestStore>, node: Arc<Node>, mut registr
         registration.heartbeat_at = now;
         registration.expires_at = now + 120;
         registration.sessions = node.running().await as u32;
+        registration.load_1m = load_average().await;
         match store.register(&registration).await {
             Ok(()) => crate::metrics::metrics().heartbeat_stored(),
             Err(e) => tracing::warn!(error = %e, "heartbeat not stored"),
@@ -180,6 +187,8 @@ pub async fn serve(
         srt_port: ports.srt.port(),
         http_port: config.http_port,
         sessions: 0,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        load_1m: None,
         heartbeat_at: 0,
         expires_at: 0,
     };

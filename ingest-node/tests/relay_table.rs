@@ -66,6 +66,8 @@ async fn register(stores: &Stores, node_id: &str, addr: SocketAddr) {
         srt_port: 9000,
         http_port: Some(addr.port()),
         sessions: 0,
+        cpus: 2,
+        load_1m: Some(0.5),
         heartbeat_at: now,
         expires_at: now + 300,
     };

@@ -156,6 +156,10 @@ async fn a_publisher_goes_live_alone_and_sigterm_drains_with_no_key_anywhere() {
     .await
     .expect("registered, holding one session");
     assert_eq!((me.rtmp_port, me.srt_port), (rtmp_port, srt_port));
+    // Its capacity and load, for an admin's `GET /stats`.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    assert_eq!(me.cpus, cpus);
+    assert!(me.load_1m.is_some_and(|l| l >= 0.0), "{me:?}");
 
     // The key is on no command line of the node or its FFmpeg.
     let tree = process_tree(node.id());

@@ -130,6 +130,8 @@ async fn every_role_does_its_work_with_exactly_its_grants_and_nothing_else() {
         srt_port: 9000,
         http_port: None,
         sessions: 0,
+        cpus: 2,
+        load_1m: Some(0.5),
         heartbeat_at: now,
         expires_at: now + 300,
     };

@@ -173,6 +173,10 @@ pub struct NodeStats {
     pub node_id: String,
     /// Live sessions it runs.
     pub sessions: u32,
+    /// Its CPUs: its capacity, as each live session runs an FFmpeg.
+    pub cpus: u32,
+    /// Its 1-minute load average; at `cpus` or more it is saturated.
+    pub load_1m: Option<f64>,
     /// Seconds since its last heartbeat (every 10 s; past 30 s it is taken for dead).
     pub heartbeat_age_s: i64,
     pub public_host: String,
@@ -243,6 +247,8 @@ pub async fn stats(State(ctx): State<ApiContext>, caller: AuthUser) -> ApiResult
             .map(|n| NodeStats {
                 node_id: n.node_id.clone(),
                 sessions: n.sessions,
+                cpus: n.cpus,
+                load_1m: n.load_1m,
                 heartbeat_age_s: (now - n.heartbeat_at).max(0),
                 public_host: n.public_host.clone(),
                 rtmp_port: n.rtmp_port,

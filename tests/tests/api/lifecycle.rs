@@ -69,6 +69,8 @@ pub(crate) async fn register_node(api: &TestApi) {
         srt_port: 9000,
         http_port: None,
         sessions: 0,
+        cpus: 2,
+        load_1m: Some(0.5),
         heartbeat_at: now,
         expires_at: now + 120,
     };
@@ -627,6 +629,10 @@ async fn active_streams_manifests_and_stats_show_each_caller_only_what_it_may_se
     let admin = api.get("/stats", Some(&boss.access)).await;
     assert_eq!(admin.body["node_detail"][0]["node_id"], "node-a");
     assert!(admin.body["node_detail"][0]["heartbeat_age_s"].as_i64().is_some_and(|a| a < 60));
+    assert_eq!(
+        (admin.body["node_detail"][0]["cpus"].as_u64(), admin.body["node_detail"][0]["load_1m"].as_f64()),
+        (Some(2), Some(0.5))
+    );
     // A duplicate `live` is not a second session.
     let (id, session) = &live[0];
     skycast_lifecycle::handle(&rig.lifecycle(), batch(&[event("live", id, session)])).await;

@@ -10,7 +10,7 @@ use super::{
     dynamo::{backend, from_item, s, to_item},
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestNode {
     pub node_id: String,
     /// Host encoders reach this node at (behind a load balancer: its own address).
@@ -24,6 +24,14 @@ pub struct IngestNode {
     /// Sessions it holds, as of its last heartbeat.
     #[serde(default)]
     pub sessions: u32,
+    /// Its CPUs: what it has for transcoding, where each live session runs
+    /// an FFmpeg.
+    #[serde(default)]
+    pub cpus: u32,
+    /// Its 1-minute load average at the last heartbeat: at `cpus` or more,
+    /// its sessions compete for CPU. `None` where the system does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_1m: Option<f64>,
     /// Unix seconds of the last heartbeat.
     pub heartbeat_at: i64,
     /// TTL attribute: a node that stops beating disappears.
