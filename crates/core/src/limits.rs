@@ -90,6 +90,8 @@ pub struct Limits {
     pub relay_sessions_per_user: Rate,
     /// Webhook test deliveries one user asks for (each is an outbound request).
     pub webhook_tests_per_user: Rate,
+    /// `GET /stats` and manifests from one client address (each reads much).
+    pub operator_reads_per_address: Rate,
     /// How live viewers are counted (see [`crate::presence`]).
     pub presence: crate::presence::Presence,
     pub streams_per_user: u32,
@@ -117,6 +119,8 @@ impl Default for Limits {
             heartbeats_per_address: Rate { name: "heartbeats_per_address", max: 120, window_s: 60 },
             relay_sessions_per_user: Rate { name: "relay_sessions_per_user", max: 60, window_s: 3600 },
             webhook_tests_per_user: Rate { name: "webhook_tests_per_user", max: 30, window_s: 3600 },
+            // A dashboard refreshing every few seconds, several tabs of it, and room.
+            operator_reads_per_address: Rate { name: "operator_reads_per_address", max: 120, window_s: 60 },
             presence: crate::presence::Presence::default(),
             streams_per_user: 50,
             on_air_per_user: 3,
@@ -146,6 +150,7 @@ impl Limits {
             ("SKYCAST_LIMIT_HEARTBEATS_PER_ADDRESS", &mut l.heartbeats_per_address),
             ("SKYCAST_LIMIT_RELAY_SESSIONS_PER_USER", &mut l.relay_sessions_per_user),
             ("SKYCAST_LIMIT_WEBHOOK_TESTS_PER_USER", &mut l.webhook_tests_per_user),
+            ("SKYCAST_LIMIT_OPERATOR_READS_PER_ADDRESS", &mut l.operator_reads_per_address),
         ] {
             if let Some(v) = get(var) {
                 *rate = Rate::parse(rate.name, &v)

@@ -4,14 +4,10 @@
 //! node detail for admins. Each answers only with what the caller may see:
 //! a private stream is in none of them for anyone but its owner.
 
-use axum::{
-    Json as JsonResponse,
-    extract::{Path, State},
-};
+use axum::{Json as JsonResponse, extract::State};
 use serde::Serialize;
 use skycast_core::{
     health::StreamHealth,
-    ids,
     recording::session_prefix,
     store::{DailyCounters, StreamIndex},
     stream::{self, Stream, StreamStatus},
@@ -20,14 +16,16 @@ use skycast_core::{
 use skycast_http::{
     ApiContext, ApiError, ErrorBody,
     auth::{AuthUser, MaybeAuthUser},
+    client::ClientAddr,
     error::ApiResult,
     extract::Query,
+    limits,
 };
 use skycast_media::hls::{FfmpegPlaylist, parse_master};
 use utoipa::ToSchema;
 
 use crate::{
-    handlers::ListStreamsQuery,
+    handlers::{ListStreamsQuery, StreamId},
     view::{SessionLinks, StreamPage},
 };
 
@@ -99,15 +97,16 @@ const PLAYLIST_LIMIT: usize = 1024 * 1024;
 #[utoipa::path(get, path = "/streams/{id}/manifest", tag = "streams", params(("id" = String, Path)), responses(
     (status = 200, body = Manifest),
     (status = 404, description = "no such stream, or the caller may not see it", body = ErrorBody),
+    (status = 429, description = "too many operator reads from this address; see Retry-After", body = ErrorBody),
 ))]
 pub async fn manifest(
     State(ctx): State<ApiContext>,
     caller: MaybeAuthUser,
-    Path(id): Path<String>,
+    ClientAddr(addr): ClientAddr,
+    StreamId(id): StreamId,
 ) -> ApiResult<JsonResponse<Manifest>> {
-    if !ids::is_id(&id) {
-        return Err(ApiError::not_found("stream"));
-    }
+    // Each costs a read of every playlist: bounded per address.
+    limits::take(&ctx, &ctx.config.limits.operator_reads_per_address, &addr).await?;
     let s = crate::handlers::visible(&ctx, &id, caller.id()).await?;
     let owner = stream::is_owner(&s, caller.id());
     let links = SessionLinks::read(&ctx, &s, caller.id()).await?;
@@ -231,8 +230,15 @@ async fn all_with_status(ctx: &ApiContext, status: StreamStatus) -> ApiResult<Ve
 #[utoipa::path(get, path = "/stats", tag = "streams", security(("bearer" = [])), responses(
     (status = 200, body = PlatformStats),
     (status = 401, body = ErrorBody),
+    (status = 429, description = "too many operator reads from this address; see Retry-After", body = ErrorBody),
 ))]
-pub async fn stats(State(ctx): State<ApiContext>, caller: AuthUser) -> ApiResult<JsonResponse<PlatformStats>> {
+pub async fn stats(
+    State(ctx): State<ApiContext>,
+    caller: AuthUser,
+    ClientAddr(addr): ClientAddr,
+) -> ApiResult<JsonResponse<PlatformStats>> {
+    // Each reads every live and waiting stream: bounded per address.
+    limits::take(&ctx, &ctx.config.limits.operator_reads_per_address, &addr).await?;
     let live = all_with_status(&ctx, StreamStatus::Live).await?;
     let waiting = all_with_status(&ctx, StreamStatus::Waiting).await?;
     let viewers = crate::viewers::counts(&ctx, &live).await?;

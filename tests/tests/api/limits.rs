@@ -99,6 +99,34 @@ async fn registrations_are_limited_per_address() {
     assert_eq!(register("honest".into(), addr(2)).await.status, StatusCode::CREATED);
 }
 
+#[tokio::test]
+async fn stats_and_manifests_are_limited_per_address() {
+    let api = api_with(|c| {
+        c.limits.operator_reads_per_address.window_s = ONE_WINDOW;
+        c.limits.operator_reads_per_address.max = 3;
+    })
+    .await;
+    let owner = api.register("operator").await;
+    let stream = api.create_stream(&owner, json!({"title": "read a lot", "visibility": "public"})).await;
+    let manifest = format!("/streams/{}/manifest", stream["id"].as_str().unwrap());
+    let read = |path: &'static str, from| {
+        let (api, token, manifest) = (&api, owner.access.clone(), manifest.clone());
+        async move {
+            let path = if path == "manifest" { manifest.as_str() } else { path };
+            api.call_from(from, Method::GET, path, Some(&token), None).await
+        }
+    };
+    // Both kinds count against one budget.
+    assert_eq!(read("/stats", addr(1)).await.status, StatusCode::OK);
+    assert_eq!(read("manifest", addr(1)).await.status, StatusCode::OK);
+    assert_eq!(read("/stats", addr(1)).await.status, StatusCode::OK);
+    assert_limited(&read("manifest", addr(1)).await, "operator_reads_per_address", ONE_WINDOW as u64);
+    assert_limited(&read("/stats", addr(1)).await, "operator_reads_per_address", ONE_WINDOW as u64);
+    // Another address has its own.
+    assert_eq!(read("/stats", addr(2)).await.status, StatusCode::OK);
+    assert_eq!(read("manifest", addr(2)).await.status, StatusCode::OK);
+}
+
 /// In AWS the API sits behind CloudFront: every request's peer is an edge
 /// server. The edge names the viewer, and the API believes it only with the
 /// distribution's origin secret (crates/http/src/client.rs).
