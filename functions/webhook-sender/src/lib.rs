@@ -31,7 +31,7 @@ use skycast_core::{
 };
 use skycast_http::metrics::{self, Unit};
 
-use crate::client::ReceiverClient;
+use crate::client::{NoAnswer, ReceiverClient};
 
 #[derive(Clone)]
 pub struct Sender {
@@ -39,7 +39,7 @@ pub struct Sender {
     pub messages: Arc<dyn MessageSender>,
     pub deliveries_url: String,
     pub redelivery: Arc<dyn Redelivery>,
-    pub policy: UrlPolicy,
+    /// Sends under the URL policy it was made with.
     pub client: ReceiverClient,
     pub first_retry_s: u64,
     /// `webhook-deliveries`' receive limit: the attempt that gives up.
@@ -120,7 +120,6 @@ impl Sender {
             messages: Arc::new(SqsSender::new(sqs.clone())),
             redelivery: Arc::new(SqsRedelivery { client: sqs, queue_url: deliveries_url.clone() }),
             deliveries_url,
-            policy,
             client: ReceiverClient::new(policy, Duration::from_millis(settings.timeout_ms))?,
             first_retry_s: settings.first_retry_s,
             max_attempts: spec.max_receive_count,
@@ -234,43 +233,40 @@ impl Sender {
                 (endpoint.url, Signing::Secret(endpoint.secret))
             }
         };
-        // Checked again now: a name may point elsewhere than at registration.
-        let admitted = match self.policy.check_url(&url) {
-            Ok(receiver) => webhook::resolve_allowed(self.policy, &receiver).await.map(|_| ()),
-            Err(e) => Err(e),
+        // A refusal is final. The URL's own form and a literal address are
+        // checked here; a name is checked as the client resolves it (it may
+        // point elsewhere than at registration), before any connection.
+        let refused = |refusal: webhook::UrlRefusal| {
+            let reason = format!("refused: {refusal}");
+            tracing::warn!(webhook_id = %job.webhook_id, %reason, "webhook URL not allowed at send time");
+            let note = record(DeliveryStatus::Failed, Some(reason.clone()));
+            metrics::emit(&[(metrics::WEBHOOK_FAILURES, Unit::Count, 1.0)]);
+            Ok((Ok(Outcome::Refused(reason)), Some(note)))
         };
-        // Only a POST has a receiver's latency (an unresolved name sent none).
-        let posted = admitted.is_ok();
+        if let Err(refusal) = self.client.policy().check_url(&url) {
+            return refused(refusal);
+        }
+        // The bytes signed are the bytes sent.
+        let (signature, body) = match signing {
+            Signing::Ready { signature, body } => (signature, body.into_bytes()),
+            Signing::Secret(secret) => {
+                let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
+                (webhook::signature_header(&secret, timefmt::unix_now(), &body), body)
+            }
+        };
+        let headers = [
+            (webhook::SIGNATURE_HEADER, signature),
+            ("Skycast-Event-Id", job.event.id.clone()),
+            ("Skycast-Event-Type", job.event.kind.as_str().to_owned()),
+            ("Skycast-Delivery-Attempt", attempt.to_string()),
+        ];
         let started = std::time::Instant::now();
-        let answer = match admitted {
-            // A name that does not resolve may be a passing DNS failure:
-            // retried as a receiver that did not answer.
-            Err(unresolved @ webhook::UrlRefusal::Unresolved(_)) => Err(unresolved.to_string()),
-            // An address the policy refuses is final.
-            Err(refusal) => {
-                let reason = format!("refused: {refusal}");
-                tracing::warn!(webhook_id = %job.webhook_id, %reason, "webhook URL not allowed at send time");
-                let note = record(DeliveryStatus::Failed, Some(reason.clone()));
-                metrics::emit(&[(metrics::WEBHOOK_FAILURES, Unit::Count, 1.0)]);
-                return Ok((Ok(Outcome::Refused(reason)), Some(note)));
-            }
-            Ok(()) => {
-                // The bytes signed are the bytes sent.
-                let (signature, body) = match signing {
-                    Signing::Ready { signature, body } => (signature, body.into_bytes()),
-                    Signing::Secret(secret) => {
-                        let body = serde_json::to_vec(&job.event).map_err(|e| Failure::Internal(e.to_string()))?;
-                        (webhook::signature_header(&secret, timefmt::unix_now(), &body), body)
-                    }
-                };
-                let headers = [
-                    (webhook::SIGNATURE_HEADER, signature),
-                    ("Skycast-Event-Id", job.event.id.clone()),
-                    ("Skycast-Event-Type", job.event.kind.as_str().to_owned()),
-                    ("Skycast-Delivery-Attempt", attempt.to_string()),
-                ];
-                self.client.post(&url, &headers, body).await
-            }
+        // A name that does not resolve may be a passing DNS failure: retried
+        // as a receiver that did not answer.
+        let answer = match self.client.post(&url, &headers, body).await {
+            Err(NoAnswer::Refused(refusal)) => return refused(refusal),
+            Err(NoAnswer::Failed(reason)) => Err(reason),
+            Ok(answer) => Ok(answer),
         };
         let latency_ms = started.elapsed().as_millis() as u64;
         let mut note = record(DeliveryStatus::Delivered, None);
@@ -291,7 +287,7 @@ impl Sender {
             (metrics::WEBHOOK_FAILURES, Unit::Count, failed),
             (metrics::WEBHOOK_LATENCY_MS, Unit::Milliseconds, latency_ms as f64),
         ];
-        metrics::emit(if posted { &values[..] } else { &values[..2] });
+        metrics::emit(&values);
         let Some(reason) = failure else {
             tracing::info!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
             return Ok((Ok(Outcome::Delivered(note.status_code.unwrap_or_default())), Some(note)));

@@ -13,7 +13,7 @@ use skycast_core::{
     webhook::{self, Delivery, DeliveryJob, EventType, WebhookEvent},
 };
 use skycast_tests::{TestApi, api_with, eventually, webhook_receiver::Receiver};
-use skycast_webhook_sender::{Outcome, Sender};
+use skycast_webhook_sender::{Outcome, Sender, client::ReceiverClient};
 
 /// The API with its webhook queues, and the sender polling them as Lambda would.
 struct Rig {
@@ -204,7 +204,9 @@ async fn receivers_on_private_addresses_are_refused_at_registration_and_at_send(
     let created = api.post("/webhooks", Some(&owner.access), json!({"url": receiver.url})).await;
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let strict = Sender { policy: webhook::UrlPolicy { allow_loopback: false }, ..(*rig.sender).clone() };
+    let strict_client =
+        ReceiverClient::new(webhook::UrlPolicy { allow_loopback: false }, Duration::from_secs(5)).unwrap();
+    let strict = Sender { client: strict_client, ..(*rig.sender).clone() };
     let event = WebhookEvent::fresh(EventType::VideoCreated, &timefmt::now_rfc3339(), json!({}));
     let job = DeliveryJob {
         webhook_id: id.clone(),
