@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     operation::transact_write_items::TransactWriteItemsError,
-    types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem},
+    types::{AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -36,18 +36,31 @@ pub(super) fn s(v: impl Into<String>) -> AttributeValue {
 }
 
 /// The items whose key attribute `key` is one of `keys` (those that exist),
-/// read consistently 100 at a time; keys left unprocessed (throttling) are
-/// asked for again a few times before it gives up.
+/// read consistently 100 at a time (see [`batch_get_keys`]).
 pub(super) async fn batch_get(client: &Client, table: &str, key: &str, keys: &[&str]) -> Result<Vec<Item>, StoreError> {
     let mut unique = keys.to_vec();
     unique.sort_unstable();
     unique.dedup();
+    let keys: Vec<Item> = unique.iter().map(|k| [(key.to_owned(), s(*k))].into()).collect();
+    batch_get_keys(client, table, keys, None).await
+}
+
+/// The items with these keys (each once; those that exist), read
+/// consistently 100 at a time, only `projection`'s attributes if given;
+/// keys left unprocessed (throttling) are asked for again, with backoff, a
+/// few times before it gives up.
+pub(super) async fn batch_get_keys(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    projection: Option<&str>,
+) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::new();
-    for chunk in unique.chunks(100) {
-        let items: Vec<Item> = chunk.iter().map(|k| [(key.to_owned(), s(*k))].into()).collect();
+    for chunk in keys.chunks(100) {
         let mut request = Some(
             KeysAndAttributes::builder()
-                .set_keys(Some(items))
+                .set_keys(Some(chunk.to_vec()))
+                .set_projection_expression(projection.map(str::to_owned))
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::Backend(e.to_string()))?,
@@ -66,6 +79,36 @@ pub(super) async fn batch_get(client: &Client, table: &str, key: &str, keys: &[&
         }
     }
     Ok(out)
+}
+
+/// Puts `items` 25 a request (DynamoDB's most), sending again what it
+/// leaves unprocessed, with backoff, a few times before it gives up. Each
+/// item is written whole; a request may not name one key twice.
+pub(super) async fn batch_put(client: &Client, table: &str, items: Vec<Item>) -> Result<(), StoreError> {
+    for chunk in items.chunks(25) {
+        let mut pending: Option<Vec<WriteRequest>> = Some(
+            chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder().set_item(Some(item.clone())).build();
+                    put.map(|p| WriteRequest::builder().put_request(p).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::Backend(e.to_string()))?,
+        );
+        for attempt in 0..5u32 {
+            let Some(w) = pending.take().filter(|w| !w.is_empty()) else { break };
+            if attempt > 0 {
+                tokio::time::sleep(contention_backoff(attempt)).await;
+            }
+            let res = client.batch_write_item().request_items(table, w).send().await.map_err(backend)?;
+            pending = res.unprocessed_items.and_then(|mut u| u.remove(table));
+        }
+        if pending.is_some_and(|w| !w.is_empty()) {
+            return Err(StoreError::Backend(format!("{table}: items stayed unwritten")));
+        }
+    }
+    Ok(())
 }
 
 /// Whether an SDK error is a failed condition (the expected outcome of a

@@ -3,14 +3,11 @@
 //! to an endpoint carries its owner in the condition.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::{
-    Client,
-    types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest},
-};
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
 
 use super::{
     StoreError,
-    dynamo::{backend, conditionally_applied, from_item, s, to_item},
+    dynamo::{backend, batch_get_keys, batch_put, conditionally_applied, from_item, s, to_item},
 };
 use crate::webhook::{Delivery, Webhook};
 
@@ -45,33 +42,6 @@ pub struct DynamoWebhookStore {
 impl DynamoWebhookStore {
     pub fn new(client: Client, webhooks: String, deliveries: String) -> Self {
         Self { client, webhooks, deliveries }
-    }
-
-    /// Puts delivery records 25 a request (DynamoDB's most), sending again
-    /// what it leaves unprocessed a few times.
-    async fn batch_put(&self, items: Vec<std::collections::HashMap<String, AttributeValue>>) -> Result<(), StoreError> {
-        for chunk in items.chunks(25) {
-            let mut pending: Option<Vec<WriteRequest>> = Some(
-                chunk
-                    .iter()
-                    .map(|item| {
-                        let put = PutRequest::builder().set_item(Some(item.clone())).build();
-                        put.map(|p| WriteRequest::builder().put_request(p).build())
-                    })
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            );
-            for _ in 0..5 {
-                let Some(w) = pending.take().filter(|w| !w.is_empty()) else { break };
-                let out =
-                    self.client.batch_write_item().request_items(&self.deliveries, w).send().await.map_err(backend)?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.deliveries));
-            }
-            if pending.is_some_and(|w| !w.is_empty()) {
-                return Err(StoreError::Backend("delivery records stayed unwritten".into()));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -166,38 +136,20 @@ impl WebhookStore for DynamoWebhookStore {
         // event fans out to up to 20 endpoints, and a request each would be
         // most of the fan-out's time. Two copies of one event fanning out at
         // the very same moment may both write (a receiver dedupes by event id).
+        let keys = deliveries.iter().map(|d| delivery_key(&d.webhook_id, &d.delivery_id)).collect();
+        let found = batch_get_keys(&self.client, &self.deliveries, keys, Some("webhook_id, delivery_id")).await?;
         let mut existing = std::collections::HashSet::new();
-        for chunk in deliveries.chunks(100) {
-            let keys: Vec<_> = chunk.iter().map(|d| delivery_key(&d.webhook_id, &d.delivery_id)).collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .projection_expression("webhook_id, delivery_id")
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            );
-            for _ in 0..5 {
-                let Some(req) = request.take() else { break };
-                let out =
-                    self.client.batch_get_item().request_items(&self.deliveries, req).send().await.map_err(backend)?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.deliveries)).unwrap_or_default() {
-                    if let (Some(AttributeValue::S(w)), Some(AttributeValue::S(d))) =
-                        (item.get("webhook_id"), item.get("delivery_id"))
-                    {
-                        existing.insert((w.clone(), d.clone()));
-                    }
-                }
-                request = out.unprocessed_keys.and_then(|mut u| u.remove(&self.deliveries));
-            }
-            if request.is_some() {
-                return Err(StoreError::Backend("delivery keys stayed unprocessed".into()));
+        for item in found {
+            if let (Some(AttributeValue::S(w)), Some(AttributeValue::S(d))) =
+                (item.get("webhook_id"), item.get("delivery_id"))
+            {
+                existing.insert((w.clone(), d.clone()));
             }
         }
         let created: Vec<bool> =
             deliveries.iter().map(|d| !existing.contains(&(d.webhook_id.clone(), d.delivery_id.clone()))).collect();
         let new: Vec<&Delivery> = deliveries.iter().zip(&created).filter(|(_, c)| **c).map(|(d, _)| d).collect();
-        self.batch_put(new.into_iter().map(to_item).collect::<Result<_, _>>()?).await?;
+        batch_put(&self.client, &self.deliveries, new.into_iter().map(to_item).collect::<Result<_, _>>()?).await?;
         Ok(created)
     }
 
@@ -217,7 +169,7 @@ impl WebhookStore for DynamoWebhookStore {
 
     async fn save_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         let items: Vec<_> = deliveries.iter().map(to_item).collect::<Result<_, _>>()?;
-        self.batch_put(items).await
+        batch_put(&self.client, &self.deliveries, items).await
     }
 
     async fn deliveries(&self, webhook_id: &str, limit: i32) -> Result<Vec<Delivery>, StoreError> {
