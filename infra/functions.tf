@@ -14,7 +14,7 @@ locals {
   # ended, a recording ready or failed, a video created, updated or
   # deleted) put their events on the webhook-events queue, which the
   # webhook-sender fans out to each owner's endpoints. The webhooks
-  # function queues test deliveries itself, and gets the events queue too.
+  # function queues its test events there too.
   # (Merged in at the function rather than into the map below: checkov
   # cannot expand a map built with merge(), and would check less.)
   webhook_event_producers = ["lifecycle", "recorder", "catalog", "vod", "webhooks"]
@@ -59,15 +59,14 @@ locals {
         WS_BASE_URL                   = local.relay_ws_base_url
       }
     }
-    # Webhooks' REST side: registrations, their deliveries, and test events
-    # (which it queues as deliveries itself).
+    # Webhooks' REST side: registrations, their delivery logs, and test
+    # events (queued on webhook-events, for the sender, like any other).
     webhooks = {
       memory  = 256
       timeout = 10
       env = {
-        SKYCAST_JWT_PUBLIC_KEY               = local.jwt_public_key_x
-        SKYCAST_EDGE_SECRET_SECRET_ID        = aws_secretsmanager_secret.this["edge-secret"].arn
-        SKYCAST_WEBHOOK_DELIVERIES_QUEUE_URL = aws_sqs_queue.main["webhook-deliveries"].url
+        SKYCAST_JWT_PUBLIC_KEY        = local.jwt_public_key_x
+        SKYCAST_EDGE_SECRET_SECRET_ID = aws_secretsmanager_secret.this["edge-secret"].arn
       }
     }
     lifecycle = {
