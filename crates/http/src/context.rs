@@ -57,7 +57,8 @@ impl ApiContext {
             config: Arc::new(config),
             stores,
             jwt: Arc::new(jwt),
-            webhooks: WebhookOutbox::from_env(messages.clone()),
+            // A function's comes from its environment (`from_env`); `make dev` sets its own.
+            webhooks: WebhookOutbox::off(),
             messages,
             objects: Arc::new(S3Objects::new(s3)),
             playback,
@@ -100,6 +101,8 @@ impl ApiContext {
     pub async fn from_env() -> Result<Self, ContextError> {
         let sdk = skycast_core::aws::load_sdk_config().await;
         let config = skycast_core::aws::config_from_env(&sdk).await?;
-        Self::from_sdk(config, &sdk)
+        let mut ctx = Self::from_sdk(config, &sdk)?;
+        ctx.webhooks = WebhookOutbox::from_env(ctx.messages.clone());
+        Ok(ctx)
     }
 }
