@@ -208,7 +208,8 @@ fn read(
 /// SRT's figures as stream health shows them.
 fn link_figures(s: &skycast_srt::LinkStats) -> SrtLink {
     SrtLink {
-        rtt_ms: (s.rtt_ms * 10.0).round() / 10.0,
+        // Hundredths: a link across a room is well under a tenth of a millisecond.
+        rtt_ms: (s.rtt_ms * 100.0).round() / 100.0,
         loss_percent: (s.loss_percent() * 100.0).round() / 100.0,
         retransmits: s.packets_retransmitted,
         dropped: s.packets_dropped,
