@@ -198,7 +198,7 @@ function HealthPanel({ health: h }: { health: StreamHealth | null | undefined })
               <>
                 <div>
                   <dt>SRT round trip</dt>
-                  <dd>{Math.round(h.srt.rtt_ms)} ms</dd>
+                  <dd>{h.srt.rtt_ms < 10 ? h.srt.rtt_ms.toFixed(1) : Math.round(h.srt.rtt_ms)} ms</dd>
                 </div>
                 <div>
                   <dt>SRT loss</dt>
