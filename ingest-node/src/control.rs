@@ -246,7 +246,7 @@ impl Service {
     /// closed with ENDLIST), and returns once their `ended` events are sent.
     pub async fn shutdown(self) {
         self.rtmp.abort();
-        drop(self.srt);
+        self.srt.close().await;
         self.watch.abort();
         self.sweep.abort();
         self.heartbeat.abort();

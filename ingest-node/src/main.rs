@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
             _ = term.recv() => break,
         }
     }
-    drop(srt);
+    srt.close().await;
     node.shutdown(skycast_ingest::control::DRAIN_DEADLINE).await;
     Ok(())
 }

@@ -53,13 +53,17 @@ pub struct Feed {
     pub protocol: Protocol,
     pub peer: Option<SocketAddr>,
     pub media: mpsc::Receiver<Bytes>,
-    /// The link's figures as the protocol reports them (SRT), refreshed by
-    /// the reader; `None` where the protocol has none (RTMP's TCP).
-    pub link: Option<LinkFigures>,
+    /// The link's figures as the protocol counts them (SRT); `None` where
+    /// the protocol has none (RTMP's TCP).
+    pub link: Option<Arc<dyn LinkFigures>>,
 }
 
-/// The latest figures of a publisher's link.
-pub type LinkFigures = watch::Receiver<Option<SrtLink>>;
+/// A publisher's link as its protocol sees it.
+pub trait LinkFigures: Send + Sync {
+    /// What was counted since the last call; `None` if nothing was (the
+    /// publisher is gone, or has only just come).
+    fn take(&self) -> Option<SrtLink>;
+}
 
 /// How many chunks of media may wait for FFmpeg before the publisher's
 /// connection is paused (TCP) or its buffer fills (SRT).
@@ -256,7 +260,7 @@ impl Node {
         format: InputFormat,
         protocol: Protocol,
         peer: Option<SocketAddr>,
-        link: Option<LinkFigures>,
+        link: Option<Arc<dyn LinkFigures>>,
     ) -> Result<mpsc::Sender<Bytes>, Refusal> {
         if *self.draining.borrow() {
             return Err(Refusal::Draining);
@@ -563,7 +567,7 @@ impl Node {
                         let sent = bytes.saturating_sub(last_report.1);
                         let bps = if elapsed > 0.5 { (sent as f64 * 8.0 / elapsed) as u64 } else { 0 };
                         last_report = (Instant::now(), bytes);
-                        let srt = link.as_ref().and_then(|l| l.borrow().clone());
+                        let srt = link.as_ref().and_then(|l| l.take());
                         f.health = Some(Box::new(assess(&measure(&stats, bps, srt), &skycast_core::timefmt::now_rfc3339())));
                         self.emit(&spec, SessionEvent::Stats(f));
                     }

@@ -30,7 +30,7 @@ export interface Ingest {
   url: string;
 }
 export type Latency = "standard" | "low";
-/** SRT's view of the link from the encoder over its last 2 s (absent for RTMP). */
+/** SRT's view of the link from the encoder since the last report, 10 s (absent for RTMP). */
 export interface SrtLink {
   rtt_ms: number;
   /** Packets lost on the way in, as a share of those received (0–100). */

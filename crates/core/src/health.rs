@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// SRT's view of the link from the encoder, over its last 2 s.
+/// SRT's view of the link from the encoder since the last report (10 s).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SrtLink {
     /// Smoothed round-trip time.

@@ -412,6 +412,20 @@ pub struct LinkStats {
 }
 
 impl LinkStats {
+    /// This period's counts followed by `later`'s: counts add up, the round
+    /// trip and the capacity are the later ones (both are running estimates).
+    pub fn then(&self, later: &LinkStats) -> LinkStats {
+        LinkStats {
+            rtt_ms: later.rtt_ms,
+            packets_received: self.packets_received + later.packets_received,
+            packets_lost: self.packets_lost + later.packets_lost,
+            packets_retransmitted: self.packets_retransmitted + later.packets_retransmitted,
+            packets_dropped: self.packets_dropped + later.packets_dropped,
+            bytes_received: self.bytes_received + later.bytes_received,
+            bandwidth_mbps: later.bandwidth_mbps,
+        }
+    }
+
     /// Packets lost on the way in, as a share of those sent (0–100).
     pub fn loss_percent(&self) -> f64 {
         let expected = self.packets_received + self.packets_lost;
@@ -430,7 +444,28 @@ impl Drop for Connection {
 mod tests {
     use std::{mem::offset_of, process::Command};
 
-    use super::ffi::CBytePerfMon;
+    use super::{LinkStats, ffi::CBytePerfMon};
+
+    #[test]
+    fn periods_add_up_and_keep_the_latest_estimates() {
+        let first = LinkStats {
+            rtt_ms: 40.0,
+            packets_received: 900,
+            packets_lost: 100,
+            packets_retransmitted: 90,
+            packets_dropped: 2,
+            bytes_received: 1_000_000,
+            bandwidth_mbps: 50.0,
+        };
+        let second = LinkStats { rtt_ms: 20.0, packets_lost: 0, packets_dropped: 0, bandwidth_mbps: 60.0, ..first };
+        let both = first.then(&second);
+        assert_eq!((both.packets_received, both.packets_lost, both.packets_retransmitted), (1800, 100, 180));
+        assert_eq!((both.packets_dropped, both.bytes_received), (2, 2_000_000));
+        assert_eq!((both.rtt_ms, both.bandwidth_mbps), (20.0, 60.0));
+        // 100 lost of 1900 sent.
+        assert!((both.loss_percent() - 100.0 * 100.0 / 1900.0).abs() < 1e-9);
+        assert_eq!(LinkStats::default().loss_percent(), 0.0);
+    }
 
     /// `CBytePerfMon` is declared here by hand: the C compiler reads the
     /// installed header and says where its fields are.

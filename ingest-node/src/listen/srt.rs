@@ -5,9 +5,9 @@
 //! their MPEG-TS is fed to their session.
 //!
 //! libsrt's calls block: the accept loop and each caller's reads run on
-//! threads of their own. The reader also passes on SRT's figures for the
-//! link (round trip, loss, resends) every [`LINK_PERIOD`], for the session's
-//! health.
+//! threads of their own. The reader also adds up SRT's counts for the link
+//! (round trip, loss, resends, drops) each second, which the session takes
+//! for each health report.
 
 use std::{
     net::SocketAddr,
@@ -21,73 +21,120 @@ use std::{
 use bytes::Bytes;
 use skycast_core::{health::SrtLink, stream::Protocol};
 use skycast_srt::{Gate, Listener, REJECT_FORBIDDEN, Received, Verdict};
-use tokio::{runtime::Handle, sync::watch};
+use tokio::runtime::Handle;
 
 use super::key_gate::{KeyGate, Lookup};
-use crate::{directory::key_from_stream_id, ffmpeg::InputFormat, node::Node};
+use crate::{
+    directory::key_from_stream_id,
+    ffmpeg::InputFormat,
+    node::{LinkFigures, Node},
+};
 
 /// How often blocking calls wake up to notice a shutdown.
 const POLL: Duration = Duration::from_millis(250);
-/// The period each set of link figures covers: short enough that the first
-/// health report, the moment a session goes live, has them.
-pub const LINK_PERIOD: Duration = Duration::from_secs(2);
+/// How often a caller's reader adds SRT's latest counts to its tally.
+const LINK_PERIOD: Duration = Duration::from_secs(1);
 
-/// The SRT listener; closed when dropped.
+/// The SRT listener. [`SrtListener::close`] (or dropping it) stops it and
+/// returns once no thread of its is inside libsrt: libsrt's own teardown at
+/// process exit frees what a thread still closing a socket would free too
+/// (a double free, seen at a test binary's exit).
 pub struct SrtListener {
     stop: Arc<AtomicBool>,
     pub local: SocketAddr,
     accept: Option<std::thread::JoinHandle<()>>,
-    readers: Arc<Readers>,
+    callers: Arc<Callers>,
 }
 
-/// How long dropping the listener waits for callers' readers to stop.
-const READERS_DEADLINE: Duration = Duration::from_secs(2);
+/// How long closing the listener waits for its callers' connections to close.
+const CALLERS_DEADLINE: Duration = Duration::from_secs(2);
 
-/// Dropping the listener returns once no thread of its is inside libsrt:
-/// libsrt's own teardown at process exit frees what a thread still closing
-/// a socket would free too (a double free, seen at a test binary's exit).
+impl SrtListener {
+    /// Stops taking callers and ends every caller's reader, waiting off the
+    /// async workers (the accept loop and the readers wake within a poll).
+    pub async fn close(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let (accept, callers) = (self.accept.take(), Arc::clone(&self.callers));
+        let _ = tokio::task::spawn_blocking(move || stop_threads(accept, &callers)).await;
+    }
+}
+
 impl Drop for SrtListener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-        // A reader stops within one poll, unless its session stopped taking
-        // media: that one is waited for only so long.
-        let deadline = Instant::now() + READERS_DEADLINE;
-        let mut live = self.readers.live.lock().unwrap_or_else(|e| e.into_inner());
-        while *live > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                tracing::warn!(readers = *live, "srt readers still running at shutdown");
-                break;
-            }
-            live = self.readers.done.wait_timeout(live, left).unwrap_or_else(|e| e.into_inner()).0;
-        }
+        stop_threads(self.accept.take(), &self.callers);
     }
 }
 
-/// The callers' reader threads still running.
+/// Joins the accept loop, then waits until every accepted caller's
+/// connection is closed: a reader stops within one poll, unless its session
+/// stopped taking media, which is waited for only so long.
+fn stop_threads(accept: Option<std::thread::JoinHandle<()>>, callers: &Callers) {
+    if let Some(accept) = accept {
+        let _ = accept.join();
+    }
+    let deadline = Instant::now() + CALLERS_DEADLINE;
+    let mut open = callers.open.lock().unwrap_or_else(|e| e.into_inner());
+    while *open > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::warn!(callers = *open, "srt connections still open at shutdown");
+            break;
+        }
+        open = callers.closed.wait_timeout(open, left).unwrap_or_else(|e| e.into_inner()).0;
+    }
+}
+
+/// The accepted callers whose connections are not closed yet.
 #[derive(Default)]
-struct Readers {
-    live: Mutex<usize>,
-    done: Condvar,
+struct Callers {
+    open: Mutex<usize>,
+    closed: Condvar,
 }
 
-/// Counts one reader thread for as long as it lives.
-struct Reading(Arc<Readers>);
+/// An accepted caller's connection, counted from its accept (through its
+/// admission, which may wait on the table) until it is closed.
+struct Caller {
+    // Fields drop in order: the connection closes before it is counted closed.
+    conn: skycast_srt::Connection,
+    _open: Open,
+}
 
-impl Reading {
-    fn start(readers: &Arc<Readers>) -> Self {
-        *readers.live.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        Self(Arc::clone(readers))
+impl Caller {
+    fn new(conn: skycast_srt::Connection, callers: &Arc<Callers>) -> Self {
+        *callers.open.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Self { conn, _open: Open(Arc::clone(callers)) }
     }
 }
 
-impl Drop for Reading {
+/// One open connection in [`Callers`].
+struct Open(Arc<Callers>);
+
+impl Drop for Open {
     fn drop(&mut self) {
-        *self.0.live.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        self.0.done.notify_all();
+        *self.0.open.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.closed.notify_all();
+    }
+}
+
+/// SRT's counts of one publisher's link, added up by its reader until the
+/// session takes them for a report.
+#[derive(Default)]
+struct LinkTally(Mutex<Option<skycast_srt::LinkStats>>);
+
+impl LinkTally {
+    fn add(&self, counted: skycast_srt::LinkStats) {
+        let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *tally = Some(match tally.take() {
+            Some(sum) => sum.then(&counted),
+            None => counted,
+        });
+    }
+}
+
+impl LinkFigures for LinkTally {
+    fn take(&self) -> Option<SrtLink> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take().map(|s| link_figures(&s))
     }
 }
 
@@ -112,12 +159,12 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
     let local = listener.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
-    let readers = Arc::new(Readers::default());
-    let counted = Arc::clone(&readers);
+    let callers = Arc::new(Callers::default());
+    let counted = Arc::clone(&callers);
     let accept = std::thread::Builder::new().name("srt-accept".into()).spawn(move || {
         while !stopped.load(Ordering::Relaxed) {
-            let conn = match listener.accept() {
-                Ok(Some(c)) => c,
+            let caller = match listener.accept() {
+                Ok(Some(c)) => Caller::new(c, &counted),
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "srt accept failed");
@@ -127,19 +174,19 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
             };
             let node = Arc::clone(&node);
             let stopped = Arc::clone(&stopped);
-            let readers = Arc::clone(&counted);
             handle.spawn(async move {
-                let Some(key) = key_from_stream_id(&conn.stream_id).map(str::to_owned) else { return };
-                let peer = conn.peer;
-                let (link, figures) = watch::channel(None);
+                let Some(key) = key_from_stream_id(&caller.conn.stream_id).map(str::to_owned) else { return };
+                let peer = caller.conn.peer;
+                let tally = Arc::new(LinkTally::default());
+                let figures: Arc<dyn LinkFigures> = tally.clone();
                 match node.admit(&key, InputFormat::MpegTs, Protocol::Srt, peer, Some(figures)).await {
+                    // Shutting down meanwhile: the caller is closed, not read.
+                    Ok(_) if stopped.load(Ordering::Relaxed) => {}
                     Ok(media) => {
                         tracing::info!(?peer, "srt publisher accepted");
-                        let reading = Reading::start(&readers);
-                        let reader = std::thread::Builder::new().name("srt-read".into()).spawn(move || {
-                            let _reading = reading;
-                            read(conn, media, &link, &stopped)
-                        });
+                        let reader = std::thread::Builder::new()
+                            .name("srt-read".into())
+                            .spawn(move || read(caller, media, &tally, &stopped));
                         if let Err(e) = reader {
                             tracing::error!(error = %e, "cannot start an srt reader");
                         }
@@ -149,30 +196,24 @@ pub fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<SrtListener> 
             });
         }
     })?;
-    Ok(SrtListener { stop, local, accept: Some(accept), readers })
+    Ok(SrtListener { stop, local, accept: Some(accept), callers })
 }
 
 /// Moves one caller's media to its session until either side is done,
-/// passing on the link's figures as it goes.
-fn read(
-    conn: skycast_srt::Connection,
-    media: tokio::sync::mpsc::Sender<Bytes>,
-    link: &watch::Sender<Option<SrtLink>>,
-    stop: &AtomicBool,
-) {
+/// adding up SRT's counts of the link as it goes.
+fn read(caller: Caller, media: tokio::sync::mpsc::Sender<Bytes>, link: &LinkTally, stop: &AtomicBool) {
+    let conn = &caller.conn;
     let mut buf = vec![0u8; 1500];
     // Whole SRT messages (7 TS packets each) are batched a little: fewer
     // wake-ups for the pump.
     let mut batch = Vec::with_capacity(16 * 1316);
-    // The first period starts at the handshake (the stats' own start).
-    let mut period = Instant::now();
+    // The first count covers the handshake on (the stats' own start).
+    let mut counted = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if period.elapsed() >= LINK_PERIOD {
-            period = Instant::now();
+        if counted.elapsed() >= LINK_PERIOD {
+            counted = Instant::now();
             match conn.link_stats() {
-                Ok(s) => {
-                    link.send_replace(Some(link_figures(&s)));
-                }
+                Ok(s) => link.add(s),
                 Err(e) => tracing::debug!(error = %e, "no srt link figures"),
             }
         }
