@@ -214,11 +214,18 @@ where
     Fut: std::future::Future<Output = SqsBatchResponse> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let free = Arc::new(tokio::sync::Semaphore::new(mapping.invocations.max(1)));
     let mut running = tokio::task::JoinSet::new();
     loop {
-        while running.try_join_next().is_some() {}
-        let Ok(invocation) = Arc::clone(&free).acquire_owned().await else { return };
+        // A free invocation first; a handler that panicked is logged (its
+        // messages come back after their visibility timeout).
+        while let Some(done) = running.try_join_next() {
+            log_panic(done);
+        }
+        while running.len() >= mapping.invocations.max(1) {
+            if let Some(done) = running.join_next().await {
+                log_panic(done);
+            }
+        }
         let out = match sqs
             .receive_message()
             .queue_url(&queue_url)
@@ -240,10 +247,15 @@ where
             continue;
         }
         let (sqs, queue_url, handler) = (sqs.clone(), queue_url.clone(), Arc::clone(&handler));
-        running.spawn(async move {
-            let _invocation = invocation;
-            invoke(&sqs, &queue_url, received, handler.as_ref()).await;
-        });
+        running.spawn(async move { invoke(&sqs, &queue_url, received, handler.as_ref()).await });
+    }
+}
+
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "an invocation panicked; its messages are retried");
     }
 }
 

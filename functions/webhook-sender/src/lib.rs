@@ -287,7 +287,8 @@ impl Sender {
             (metrics::WEBHOOK_FAILURES, Unit::Count, failed),
             (metrics::WEBHOOK_LATENCY_MS, Unit::Milliseconds, latency_ms as f64),
         ];
-        metrics::emit(&values);
+        // Latency is a receiver's answering time: only where it answered.
+        metrics::emit(if answer.is_ok() { &values[..] } else { &values[..2] });
         let Some(reason) = failure else {
             tracing::info!(webhook_id = %job.webhook_id, event_id = %job.event.id, attempt, latency_ms, "webhook delivered");
             return Ok((Ok(Outcome::Delivered(note.status_code.unwrap_or_default())), Some(note)));
