@@ -38,6 +38,10 @@ pub struct Video {
     /// Set while a delete removes the objects: the video is gone to readers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleting: bool,
+    /// When the first delete began: what `video.deleted` says, however often
+    /// the delete is sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 pub const MAX_TAGS: usize = 20;
@@ -181,6 +185,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             deleting: false,
+            deleted_at: None,
         };
         let q = |text: &str| matches_search(&v, &search_terms(text).unwrap());
         assert!(q("speed"));

@@ -155,6 +155,7 @@ impl Catalog {
             created_at: now.clone(),
             updated_at: now,
             deleting: false,
+            deleted_at: None,
         };
         // The session's media takes the video's visibility before the video
         // exists (its owner can change it only after), and never again from here.

@@ -237,7 +237,7 @@ pub async fn update(
 ))]
 pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, VideoId(id): VideoId) -> ApiResult<StatusCode> {
     // Hidden first, so a failure part way never shows a video whose objects are gone.
-    let v = ctx.stores.videos.mark_deleting(&id, &caller.id).await?.ok_or_else(not_found)?;
+    let v = ctx.stores.videos.mark_deleting(&id, &caller.id, &timefmt::now_rfc3339()).await?.ok_or_else(not_found)?;
     // Unplayable at the edge at once, even from a cache or an old link.
     ctx.stores.access.set_video(&v.stream_id, &v.session_id, VideoAccess::Gone).await?;
     let session = session_prefix(&v.stream_id, &v.session_id);
@@ -245,8 +245,10 @@ pub async fn delete(State(ctx): State<ApiContext>, caller: AuthUser, VideoId(id)
     let removed = ctx.objects.delete_prefix(&ctx.config.buckets.recordings, &recordings).await?
         + ctx.objects.delete_prefix(&ctx.config.buckets.live, &format!("{session}/")).await?;
     // Before the item goes: a DELETE sent again after a failure here finds
-    // the video still marked and announces it again, with the same event id.
-    let event = webhook::video_event(EventType::VideoDeleted, &v, &timefmt::now_rfc3339());
+    // the video still marked and announces it again, with the same event id
+    // and time: one delivery per endpoint, however often it is sent.
+    let deleted_at = v.deleted_at.clone().unwrap_or_else(timefmt::now_rfc3339);
+    let event = webhook::video_event(EventType::VideoDeleted, &v, &deleted_at);
     ctx.webhooks.publish(&v.owner_id, event).await?;
     ctx.stores.videos.delete(&id, &caller.id).await?;
     tracing::info!(video_id = %id, objects = removed, "video deleted");

@@ -46,6 +46,7 @@ pub(crate) async fn video(
         created_at: now.clone(),
         updated_at: now,
         deleting: false,
+        deleted_at: None,
     };
     assert!(api.ctx.stores.videos.create(&v).await.unwrap());
     id
@@ -252,4 +253,30 @@ async fn deleting_a_video_removes_its_item_and_every_object() {
     };
     assert_eq!(count(rig.recordings(), format!("recordings/{}/{id}.", rig.stream_id)).await, 0);
     assert_eq!(count(rig.live(), format!("live/{}/{id}/", rig.stream_id)).await, 0);
+}
+
+#[tokio::test]
+async fn a_delete_sent_again_announces_the_first_ones_time() {
+    use skycast_core::webhook::{self, EventType};
+    let rig = rig_with(|_| {}).await;
+    let id = rig.recorded_video().await;
+    let videos = &rig.api.ctx.stores.videos;
+    // A first DELETE that marked the video, then failed part way.
+    let first =
+        videos.mark_deleting(&id, &rig.owner.id, "2026-12-03T10:00:00.000Z").await.unwrap().expect("the owner's");
+    assert!(first.deleting);
+    assert_eq!(first.deleted_at.as_deref(), Some("2026-12-03T10:00:00.000Z"));
+    let again =
+        videos.mark_deleting(&id, &rig.owner.id, "2026-12-03T10:05:00.000Z").await.unwrap().expect("still theirs");
+    assert_eq!(again.deleted_at, first.deleted_at, "the first time is kept");
+    assert!(videos.mark_deleting(&id, "someone-else", "2026-12-03T10:06:00.000Z").await.unwrap().is_none());
+    // Both announce one event at one time: one delivery record per endpoint.
+    let announce = |v: &skycast_core::video::Video| {
+        webhook::video_event(EventType::VideoDeleted, v, v.deleted_at.as_deref().unwrap_or_default())
+    };
+    assert_eq!(webhook::delivery_id(&announce(&first)), webhook::delivery_id(&announce(&again)));
+    // The DELETE sent again finishes it.
+    let path = format!("/videos/{id}");
+    assert_eq!(rig.api.call(Method::DELETE, &path, Some(&rig.owner.access), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(rig.api.get(&path, Some(&rig.owner.access)).await.status, StatusCode::NOT_FOUND);
 }

@@ -103,7 +103,9 @@ pub trait VideoStore: Send + Sync {
         now: &str,
     ) -> Result<Option<Video>, StoreError>;
     /// Hides the video while its objects are removed; returns it.
-    async fn mark_deleting(&self, id: &str, owner_id: &str) -> Result<Option<Video>, StoreError>;
+    /// Hides the video for its delete, noting when the first delete began
+    /// (`now`, kept by any later one); `None` if it is not `owner_id`'s.
+    async fn mark_deleting(&self, id: &str, owner_id: &str, now: &str) -> Result<Option<Video>, StoreError>;
     async fn delete(&self, id: &str, owner_id: &str) -> Result<(), StoreError>;
     /// Counts a view; `false` if there is no such video.
     async fn add_view(&self, id: &str) -> Result<bool, StoreError>;
@@ -249,15 +251,16 @@ impl VideoStore for DynamoVideoStore {
         }
     }
 
-    async fn mark_deleting(&self, id: &str, owner_id: &str) -> Result<Option<Video>, StoreError> {
+    async fn mark_deleting(&self, id: &str, owner_id: &str, now: &str) -> Result<Option<Video>, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", s(id))
-            .update_expression("SET deleting = :t")
+            .update_expression("SET deleting = :t, deleted_at = if_not_exists(deleted_at, :now)")
             .condition_expression("owner_id = :owner")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":owner", s(owner_id))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
