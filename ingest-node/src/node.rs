@@ -456,6 +456,7 @@ impl Node {
         }
         drop(progress_tx);
         let (thumbnail_tx, thumbnail_rx) = watch::channel(None);
+        let stills = Arc::new(thumbnail_tx);
         // Whether a thumbnail is stored; it changes once, from false to true.
         let (stored_tx, mut thumbnail_stored) = watch::channel(false);
         let thumbnails =
@@ -465,7 +466,7 @@ impl Node {
             renditions: senders,
             playlists,
             activity: activity_tx,
-            thumbnail: Arc::new(thumbnail_tx),
+            thumbnail: Arc::clone(&stills),
         };
         self.registry.insert(token.clone(), inbox);
         self.emit(&spec, SessionEvent::Waiting);
@@ -608,6 +609,10 @@ impl Node {
             _ = giving_up.wait_for(|g| *g) => {}
         }
         thumbnails.abort();
+        if !*thumbnail_stored.borrow() {
+            // Its video will have no still: say whether FFmpeg made none or storing failed.
+            tracing::warn!(still_arrived = stills.borrow().is_some(), "session ends with no still stored");
+        }
         while let Ok(p) = progress.try_recv() {
             self.record(&mut stats, p);
         }

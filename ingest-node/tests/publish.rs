@@ -18,10 +18,10 @@ use skycast_tests::node_rig::NodeRig;
 use tokio::process::Command;
 
 async fn rig(reconnect_window: Duration) -> NodeRig {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .try_init();
+    // The node's own account of a failing test (a passing test's is not shown).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("skycast_ingest=info"));
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(filter).try_init();
     NodeRig::start(|c| c.reconnect_window = reconnect_window).await
 }
 
