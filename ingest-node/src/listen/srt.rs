@@ -125,10 +125,8 @@ struct LinkTally(Mutex<Option<skycast_srt::LinkStats>>);
 impl LinkTally {
     fn add(&self, counted: skycast_srt::LinkStats) {
         let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *tally = Some(match tally.take() {
-            Some(sum) => sum.then(&counted),
-            None => counted,
-        });
+        // Zero counts followed by `counted` are `counted`.
+        *tally = Some(tally.unwrap_or_default().then(&counted));
     }
 }
 
